@@ -1,0 +1,15 @@
+"""The whole cluster, in the procedure's order.
+
+    pyinfra lab/inventory.py deploy.py      # the lab guests
+    pyinfra inventory.py deploy.py [--dry]  # your two servers
+
+Each task is also runnable alone (pyinfra inventory.py tasks/nfs.py). pyinfra
+runs every operation on both nodes before the next one: the per-node work
+and the one-node-only actions (new-current-uuid --clear-bitmap, mkfs.ocfs2)
+are ordered by the tasks themselves (see tasks/drbd.py).
+"""
+
+from pyinfra import local
+
+for task in ("network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
+    local.include(f"tasks/{task}.py")

@@ -1,0 +1,355 @@
+"""Facts about DRBD resources: kernel state and on-disk metadata.
+
+Two kernel generations are read:
+
+* DRBD 8.4 (Debian's 6.1 kernel module): ``drbdsetup status --json`` does
+  not exist there, so the state comes from ``/proc/drbd`` and the resource
+  names from ``drbdsetup show``.
+* DRBD 9: ``drbdsetup status --json``.
+
+State names follow DRBD's own (``Connected``, ``WFConnection``,
+``StandAlone``, ``SyncSource``...; ``UpToDate``, ``Inconsistent``...), with
+derived predicates in the manner of Ganeti's ``drbd_info``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from pyinfra.api import FactBase
+
+from .sections import section_text
+
+# Connection states (8.4 names; DRBD 9's "replication" states map onto the
+# sync ones, its "Connecting" onto WFConnection).
+CS_STANDALONE = "StandAlone"
+CS_WFCONNECTION = "WFConnection"
+CS_CONNECTED = "Connected"
+CS_SYNC_SOURCE = "SyncSource"
+CS_SYNC_TARGET = "SyncTarget"
+CS_PAUSED_SYNC_S = "PausedSyncS"
+CS_PAUSED_SYNC_T = "PausedSyncT"
+CS_WF_BITMAP_S = "WFBitMapS"
+CS_WF_BITMAP_T = "WFBitMapT"
+CS_WF_SYNC_UUID = "WFSyncUUID"
+CS_DISCONNECTING = "Disconnecting"
+CS_UNCONNECTED = "Unconnected"
+CS_VERIFY_S = "VerifyS"
+CS_VERIFY_T = "VerifyT"
+
+RESYNC_STATES = frozenset(
+    {CS_SYNC_SOURCE, CS_SYNC_TARGET, CS_PAUSED_SYNC_S, CS_PAUSED_SYNC_T,
+     CS_WF_BITMAP_S, CS_WF_BITMAP_T, CS_WF_SYNC_UUID}
+)
+CONNECTED_STATES = RESYNC_STATES | {CS_CONNECTED, CS_VERIFY_S, CS_VERIFY_T}
+
+ROLE_PRIMARY = "Primary"
+ROLE_SECONDARY = "Secondary"
+ROLE_UNKNOWN = "Unknown"
+
+DS_UPTODATE = "UpToDate"
+DS_INCONSISTENT = "Inconsistent"
+DS_DISKLESS = "Diskless"
+DS_DUNKNOWN = "DUnknown"
+DS_OUTDATED = "Outdated"
+DS_CONSISTENT = "Consistent"
+
+#: The current-UUID that ``create-md`` writes: the device never held data.
+INITIAL_UUID = "0000000000000004"
+
+
+@dataclass(frozen=True)
+class DrbdState:
+    """One DRBD device as the kernel sees it."""
+
+    minor: int
+    resource: str | None
+    role: str
+    peer_role: str
+    connection: str
+    disk: str
+    peer_disk: str
+    #: Out-of-sync data, KiB (8.4 ``oos:``; 9 ``out-of-sync``).
+    out_of_sync_kib: int = 0
+    #: Resync progress in percent when a resync runs, else None.
+    sync_percent: float | None = None
+    #: The kernel logged a split brain it did not resolve on this device.
+    split_brain: bool = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connection in CONNECTED_STATES
+
+    @property
+    def is_in_resync(self) -> bool:
+        return self.connection in RESYNC_STATES
+
+    @property
+    def is_standalone(self) -> bool:
+        return self.connection == CS_STANDALONE
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role == ROLE_PRIMARY
+
+    @property
+    def is_disk_uptodate(self) -> bool:
+        return self.disk == DS_UPTODATE
+
+    @property
+    def is_converged(self) -> bool:
+        """Dual-primary, connected, both disks up to date: nothing to do."""
+        return (
+            self.connection == CS_CONNECTED
+            and self.role == ROLE_PRIMARY
+            and self.peer_role == ROLE_PRIMARY
+            and self.disk == DS_UPTODATE
+            and self.peer_disk == DS_UPTODATE
+        )
+
+    @property
+    def is_fresh_pair(self) -> bool:
+        """Both sides Inconsistent and connected: a pair just created by
+        create-md that waits for ``new-current-uuid --clear-bitmap``."""
+        return (
+            self.connection == CS_CONNECTED
+            and self.disk == DS_INCONSISTENT
+            and self.peer_disk == DS_INCONSISTENT
+        )
+
+
+_PROC_LINE = re.compile(
+    r"^\s*(?P<minor>\d+):\s+cs:(?P<cs>\S+)\s+ro:(?P<ro>\S+)\s+ds:(?P<ds>\S+)"
+)
+_PROC_UNCONFIGURED = re.compile(r"^\s*(?P<minor>\d+):\s+cs:Unconfigured")
+_PROC_OOS = re.compile(r"\boos:(\d+)")
+_PROC_SYNCED = re.compile(r"sync'ed:\s*([\d.]+)%")
+
+
+def _split_pair(value: str) -> tuple[str, str]:
+    local, _, peer = value.partition("/")
+    return local, peer or ROLE_UNKNOWN
+
+
+def parse_proc_drbd(text: str, names: dict[int, str] | None = None) -> dict[int, DrbdState]:
+    """Parse DRBD 8.4's ``/proc/drbd`` into states keyed by minor."""
+    names = names or {}
+    states: dict[int, dict] = {}
+    current = None
+    for line in text.splitlines():
+        match = _PROC_LINE.match(line)
+        if match:
+            role, peer_role = _split_pair(match["ro"])
+            disk, peer_disk = _split_pair(match["ds"])
+            current = int(match["minor"])
+            states[current] = dict(
+                minor=current, resource=names.get(current), role=role, peer_role=peer_role,
+                connection=match["cs"], disk=disk, peer_disk=peer_disk,
+            )
+            continue
+        if _PROC_UNCONFIGURED.match(line):
+            current = None
+            continue
+        if current is None:
+            continue
+        oos = _PROC_OOS.search(line)
+        if oos:
+            states[current]["out_of_sync_kib"] = int(oos.group(1))
+        synced = _PROC_SYNCED.search(line)
+        if synced:
+            states[current]["sync_percent"] = float(synced.group(1))
+    return {minor: DrbdState(**data) for minor, data in states.items()}
+
+
+_SHOW_RESOURCE = re.compile(r"^resource\s+\"?([^\s\"{]+)\"?\s*\{")
+_SHOW_MINOR = re.compile(r"\bdevice\s+(?:\"?/dev/\S+\"?\s+)?minor\s+(\d+)\s*;")
+
+
+def parse_drbdsetup_show(text: str) -> dict[int, str]:
+    """Minor → resource name, from ``drbdsetup show`` (the running config)."""
+    names: dict[int, str] = {}
+    resource = None
+    for line in text.splitlines():
+        match = _SHOW_RESOURCE.match(line.strip())
+        if match:
+            resource = match.group(1)
+            continue
+        match = _SHOW_MINOR.search(line)
+        if match and resource:
+            names[int(match.group(1))] = resource
+    return names
+
+
+_REPL_TO_CS = {
+    "Established": CS_CONNECTED,
+    "SyncSource": CS_SYNC_SOURCE,
+    "SyncTarget": CS_SYNC_TARGET,
+    "PausedSyncS": CS_PAUSED_SYNC_S,
+    "PausedSyncT": CS_PAUSED_SYNC_T,
+    "WFBitMapS": CS_WF_BITMAP_S,
+    "WFBitMapT": CS_WF_BITMAP_T,
+    "VerifyS": CS_VERIFY_S,
+    "VerifyT": CS_VERIFY_T,
+}
+
+
+def parse_status_json(text: str) -> dict[int, DrbdState]:
+    """Parse DRBD 9's ``drbdsetup status --json`` (first peer of each volume)."""
+    states: dict[int, DrbdState] = {}
+    for res in json.loads(text):
+        connections = res.get("connections") or []
+        conn = connections[0] if connections else None
+        for dev in res.get("devices", []):
+            minor = int(dev["minor"])
+            peer_dev = None
+            if conn:
+                peer_dev = next(
+                    (p for p in conn.get("peer_devices", []) if p.get("volume") == dev.get("volume")),
+                    None,
+                )
+            if conn is None:
+                cs = CS_STANDALONE
+            elif conn.get("connection-state") == "Connected":
+                cs = _REPL_TO_CS.get((peer_dev or {}).get("replication-state", "Established"), CS_CONNECTED)
+            elif conn.get("connection-state") in ("Connecting", "Unconnected", "NetworkFailure",
+                                                 "BrokenPipe", "Timeout", "TearDown", "ProtocolError"):
+                cs = CS_WFCONNECTION
+            else:
+                cs = conn.get("connection-state", CS_STANDALONE)
+            percent = None
+            if peer_dev and cs in RESYNC_STATES and "percent-in-sync" in peer_dev:
+                percent = float(peer_dev["percent-in-sync"])
+            states[minor] = DrbdState(
+                minor=minor,
+                resource=res["name"],
+                role=res.get("role", ROLE_UNKNOWN),
+                peer_role=(conn or {}).get("peer-role", ROLE_UNKNOWN),
+                connection=cs,
+                disk=dev.get("disk-state", DS_DUNKNOWN),
+                peer_disk=(peer_dev or {}).get("peer-disk-state", DS_DUNKNOWN),
+                out_of_sync_kib=int((peer_dev or {}).get("out-of-sync", 0)),
+                sync_percent=percent,
+            )
+    return states
+
+
+def split_brain_resources(dmesg: str) -> set[str]:
+    """Resources whose latest connection event in the kernel log is an
+    unresolved split brain (the connection was dropped because of it)."""
+    last: dict[str, bool] = {}
+    for line in dmesg.splitlines():
+        if "Split-Brain detected but unresolved" in line or "Split-Brain detected, dropping" in line:
+            match = re.search(r"drbd ([\w.-]+)", line)
+            if match:
+                last[match.group(1)] = True
+            continue
+        match = re.search(r"drbd ([\w.-]+)(?:/\d+ drbd\d+)?: conn\( \S+ -> (\S+) \)", line)
+        if match and match.group(2) in (CS_CONNECTED, "WFReportParams"):
+            last[match.group(1)] = False
+    return {res for res, sb in last.items() if sb}
+
+
+class DrbdResources(FactBase):
+    """
+    The kernel's DRBD devices, keyed by resource name (by ``minor<N>`` when
+    the name cannot be read). Empty when DRBD is not loaded or nothing is up.
+
+    .. code:: python
+
+        {
+            "drbd_small": DrbdState(minor=0, resource="drbd_small", role="Primary",
+                                    peer_role="Primary", connection="Connected",
+                                    disk="UpToDate", peer_disk="UpToDate",
+                                    out_of_sync_kib=0, sync_percent=None,
+                                    split_brain=False),
+        }
+    """
+
+    default = dict
+
+    def command(self) -> str:
+        # One round trip: 8.4 and 9 sources plus the kernel log's split-brain
+        # lines (a StandAlone alone does not tell a split brain from an admin
+        # disconnect).
+        return (
+            "echo @@proc; cat /proc/drbd 2>/dev/null; "
+            "echo @@json; drbdsetup status --json 2>/dev/null; "
+            "echo @@show; [ -e /proc/drbd ] && drbdsetup show 2>/dev/null; "
+            "echo @@dmesg; dmesg 2>/dev/null | grep -E 'drbd .*(Split-Brain|conn\\()' | tail -n 200; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, DrbdState]:
+        return drbd_resources_from_sections(section_text(output))
+
+
+def drbd_resources_from_sections(sections: dict[str, str]) -> dict[str, DrbdState]:
+    raw_json = sections.get("json", "").strip()
+    if raw_json.startswith("["):
+        states = parse_status_json(raw_json)
+    else:
+        states = parse_proc_drbd(sections.get("proc", ""), parse_drbdsetup_show(sections.get("show", "")))
+    split = split_brain_resources(sections.get("dmesg", ""))
+    result = {}
+    for minor, state in states.items():
+        name = state.resource or f"minor{minor}"
+        if state.is_standalone and name in split:
+            state = DrbdState(**{**state.__dict__, "split_brain": True})
+        result[name] = state
+    return result
+
+
+@dataclass(frozen=True)
+class DrbdMetadata:
+    """What ``drbdmeta`` finds on a backing device (resource down)."""
+
+    #: DRBD's internal metadata is present.
+    present: bool
+    #: The current data-generation UUID, upper-case hex ("0000000000000004"
+    #: right after create-md: the device never held replicated data).
+    current_uuid: str | None = None
+
+    @property
+    def never_used(self) -> bool:
+        return self.present and self.current_uuid == INITIAL_UUID
+
+
+_GI = re.compile(r"^([0-9A-Fa-f]{16}):")
+
+
+def parse_get_gi(text: str) -> DrbdMetadata:
+    """Parse ``drbdmeta ... get-gi`` (e.g. ``0000000000000004:0000...:0:0:0:0:0:0:0:0``)."""
+    for line in text.splitlines():
+        match = _GI.match(line.strip())
+        if match:
+            return DrbdMetadata(present=True, current_uuid=match.group(1).upper())
+    return DrbdMetadata(present=False)
+
+
+class DrbdBackingMetadata(FactBase):
+    """
+    DRBD internal metadata on each given backing device, by device path.
+    Only meaningful while the resource is down (``drbdmeta`` refuses to read
+    a device the kernel holds; the DRBD state fact covers that case).
+
+    .. code:: python
+
+        {"/dev/vg0/small": DrbdMetadata(present=True, current_uuid="0000000000000004")}
+    """
+
+    default = dict
+
+    def command(self, devices: tuple[tuple[str, int], ...]) -> str:
+        # Each device is read with its own resource's minor: drbdmeta refuses
+        # a minor the kernel has configured. --force: never prompt (get-gi
+        # only reads).
+        parts = []
+        for dev, minor in devices:
+            parts.append(
+                f"echo @@{dev}; [ -b {dev} ] && drbdmeta --force {minor} v08 {dev} internal get-gi 2>&1"
+            )
+        return "; ".join(parts) + "; true"
+
+    def process(self, output: list[str]) -> dict[str, DrbdMetadata]:
+        return {dev: parse_get_gi(text) for dev, text in section_text(output).items() if dev}

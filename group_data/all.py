@@ -1,0 +1,72 @@
+"""The cluster: the seed procedure's example (fiori and torchio), sized for the lab.
+
+Edit this to describe your own two servers. It is validated (twonode/model.py)
+before pyinfra connects to anything. The seed's sizes (small 200g, vmpool0
+500g, pub 2t, local 200g) are scaled down so the example fits the lab's disks;
+the MACs are the lab guests' (lab/lab.sh): put your NICs' MACs here.
+"""
+
+RW = ["rw", "sync", "no_root_squash", "no_subtree_check"]
+RO = ["ro", "no_root_squash", "no_subtree_check"]
+
+cluster = {
+    "nodes": [
+        {
+            "name": "fiori",
+            "ssh_host": "fiori",
+            "cluster_address": "192.168.3.6",
+            "nics": {"eth1": "52:54:00:00:01:01", "eth2": "52:54:00:00:01:02"},
+        },
+        {
+            "name": "torchio",
+            "ssh_host": "torchio",
+            "cluster_address": "192.168.3.7",
+            "nics": {"eth1": "52:54:00:00:02:01", "eth2": "52:54:00:00:02:02"},
+        },
+    ],
+    "volume_group": "vg0",
+    "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
+    "local_volumes": [
+        {"name": "local", "size": "1g", "mount_point": "/vol/local"},
+    ],
+    # Minors 0, 1, 2 and ports 7790, 7791, 7792 are assigned in this order.
+    "replicated_volumes": [
+        {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail"},
+        {"name": "vmpool0", "size": "1g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore"},
+        {"name": "pub", "size": "1g", "mount_point": "/vol/pub", "fs_type": "datafiles"},
+    ],
+    "nfs": {
+        "server_address": "192.168.10.1/24",
+        "exports": [
+            # login servers get write access to home and pub
+            {"path": "/vol/small/home", "clients": [
+                {"host": "192.168.1.0/24", "options": RW},
+                {"host": "192.168.10.9", "options": RW},
+                # web server reads, storage gateway writes (backups)
+                {"host": "192.168.10.8", "options": RO},
+                {"host": "192.168.10.28", "options": RW},
+            ]},
+            {"path": "/vol/pub", "clients": [
+                {"host": "192.168.1.0/24", "options": RW},
+                {"host": "192.168.10.9", "options": RW},
+                {"host": "192.168.10.8", "options": RO},
+                {"host": "192.168.10.28", "options": RW},
+            ]},
+            {"path": "/vol/small/svn", "clients": [{"host": "192.168.10.8", "options": RW}]},
+            {"path": "/vol/small/mail", "clients": [{"host": "192.168.10.29", "options": RW}]},
+            {"path": "/vol/small", "clients": [{"host": "192.168.10.28", "options": RO}]},
+        ],
+    },
+    "libvirt": {
+        "pools": [
+            {"name": "vmpool0", "target": "/vol/vmpool0", "autostart": False},
+            {"name": "isoimages", "target": "/vol/pub/computing/software/isoimages/os", "autostart": False},
+        ],
+        "networks": [
+            # The private storage network: 192.168.10.1 on both nodes.
+            {"name": "192.168.10.0", "bridge": "virbr0", "mac": "52:54:00:81:cd:08",
+             "address": "192.168.10.1/24"},
+        ],
+        "ssh_authorized_keys": [],
+    },
+}

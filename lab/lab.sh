@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The twonode lab: two Debian bookworm guests (fiori, torchio) under QEMU/TCG.
+#
+#   lab/lab.sh up       build the base image if missing, then boot both guests
+#   lab/lab.sh down     stop both guests (by pid file)
+#   lab/lab.sh reset    down, fresh overlays and data disks, up
+#   lab/lab.sh status   which guests run and answer SSH
+#   lab/lab.sh ssh NODE [CMD...]
+#   lab/lab.sh kill NODE       hard-stop one guest (power cut), by pid
+#   lab/lab.sh start NODE      boot one guest again, keeping its disks
+#   lab/lab.sh build    (re)build the cached base image
+#
+# Why TCG: /dev/kvm here is a nested PVM KVM that hangs a stock Debian kernel
+# (see shared lab-notes). Why these network backends: SSH reaches a guest only
+# through a restricted user-net port forward on 127.0.0.1; the guests' own
+# links are UDP sockets on 127.0.0.1, so no host interface ever gets a guest
+# address and no guest can reach out. UDP (not listen/connect) so either guest
+# can be killed and restarted without breaking the other's link.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(dirname "$HERE")
+CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
+IMG=${TWONODE_LAB_IMAGE:-$CACHE/image}
+RUN=$CACHE/run
+PORT_BASE=${TWONODE_LAB_PORT:-2220}
+NODES=(fiori torchio)
+SUITE=bookworm
+MIRROR=${TWONODE_MIRROR:-http://deb.debian.org/debian}
+# Bump when the image recipe changes: a stale cached image is rebuilt.
+IMAGE_VERSION=3
+
+node_index() { case $1 in fiori) echo 1 ;; torchio) echo 2 ;; *) echo "unknown node $1" >&2; exit 2 ;; esac; }
+ssh_port() { echo $((PORT_BASE + $(node_index "$1"))); }
+# Link ports: node i, link l (1 = cluster eth1, 2 = second LAN eth2).
+link_port() { echo $((PORT_BASE + 100 + 10 * $(node_index "$1") + $2)); }
+peer_of() { [ "$1" = fiori ] && echo torchio || echo fiori; }
+mac() { printf '52:54:00:00:%02x:%02x' "$(node_index "$1")" "$2"; }
+
+ssh_opts() {
+  echo -i "$IMG/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10
+}
+
+need() {
+  local missing=()
+  for c in "$@"; do command -v "$c" >/dev/null || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "lab: installing host tools for: ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    qemu-system-x86 qemu-utils debootstrap apt-utils e2fsprogs openssh-client >/dev/null
+}
+
+build() {
+  need debootstrap qemu-img apt-ftparchive mkfs.ext4 ssh-keygen
+  local t0=$SECONDS work=$CACHE/build
+  rm -rf "$work"; mkdir -p "$work" "$IMG"
+  local root=$work/rootfs
+  echo "lab: debootstrap $SUITE (minbase) ..." >&2
+  debootstrap --variant=minbase \
+    --include=linux-image-amd64,systemd-sysv,udev,openssh-server,lvm2,ifupdown,iproute2,kmod,procps,e2fsprogs,util-linux \
+    "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+    || { tail -20 "$work/debootstrap.log"; exit 1; }
+
+  # Offline apt repository: every package the deploy installs, with the
+  # dependencies the base system lacks, so the deploy's apt operations run
+  # for real inside guests that cannot reach any mirror.
+  local pkgs
+  pkgs=$(python3 "$TOP/twonode/packages.py")
+  echo "lab: mirroring deploy packages: $pkgs" >&2
+  mount --bind /proc "$root/proc"
+  trap 'umount "$root/proc" 2>/dev/null || true' EXIT
+  chroot "$root" apt-get -qq clean
+  # shellcheck disable=SC2086
+  chroot "$root" apt-get -y -qq --download-only --no-install-recommends install $pkgs >/dev/null
+  umount "$root/proc"; trap - EXIT
+  mkdir -p "$root/srv/twonode-repo"
+  mv "$root"/var/cache/apt/archives/*.deb "$root/srv/twonode-repo/"
+  (cd "$root/srv/twonode-repo" && apt-ftparchive packages . > Packages)
+  echo 'deb [trusted=yes] file:/srv/twonode-repo ./' > "$root/etc/apt/sources.list"
+  rm -rf "$root"/var/lib/apt/lists/*
+
+  # Guest configuration.
+  ssh-keygen -q -t ed25519 -N '' -C twonode-lab -f "$work/id_ed25519"
+  install -d -m 700 "$root/root/.ssh"
+  install -m 600 "$work/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+  cat > "$root/etc/network/interfaces" <<'EOF'
+# eth0 is the lab's management link (QEMU user net); the deploy owns the rest.
+source /etc/network/interfaces.d/*
+auto lo
+iface lo inet loopback
+auto eth0
+iface eth0 inet static
+    address 10.0.2.15/24
+    gateway 10.0.2.2
+EOF
+  echo '/dev/vda / ext4 defaults 0 1' > "$root/etc/fstab"
+  : > "$root/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n' > "$root/etc/hosts"
+  # Nothing may run apt behind the deploy's back (it would hold the dpkg lock).
+  for u in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer; do
+    ln -sf /dev/null "$root/etc/systemd/system/$u"
+  done
+  echo 'UseDNS no' > "$root/etc/ssh/sshd_config.d/lab.conf"
+  cp "$root"/boot/vmlinuz-* "$work/vmlinuz"
+  cp "$root"/boot/initrd.img-* "$work/initrd.img"
+
+  echo "lab: writing root image ..." >&2
+  truncate -s 4G "$work/root.raw"
+  mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
+  qemu-img convert -O qcow2 "$work/root.raw" "$work/base.qcow2"
+  mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$work/id_ed25519" "$work/id_ed25519.pub" "$IMG/"
+  echo "$IMAGE_VERSION" > "$IMG/version"
+  rm -rf "$work"
+  echo "lab: image built in $((SECONDS - t0)) s" >&2
+}
+
+image_ok() { [ -f "$IMG/base.qcow2" ] && [ "$(cat "$IMG/version" 2>/dev/null)" = "$IMAGE_VERSION" ]; }
+
+running() { local p=$RUN/$1.pid; [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; }
+
+fresh_disks() {
+  local n=$1
+  rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
+  qemu-img create -q -f qcow2 -F qcow2 -b "$IMG/base.qcow2" "$RUN/$n.qcow2"
+  # vg0's disk: large enough for the 8 GiB benchmark volume, sparse.
+  qemu-img create -q -f qcow2 "$RUN/$n-data.qcow2" 24G
+}
+
+start_node() {
+  local n=$1 peer
+  peer=$(peer_of "$n")
+  running "$n" && return 0
+  mkdir -p "$RUN"
+  [ -f "$RUN/$n.qcow2" ] || fresh_disks "$n"
+  local nics=() l
+  for l in 1 2; do
+    nics+=(-netdev "socket,id=n$l,udp=127.0.0.1:$(link_port "$peer" $l),localaddr=127.0.0.1:$(link_port "$n" $l)"
+           -device "virtio-net-pci,netdev=n$l,mac=$(mac "$n" $l)")
+  done
+  qemu-system-x86_64 -name "twonode-$n" -accel tcg,thread=single -cpu max -smp 1 -m 1536 \
+    -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=$n" \
+    -drive "file=$RUN/$n.qcow2,if=virtio,format=qcow2" \
+    -drive "file=$RUN/$n-data.qcow2,if=virtio,format=qcow2" \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$(ssh_port "$n")-:22" \
+    -device "virtio-net-pci,netdev=n0,mac=$(mac "$n" 0)" \
+    "${nics[@]}" \
+    -display none -serial "file:$RUN/$n.console" -monitor none \
+    -daemonize -pidfile "$RUN/$n.pid"
+}
+
+ssh_node() { local n=$1; shift; # shellcheck disable=SC2046
+  ssh $(ssh_opts) -p "$(ssh_port "$n")" root@127.0.0.1 "$@"; }
+
+wait_ssh() {
+  local n=$1 deadline=$((SECONDS + ${TWONODE_LAB_BOOT_TIMEOUT:-900}))
+  until ssh_node "$n" true 2>/dev/null; do
+    running "$n" || { echo "lab: $n died; see $RUN/$n.console" >&2; return 1; }
+    [ $SECONDS -lt $deadline ] || { echo "lab: $n not reachable by SSH; see $RUN/$n.console" >&2; return 1; }
+    sleep 3
+  done
+}
+
+# What the seed leaves to the OS installation: the volume group on the data disk.
+provision() {
+  ssh_node "$1" 'vgs vg0 >/dev/null 2>&1 || { pvcreate -q /dev/vdb && vgcreate -q vg0 /dev/vdb; }' >/dev/null
+}
+
+up() {
+  image_ok || build
+  need qemu-system-x86_64
+  local t0=$SECONDS n
+  for n in "${NODES[@]}"; do start_node "$n"; done
+  for n in "${NODES[@]}"; do wait_ssh "$n"; provision "$n"; done
+  echo "lab: up (fiori ssh 127.0.0.1:$(ssh_port fiori), torchio 127.0.0.1:$(ssh_port torchio)) in $((SECONDS - t0)) s" >&2
+}
+
+stop_node() {
+  local n=$1 p=$RUN/$1.pid i
+  [ -f "$p" ] || return 0
+  local pid; pid=$(cat "$p")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$p"
+}
+
+down() { local n; for n in "${NODES[@]}"; do stop_node "$n"; done; }
+
+reset() {
+  image_ok || build
+  down
+  local n; for n in "${NODES[@]}"; do fresh_disks "$n"; done
+  up
+}
+
+status() {
+  local n
+  for n in "${NODES[@]}"; do
+    if running "$n"; then
+      if ssh_node "$n" true 2>/dev/null; then echo "$n: up, ssh ok"; else echo "$n: running, no ssh yet"; fi
+    else echo "$n: down"; fi
+  done
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+  build) build ;;
+  up) up ;;
+  down) down ;;
+  reset) reset ;;
+  status) status ;;
+  ssh) ssh_node "$@" ;;
+  kill) running "$1" && kill -9 "$(cat "$RUN/$1.pid")"; rm -f "$RUN/$1.pid" ;;
+  start) start_node "$1"; wait_ssh "$1"; provision "$1" ;;
+  key) echo "$IMG/id_ed25519" ;;
+  port) ssh_port "$1" ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,137 @@
+"""Replicated volumes: backing LVs and dual-primary DRBD resources.
+
+    pyinfra inventory.py tasks/drbd.py
+
+The bring-up path of each resource is decided once per run from the facts
+of BOTH nodes (twonode/planner.py) and emitted in three phases; pyinfra runs
+each operation on both hosts before the next, which serialises the
+one-node-only ``new-current-uuid --clear-bitmap`` between the two both-node
+phases. Anything that could destroy data is guarded twice: by the planner
+(facts read before the run; a foreign signature stops everything before
+anything runs) and by the command itself, which checks again on the device
+right before it writes.
+"""
+
+from pyinfra import host, logger
+from pyinfra.operations import files, server, systemd
+
+from twonode import packages
+from twonode.context import DeployStopped, cluster, this_node
+from twonode.drbd_plans import drbd_plans
+from twonode.ops import ensure_lv, install, require_vg
+from twonode.planner import Step
+from facts.lvm import VolumeGroups
+
+AREA = "drbd"
+c = cluster()
+me = this_node()
+install(packages.DRBD, AREA)
+
+vg = require_vg(host.get_fact(VolumeGroups), c.volume_group)
+plans = drbd_plans()
+stopping = [p for p in plans.values() if p.stops]
+if stopping:
+    raise DeployStopped("\n".join(p.reason for p in stopping))
+
+# Seconds to wait for a connection, and for a joining node's initial sync
+# (a real 2 TiB volume takes hours: a timeout fails the operation with the
+# progress, and the next run picks the sync up where it is).
+CONNECT_TIMEOUT = host.data.get("drbd_connect_timeout", 300)
+SYNC_TIMEOUT = host.data.get("drbd_sync_timeout", 3600)
+
+
+def wait_for(resource: str, test: str, what: str, timeout: int) -> str:
+    """Shell that polls a drbdadm state query (portable across 8.4 and 9)."""
+    return (
+        f"i=0; until {test}; do i=$((i+1)); if [ $i -gt {timeout} ]; then "
+        f"echo \"{resource}: timed out after {timeout}s waiting for {what}: "
+        f"cstate $(drbdadm cstate {resource}) dstate $(drbdadm dstate {resource})\" >&2; "
+        f"cat /proc/drbd >&2 2>/dev/null; exit 1; fi; sleep 1; done"
+    )
+
+
+for vol in host.loop(c.replicated_volumes):
+    # Growing a replicated volume needs lvextend on both nodes, then
+    # `drbdadm resize` and tunefs.ocfs2 on one: not automated yet.
+    ensure_lv(vg, vol.name, vol.size, AREA, grow=False)
+    resfile = files.template(
+        name=f"{AREA}: resource file for {vol.resource}",
+        src="templates/drbd/resource.res.j2",
+        dest=f"/etc/drbd.d/{vol.resource}.res",
+        vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
+    )
+    if plans[vol.resource].is_up_on(me.name):
+        server.shell(
+            name=f"{AREA}: apply the changed configuration of {vol.resource}",
+            commands=[f"drbdadm adjust {vol.resource}"],
+            _if=resfile.did_change,
+        )
+
+# At boot: bring the resources up (and, with become-primary-on, promote).
+systemd.service(name=f"{AREA}: drbd.service enabled at boot", service="drbd.service",
+                running=None, enabled=True)
+
+# Phase 1 (both nodes): metadata and attach.
+for vol in host.loop(c.replicated_volumes):
+    steps = plans[vol.resource].steps_for(me.name)
+    res, dev = vol.resource, f"/dev/{c.volume_group}/{vol.name}"
+    if Step.WIPE_ENDS in steps:
+        # Instead of the seed's `dd` over the whole device (hours for 2 TiB,
+        # and it targets /dev/drbd_* which does not exist before `up`): the
+        # LV was proven blank by fact; check again right here, then zero the
+        # first and last MiB where signatures and DRBD's internal metadata
+        # live. No resync is needed because `new-current-uuid
+        # --clear-bitmap` follows and the filesystem is made through DRBD.
+        server.shell(
+            name=f"{AREA}: check {dev} is blank and clear its ends",
+            commands=[
+                f"sig=$(wipefs --no-act --noheadings {dev}); if [ -n \"$sig\" ]; then "
+                f"echo \"refusing to touch {dev}: it holds: $sig\" >&2; exit 1; fi",
+                f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none",
+                f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none "
+                f"seek=$(( $(blockdev --getsize64 {dev}) / 1048576 - 1 ))",
+            ],
+        )
+    if Step.CREATE_MD in steps:
+        # --force only skips drbdmeta's prompt; the planner proved the LV
+        # blank or holding our own never-used metadata.
+        server.shell(name=f"{AREA}: create-md {res}", commands=[f"drbdadm -- --force create-md {res}"])
+    if Step.UP in steps:
+        server.shell(name=f"{AREA}: up {res}", commands=[f"drbdadm up {res}"])
+
+# Phase 2 (one node): both sides are new: declare them in sync.
+for vol in host.loop(c.replicated_volumes):
+    res = vol.resource
+    if Step.NEW_UUID_CLEAR_BITMAP in plans[res].steps_for(me.name):
+        server.shell(
+            name=f"{AREA}: {res} is new on both nodes: new-current-uuid --clear-bitmap (no resync)",
+            commands=[
+                wait_for(res, f"[ \"$(drbdadm cstate {res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
+                # Checked again at the last moment: only a pair that never
+                # held data (Inconsistent on both sides) may skip the sync.
+                f"ds=$(drbdadm dstate {res}); if [ \"$ds\" != Inconsistent/Inconsistent ]; then "
+                f"echo \"{res}: not a new pair (dstate $ds): refusing to clear the bitmap\" >&2; exit 1; fi",
+                f"drbdadm -- --clear-bitmap new-current-uuid {res}",
+            ],
+        )
+
+# Phase 3 (both nodes): wait until up to date, then promote.
+for vol in host.loop(c.replicated_volumes):
+    res = vol.resource
+    steps = plans[res].steps_for(me.name)
+    if Step.PRIMARY_FORCE in steps:
+        server.shell(
+            name=f"{AREA}: {res}: primary --force (the peer joins later)",
+            commands=[f"drbdadm primary --force {res}"],
+        )
+    elif Step.PRIMARY in steps:
+        server.shell(
+            name=f"{AREA}: {res}: wait until UpToDate, then primary",
+            commands=[
+                wait_for(res, f"drbdadm dstate {res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
+                f"drbdadm primary {res}",
+            ],
+        )
+
+for plan in plans.values():
+    logger.info(f"{host.name}: {plan.reason}")

@@ -1,0 +1,71 @@
+"""Persistent NIC names and the dedicated cluster network.
+
+    pyinfra inventory.py tasks/network.py
+
+udev rules pin each configured name to its MAC. A rename only happens when
+the NIC is added (at boot), and renaming inside the kernel's own ``ethN``
+namespace can lose the race with the name already taken (seen on the lab):
+so the names in force are read back and a mismatch is reported, never
+guessed around.
+"""
+
+from pyinfra import host, logger
+from pyinfra.operations import files, server
+
+from facts.network import NetworkInterfaces
+from twonode import packages
+from twonode.context import cluster, this_node
+from twonode.ops import install
+
+AREA = "network"
+c = cluster()
+me = this_node()
+net = c.cluster_network
+install(packages.NETWORK, AREA)
+
+state = host.get_fact(NetworkInterfaces)
+
+if me.nics:
+    files.template(
+        name=f"{AREA}: pin NIC names to MACs (udev)",
+        src="templates/network/70-persistent-net.rules.j2",
+        dest="/etc/udev/rules.d/70-persistent-net.rules",
+        nics=me.nics,
+    )
+    for problem in state.mismatches(me.nics):
+        logger.warning(
+            f"{host.name}: {problem}: the udev rules apply at the next boot; "
+            "reboot and run again (the cluster interface is configured by name)"
+        )
+
+# Debian's stock /etc/network/interfaces sources interfaces.d; make sure.
+files.line(
+    name=f"{AREA}: /etc/network/interfaces sources interfaces.d",
+    path="/etc/network/interfaces",
+    line=r"^source /etc/network/interfaces.d/\*",
+    replace="source /etc/network/interfaces.d/*",
+)
+files.template(
+    name=f"{AREA}: cluster interface {net.interface}",
+    src="templates/network/cluster-interface.j2",
+    dest=f"/etc/network/interfaces.d/twonode-{net.interface}",
+    iface=net.interface,
+    address=me.cluster_address,
+    prefix=net.network.prefixlen,
+)
+wanted = f"{me.cluster_address}/{net.network.prefixlen}"
+nic = state.nics.get(net.interface)
+if nic is None:
+    logger.warning(f"{host.name}: no interface {net.interface} now: it is configured for the next boot")
+elif wanted not in nic.ipv4 or nic.state == "DOWN":
+    server.shell(
+        name=f"{AREA}: bring up {net.interface} with {wanted}",
+        commands=[f"ifdown --force {net.interface} 2>/dev/null || true", f"ifup {net.interface}"],
+    )
+
+for node in host.loop(c.nodes):
+    server.etc_hosts(
+        name=f"{AREA}: /etc/hosts entry for {node.name}'s cluster address",
+        ip=str(node.cluster_address),
+        hostnames=[f"{node.name}{net.hosts_suffix}"],
+    )

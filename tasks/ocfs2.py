@@ -1,0 +1,99 @@
+"""OCFS2 on the DRBD devices: the o2cb cluster stack, one mkfs, both mounts.
+
+    pyinfra inventory.py tasks/ocfs2.py
+
+``mkfs.ocfs2`` runs on exactly one node, and only on a device that holds no
+signature: checked from facts before the run and again by the command right
+before it writes. Mounts follow on both nodes, ordered after it.
+"""
+
+from pyinfra import host, logger
+from pyinfra.facts.server import Mounts
+from pyinfra.operations import files, server, systemd
+
+from facts.blockdev import DeviceSignatures
+from facts.ocfs2 import O2cb
+from twonode import packages
+from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
+from twonode.drbd_plans import drbd_plans
+from twonode.ops import fstab_entry, install
+from twonode.planner import Path
+
+AREA = "ocfs2"
+c = cluster()
+me = this_node()
+install(packages.OCFS2, AREA)
+
+plans = drbd_plans()
+stopping = [p for p in plans.values() if p.stops]
+if stopping:
+    raise DeployStopped("\n".join(p.reason for p in stopping))
+
+files.template(
+    name=f"{AREA}: /etc/ocfs2/cluster.conf",
+    src="templates/ocfs2/cluster.conf.j2",
+    dest="/etc/ocfs2/cluster.conf",
+    nodes=c.nodes, o2cb=c.o2cb,
+)
+# What `dpkg-reconfigure ocfs2-tools` answering "yes" would write.
+for key, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
+    files.line(name=f"{AREA}: {key}={value} in /etc/default/o2cb", path="/etc/default/o2cb",
+               line=rf"^{key}=", replace=f"{key}={value}")
+systemd.service(name=f"{AREA}: o2cb and ocfs2 at boot", service="o2cb.service", running=None, enabled=True)
+
+o2cb = host.get_fact(O2cb, cluster=c.o2cb.cluster_name)
+if not o2cb.is_online(c.o2cb.cluster_name):
+    server.shell(name=f"{AREA}: o2cb online", commands=["service o2cb online"])
+elif set(o2cb.registered_nodes) != {n.name for n in c.nodes}:
+    # A running o2cb keeps the node list it was started with; changing it
+    # means unmounting the volumes on this node, which is not done behind
+    # the users' backs.
+    logger.warning(
+        f"{host.name}: o2cb runs with nodes {', '.join(o2cb.registered_nodes) or 'none'}, not those "
+        "of cluster.conf: unmount the OCFS2 volumes here and run `service o2cb offline; service o2cb online`"
+    )
+
+mounts = host.get_fact(Mounts)
+devices = tuple(v.device for v in c.replicated_volumes)
+contents = host.get_fact(DeviceSignatures, devices=devices)
+mkfs_node = c.first if status_of(c.first) == ACTIVE else me.name
+
+for vol in host.loop(c.replicated_volumes):
+    plan = plans[vol.resource]
+    found = contents.get(vol.device)
+    if found is not None and found.exists and found.signatures and \
+            {s.type for s in found.signatures} != {"ocfs2"}:
+        raise DeployStopped(
+            f"{host.name}: {vol.device} holds {found.describe()}, not OCFS2: refusing to format or "
+            "mount it. Nothing was changed."
+        )
+    # A device that is new in this run, or up and blank (an earlier run
+    # stopped before mkfs), gets a filesystem, from one node only.
+    new = plan.path in (Path.BOTH_NEW, Path.FIRST_ALONE)
+    blank_and_up = found is not None and found.exists and not found.signatures
+    if me.name == mkfs_node and (new or blank_and_up):
+        server.shell(
+            name=f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",
+            commands=[
+                f"sig=$(wipefs --no-act --noheadings {vol.device}); if [ -n \"$sig\" ]; then "
+                f"echo \"refusing to format {vol.device}: it holds: $sig\" >&2; exit 1; fi",
+                f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {vol.fs_type} {vol.device} </dev/null",
+            ],
+        )
+
+for vol in host.loop(c.replicated_volumes):
+    # Pass 0: fsck of a cluster filesystem at boot, possibly mounted by the
+    # peer, is not wanted. The x-systemd options order the mount after DRBD
+    # (which promotes at boot) and o2cb: without them it fails at boot.
+    options = f"{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
+    fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA)
+    if vol.mount_point not in mounts:
+        files.directory(name=f"{AREA}: mount point {vol.mount_point}", path=vol.mount_point)
+        server.shell(
+            name=f"{AREA}: mount {vol.mount_point}",
+            commands=[
+                f"i=0; until [ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]; do "
+                f"i=$((i+1)); [ $i -le 60 ] || {{ echo '{vol.resource} is not Primary' >&2; exit 1; }}; sleep 1; done",
+                f"mount {vol.mount_point}",
+            ],
+        )

@@ -1,0 +1,513 @@
+"""The cluster description's validation (twonode/model.py, twonode/config.py).
+
+Every bad case is the example in group_data/all.py with one mutation; the
+test asserts on the text the user sees (config.validate's formatted error):
+the line for the field that is wrong must say how to fix it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twonode.config import ClusterConfigError, load_cluster, validate
+from twonode.model import Cluster
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_FILE = REPO / "group_data" / "all.py"
+EXAMPLE = runpy.run_path(str(EXAMPLE_FILE))["cluster"]
+
+
+def example() -> dict:
+    return copy.deepcopy(EXAMPLE)
+
+
+def error_lines(raw: dict) -> list[str]:
+    """The per-field lines of the formatted error, without the indentation."""
+    with pytest.raises(ClusterConfigError) as info:
+        validate(raw)
+    text = str(info.value)
+    header, *lines = text.splitlines()
+    assert header.startswith("group_data: the cluster description is invalid")
+    assert "nothing was run" in header
+    return [line.strip() for line in lines]
+
+
+# --- the bad corpus ------------------------------------------------------------
+# Each entry: (id, mutation of the example, field path after "cluster.", a
+# fragment of the message for that field that says what to do).
+
+
+def rv(c, i):
+    return c["replicated_volumes"][i]
+
+
+def node(c, i):
+    return c["nodes"][i]
+
+
+def set_(path, value):
+    """A mutation that sets c[path...] = value."""
+    def mutate(c):
+        target = c
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate
+
+
+def both(*mutations):
+    def mutate(c):
+        for m in mutations:
+            m(c)
+    return mutate
+
+
+def rename_key(path, old, new):
+    def mutate(c):
+        target = c
+        for key in path:
+            target = target[key]
+        target[new] = target.pop(old)
+    return mutate
+
+
+def delete(path):
+    def mutate(c):
+        target = c
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return mutate
+
+
+def add_option(export, client, option):
+    def mutate(c):
+        cl = c["nfs"]["exports"][export]["clients"][client]
+        # The example shares the RW/RO lists between clients: replace, never append.
+        cl["options"] = cl["options"] + [option]
+    return mutate
+
+
+def drop_node(c):
+    del c["nodes"][1]
+
+
+def third_node(c):
+    c["nodes"].append({"name": "third", "ssh_host": "third", "cluster_address": "192.168.3.8",
+                       "nics": {"eth1": "52:54:00:00:03:01"}})
+
+
+BAD = [
+    # DRBD minors and ports
+    ("duplicate-minor",
+     both(set_(["replicated_volumes", 0, "minor"], 5), set_(["replicated_volumes", 1, "minor"], 5)),
+     "replicated_volumes.1.minor", "DRBD minor 5 is used twice: give each volume its own minor"),
+    ("duplicate-port",
+     both(set_(["replicated_volumes", 0, "port"], 7800), set_(["replicated_volumes", 2, "port"], 7800)),
+     "replicated_volumes.2.port", "DRBD port 7800 is used twice: give each volume its own port"),
+    ("drbd-port-is-o2cb-port",
+     set_(["replicated_volumes", 0, "port"], 7777),
+     "replicated_volumes.0.port", "is o2cb.port (the OCFS2 heartbeat): pick another port"),
+    ("drbd-port-is-custom-o2cb-port",
+     both(set_(["o2cb"], {"port": 7801}), set_(["replicated_volumes", 1, "port"], 7801)),
+     "replicated_volumes.1.port", "is o2cb.port"),
+    ("port-below-1024",
+     set_(["replicated_volumes", 0, "port"], 80),
+     "replicated_volumes.0.port", "greater than or equal to 1024"),
+    ("auto-port-beyond-65535",
+     set_(["replicated_volumes", 0, "minor"], 60000),
+     "replicated_volumes.0.port", "beyond 65535: give this volume an explicit port"),
+    ("negative-minor",
+     set_(["replicated_volumes", 0, "minor"], -1),
+     "replicated_volumes.0.minor", "greater than or equal to 0"),
+    ("bad-after-sb-0pri",
+     set_(["drbd"], {"after_sb_0pri": "discard-younger"}),
+     "drbd.after_sb_0pri", "'discard-younger-primary'"),
+    ("bad-after-sb-2pri",
+     set_(["drbd"], {"after_sb_2pri": "discard-secondary"}),
+     "drbd.after_sb_2pri", "'disconnect' or 'call-pri-lost-after-sb'"),
+    ("bad-drbd-protocol",
+     set_(["drbd"], {"protocol": "A"}),
+     "drbd.protocol", "Input should be 'C'"),
+    # volumes: names
+    ("duplicate-name-local-and-replicated",
+     set_(["local_volumes", 0, "name"], "small"),
+     "replicated_volumes.0.name", "share one LV namespace in the volume group): rename one"),
+    ("duplicate-name-replicated",
+     set_(["replicated_volumes", 2, "name"], "small"),
+     "replicated_volumes.2.name", "volume name 'small' is used twice"),
+    ("volume-name-upper-case",
+     set_(["replicated_volumes", 0, "name"], "Small"),
+     "replicated_volumes.0.name", "use 1-32 lower-case letters, digits or '_', starting with a letter"),
+    ("volume-name-leading-digit",
+     set_(["local_volumes", 0, "name"], "1abc"),
+     "local_volumes.0.name", "starting with a letter"),
+    ("volume-name-dash",
+     set_(["replicated_volumes", 1, "name"], "a-b"),
+     "replicated_volumes.1.name", "'a-b' is not a valid volume name"),
+    ("volume-name-too-long",
+     set_(["replicated_volumes", 0, "name"], "a" * 33),
+     "replicated_volumes.0.name", "use 1-32 lower-case letters"),
+    ("volume-name-empty",
+     set_(["local_volumes", 0, "name"], ""),
+     "local_volumes.0.name", "is not a valid volume name"),
+    # volumes: sizes
+    ("size-no-unit",
+     set_(["replicated_volumes", 0, "size"], "200"),
+     "replicated_volumes.0.size", "'200' has no unit: add k, m, g or t"),
+    ("size-no-unit-local",
+     set_(["local_volumes", 0, "size"], "200"),
+     "local_volumes.0.size", "e.g. '200g'"),
+    ("size-bad-unit",
+     set_(["replicated_volumes", 0, "size"], "2x"),
+     "replicated_volumes.0.size", "'2x' is not a size: write a whole number with an optional unit"),
+    ("size-negative",
+     set_(["local_volumes", 0, "size"], "-1g"),
+     "local_volumes.0.size", "'-1g' is not a size"),
+    ("size-fraction",
+     set_(["replicated_volumes", 0, "size"], "1.5g"),
+     "replicated_volumes.0.size", "is not a size: write a whole number"),
+    ("size-zero",
+     set_(["replicated_volumes", 1, "size"], "0g"),
+     "replicated_volumes.1.size", "'0g' is zero: give the volume a positive size"),
+    ("size-replicated-bare-10",
+     set_(["replicated_volumes", 2, "size"], "10"),
+     "replicated_volumes.2.size", "has no unit"),
+    ("size-replicated-too-small",
+     set_(["replicated_volumes", 2, "size"], "10m"),
+     "replicated_volumes.2.size", "too small for a replicated volume (DRBD metadata and OCFS2 journals"),
+    ("size-not-a-string",
+     set_(["replicated_volumes", 0, "size"], 200),
+     "replicated_volumes.0.size", "Input should be a valid string"),
+    # volumes: mount points and fs_type
+    ("duplicate-mount-point",
+     set_(["local_volumes", 0, "mount_point"], "/vol/small"),
+     "replicated_volumes.0.mount_point", "is used by two volumes: give each volume its own"),
+    ("nested-mount-point",
+     set_(["local_volumes", 0, "mount_point"], "/vol/pub/local"),
+     "local_volumes.0.mount_point", "lies inside '/vol/pub'"),
+    ("nested-mount-point-outer-listed-later",
+     set_(["replicated_volumes", 0, "mount_point"], "/vol/local/small"),
+     "replicated_volumes.0.mount_point", "mount them side by side"),
+    ("relative-mount-point",
+     set_(["replicated_volumes", 0, "mount_point"], "vol/small"),
+     "replicated_volumes.0.mount_point", "give an absolute, normalised path"),
+    ("root-mount-point",
+     set_(["local_volumes", 0, "mount_point"], "/"),
+     "local_volumes.0.mount_point", "other than '/'"),
+    ("fs-type-unknown",
+     set_(["replicated_volumes", 0, "fs_type"], "ext4"),
+     "replicated_volumes.0.fs_type", "Input should be 'mail', 'datafiles' or 'vmstore'"),
+    # nodes
+    ("one-node", drop_node,
+     "nodes", "1 node(s) given: a twonode cluster has exactly two nodes"),
+    ("three-nodes", third_node,
+     "nodes", "3 node(s) given: a twonode cluster has exactly two nodes"),
+    ("duplicate-node-name",
+     set_(["nodes", 1, "name"], "fiori"),
+     "nodes.1.name", "name 'fiori' is used twice: give each node its own host name"),
+    ("node-name-fqdn",
+     set_(["nodes", 0, "name"], "fiori.example.org"),
+     "nodes.0.name", "it must be the node's short host name"),
+    ("cluster-address-outside-network",
+     set_(["nodes", 1, "cluster_address"], "192.168.4.7"),
+     "nodes.1.cluster_address", "is outside cluster_network.network 192.168.3.0/24: use an address in that network"),
+    ("cluster-address-is-network-address",
+     set_(["nodes", 0, "cluster_address"], "192.168.3.0"),
+     "nodes.0.cluster_address", "is the network or broadcast address of 192.168.3.0/24: use a host address"),
+    ("cluster-address-is-broadcast",
+     set_(["nodes", 1, "cluster_address"], "192.168.3.255"),
+     "nodes.1.cluster_address", "use a host address"),
+    ("cluster-address-same-on-both",
+     set_(["nodes", 1, "cluster_address"], "192.168.3.6"),
+     "nodes.1.cluster_address", "both nodes have the same cluster address: give each its own"),
+    ("cluster-address-not-an-address",
+     set_(["nodes", 0, "cluster_address"], "192.168.3"),
+     "nodes.0.cluster_address", "valid IPv4 address"),
+    ("cluster-address-missing",
+     delete(["nodes", 0, "cluster_address"]),
+     "nodes.0.cluster_address", "Field required"),
+    ("mac-too-short",
+     set_(["nodes", 0, "nics", "eth1"], "52:54:00:00:01"),
+     "nodes.0.nics.eth1", "is not a MAC address: write six lower-case hex pairs separated by ':'"),
+    ("mac-not-hex",
+     set_(["nodes", 1, "nics", "eth2"], "52:54:00:00:02:0g"),
+     "nodes.1.nics.eth2", "is not a MAC address"),
+    ("mac-twice-on-a-node",
+     set_(["nodes", 1, "nics", "eth2"], "52:54:00:00:02:01"),
+     "nodes.1.nics", "a MAC is given for two names: one name per NIC"),
+    ("no-mac-for-cluster-interface",
+     delete(["nodes", 0, "nics", "eth1"]),
+     "nodes.0.nics", "no MAC for the cluster interface 'eth1' (cluster_network.interface): add \"eth1\": \"<mac>\""),
+    ("cluster-interface-renamed",
+     set_(["cluster_network", "interface"], "eth3"),
+     "nodes.0.nics", "no MAC for the cluster interface 'eth3'"),
+    ("ssh-port-zero",
+     set_(["nodes", 0, "ssh_port"], 0),
+     "nodes.0.ssh_port", "greater than or equal to 1"),
+    ("unknown-first-node",
+     set_(["first_node"], "pitti"),
+     "first_node", "'pitti' is not a node name: use one of ['fiori', 'torchio']"),
+    # misspelt keys
+    ("typo-in-node",
+     rename_key(["nodes", 0], "cluster_address", "cluster_adress"),
+     "nodes.0.cluster_adress", "unknown key 'cluster_adress': did you mean 'cluster_address'?"),
+    ("typo-at-top-level",
+     rename_key([], "replicated_volumes", "replicated_volume"),
+     "replicated_volume", "did you mean 'replicated_volumes'?"),
+    ("typo-in-volume",
+     rename_key(["replicated_volumes", 1], "mount_point", "mountpoint"),
+     "replicated_volumes.1.mountpoint", "did you mean 'mount_point'?"),
+    ("unknown-key-nothing-close",
+     set_(["libvirt", "zzz"], 1),
+     "libvirt.zzz", "unknown key 'zzz': remove it (known keys: pools, networks"),
+    # NFS
+    ("export-not-under-a-mount",
+     set_(["nfs", "exports", 0, "path"], "/srv/home"),
+     "nfs.exports.0.path", "'/srv/home' is not under a configured volume mount"),
+    ("export-prefix-is-not-a-parent",
+     set_(["nfs", "exports", 1, "path"], "/vol/public"),
+     "nfs.exports.1.path", "export a path inside a volume"),
+    ("export-option-typo",
+     add_option(0, 0, "no_root_sqash"),
+     "nfs.exports.0.clients.0.options", "'no_root_sqash' is not an exports(5) option: use e.g. rw, ro"),
+    ("export-option-unknown-value",
+     add_option(1, 2, "uid=0"),
+     "nfs.exports.1.clients.2.options", "'uid=0' is not an exports(5) option"),
+    ("export-rw-and-ro",
+     add_option(0, 2, "rw"),
+     "nfs.exports.0.clients.2.options", "both 'rw' and 'ro' given: keep one"),
+    ("export-without-clients",
+     set_(["nfs", "exports", 2, "clients"], []),
+     "nfs.exports.2.clients", "at least 1 item"),
+    ("nfs-server-address-not-on-a-libvirt-network",
+     set_(["nfs", "server_address"], "192.168.20.1/24"),
+     "nfs.server_address", "is not the address of any libvirt.networks entry"),
+    ("nfs-server-address-other-prefix",
+     set_(["nfs", "server_address"], "192.168.10.1/16"),
+     "nfs.server_address", "add one (or fix the address)"),
+    # libvirt
+    ("libvirt-network-overlaps-cluster-network",
+     both(set_(["libvirt", "networks", 0, "address"], "192.168.3.1/24"),
+          set_(["nfs", "server_address"], "192.168.3.1/24")),
+     "libvirt.networks.0.address", "overlaps the cluster network 192.168.3.0/24: use a separate private network"),
+    ("libvirt-network-contains-cluster-network",
+     both(set_(["libvirt", "networks", 0, "address"], "192.168.10.1/16"),
+          set_(["cluster_network", "network"], "192.168.3.0/24")),
+     "libvirt.networks.0.address", "overlaps the cluster network"),
+    ("duplicate-pool-name",
+     set_(["libvirt", "pools", 1, "name"], "vmpool0"),
+     "libvirt.pools.1.name", "name 'vmpool0' is used twice: give each its own name"),
+    ("duplicate-network-bridge",
+     lambda c: c["libvirt"]["networks"].append(
+         {"name": "other", "bridge": "virbr0", "mac": "52:54:00:81:cd:09", "address": "192.168.11.1/24"}),
+     "libvirt.networks.1.bridge", "bridge 'virbr0' is used twice: give each network its own bridge"),
+    ("ssh-key-without-type",
+     set_(["libvirt", "ssh_authorized_keys"], ["AAAAC3NzaC1lZDI1NTE5AAAAIFoo user@host"]),
+     "libvirt.ssh_authorized_keys", "is not an OpenSSH public key line: paste the whole line of the .pub file"),
+    ("ssh-key-private-key",
+     set_(["libvirt", "ssh_authorized_keys"], ["-----BEGIN OPENSSH PRIVATE KEY-----"]),
+     "libvirt.ssh_authorized_keys", "'ssh-ed25519 AAAA... user@host'"),
+    ("virt-network-bad-mac",
+     set_(["libvirt", "networks", 0, "mac"], "52-54-00-81-cd-08"),
+     "libvirt.networks.0.mac", "is not a MAC address"),
+    # cluster network
+    ("cluster-network-host-bits-set",
+     set_(["cluster_network", "network"], "192.168.3.6/24"),
+     "cluster_network.network", "host bits set"),
+]
+
+
+def test_corpus_is_big_and_ids_unique():
+    assert len(BAD) >= 24
+    ids = [case[0] for case in BAD]
+    assert len(ids) == len(set(ids))
+
+
+def test_example_is_valid():
+    cluster = validate(example())
+    assert isinstance(cluster, Cluster)
+    assert [n.name for n in cluster.nodes] == ["fiori", "torchio"]
+    assert cluster.first == "fiori"
+    assert cluster.peer("fiori").name == "torchio"
+
+
+@pytest.mark.parametrize("mutate, field, fix", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_config_names_field_and_fix(mutate, field, fix):
+    raw = example()
+    mutate(raw)
+    lines = error_lines(raw)
+    prefix = f"cluster.{field}: "
+    mine = [line for line in lines if line.startswith(prefix)]
+    assert mine, f"no error for {field!r}; got:\n" + "\n".join(lines)
+    assert any(fix in line for line in mine), f"{fix!r} not in:\n" + "\n".join(mine)
+    # Every problem points at a field, never at the cluster as a whole.
+    assert not any(line.startswith("cluster.cluster:") for line in lines), lines
+
+
+def test_all_problems_are_reported_at_once():
+    raw = example()
+    raw["nodes"][1]["cluster_address"] = "192.168.4.7"
+    raw["replicated_volumes"][0]["minor"] = raw["replicated_volumes"][1]["minor"] = 3
+    raw["nfs"]["exports"][0]["path"] = "/srv/home"
+    fields = {line.split(":", 1)[0] for line in error_lines(raw)}
+    assert {"cluster.nodes.1.cluster_address", "cluster.replicated_volumes.1.minor",
+            "cluster.nfs.exports.0.path"} <= fields
+
+
+def test_validation_does_not_change_the_input():
+    raw = example()
+    validate(raw)
+    assert raw == EXAMPLE
+
+
+# --- deterministic DRBD minors and ports ------------------------------------------
+
+
+def assigned(raw) -> list[tuple[str, int, int]]:
+    return [(v.name, v.minor, v.port) for v in validate(raw).replicated_volumes]
+
+
+def test_minors_and_ports_in_order():
+    assert assigned(example()) == [("small", 0, 7790), ("vmpool0", 1, 7791), ("pub", 2, 7792)]
+
+
+def test_explicit_minor_is_skipped_over():
+    raw = example()
+    raw["replicated_volumes"][0]["minor"] = 1
+    assert assigned(raw) == [("small", 1, 7791), ("vmpool0", 0, 7790), ("pub", 2, 7792)]
+
+
+def test_explicit_minor_later_in_the_list_is_skipped_over():
+    raw = example()
+    raw["replicated_volumes"][2]["minor"] = 0
+    assert assigned(raw) == [("small", 1, 7791), ("vmpool0", 2, 7792), ("pub", 0, 7790)]
+
+
+def test_explicit_high_minor_leaves_the_low_ones():
+    raw = example()
+    raw["replicated_volumes"][1]["minor"] = 10
+    assert assigned(raw) == [("small", 0, 7790), ("vmpool0", 10, 7800), ("pub", 1, 7791)]
+
+
+def test_port_is_base_port_plus_minor():
+    raw = example()
+    raw["drbd"] = {"base_port": 7000}
+    raw["replicated_volumes"][2]["minor"] = 5
+    assert assigned(raw) == [("small", 0, 7000), ("vmpool0", 1, 7001), ("pub", 5, 7005)]
+
+
+def test_taken_port_is_skipped():
+    raw = example()
+    raw["replicated_volumes"][2]["port"] = 7790
+    assert assigned(raw) == [("small", 0, 7791), ("vmpool0", 1, 7792), ("pub", 2, 7790)]
+
+
+def test_o2cb_port_is_skipped():
+    raw = example()
+    raw["o2cb"] = {"port": 7791}
+    assert assigned(raw) == [("small", 0, 7790), ("vmpool0", 1, 7792), ("pub", 2, 7793)]
+
+
+def test_assignment_is_deterministic():
+    raw = example()
+    raw["replicated_volumes"][1]["minor"] = 0
+    raw["replicated_volumes"][2]["port"] = 7791
+    first = assigned(copy.deepcopy(raw))
+    assert assigned(copy.deepcopy(raw)) == first
+    assert assigned(raw) == first
+    minors = [m for _, m, _ in first]
+    ports = [p for _, _, p in first]
+    assert len(set(minors)) == len(minors) and len(set(ports)) == len(ports)
+
+
+# --- load_cluster reads group_data/all.py ------------------------------------------
+
+
+def make_project(tmp_path: Path, all_py: str) -> Path:
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text(all_py)
+    inventory = tmp_path / "inventory.py"
+    shutil.copy(REPO / "inventory.py", inventory)
+    return inventory
+
+
+DUPLICATE_MINORS = (
+    "\ncluster['replicated_volumes'][0]['minor'] = 1"
+    "\ncluster['replicated_volumes'][1]['minor'] = 1\n"
+)
+
+
+def test_load_cluster_reads_group_data(tmp_path):
+    inventory = make_project(tmp_path, EXAMPLE_FILE.read_text())
+    cluster = load_cluster(inventory, cwd=tmp_path)
+    assert [n.name for n in cluster.nodes] == ["fiori", "torchio"]
+
+
+def test_load_cluster_rejects_bad_file(tmp_path):
+    inventory = make_project(tmp_path, EXAMPLE_FILE.read_text() + DUPLICATE_MINORS)
+    with pytest.raises(ClusterConfigError) as info:
+        load_cluster(inventory, cwd=tmp_path)
+    assert "cluster.replicated_volumes.1.minor: DRBD minor 1 is used twice" in str(info.value)
+
+
+def test_load_cluster_without_cluster_variable(tmp_path):
+    inventory = make_project(tmp_path, "volume_group = 'vg0'\n")
+    with pytest.raises(ClusterConfigError) as info:
+        load_cluster(inventory, cwd=tmp_path)
+    assert "no `cluster = {...}`" in str(info.value)
+    assert "group_data/all.py" in str(info.value)
+
+
+def test_load_cluster_without_group_data(tmp_path):
+    inventory = tmp_path / "inventory.py"
+    shutil.copy(REPO / "inventory.py", inventory)
+    with pytest.raises(ClusterConfigError, match="describe the cluster there"):
+        load_cluster(inventory, cwd=tmp_path)
+
+
+def test_load_cluster_inventory_dir_wins_over_cwd(tmp_path):
+    # As pyinfra does: cwd's group_data first, then the inventory's; later wins.
+    project = tmp_path / "project"
+    project.mkdir()
+    inventory = make_project(project, EXAMPLE_FILE.read_text())
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "group_data").mkdir(parents=True)
+    (elsewhere / "group_data" / "all.py").write_text(EXAMPLE_FILE.read_text() + DUPLICATE_MINORS)
+    assert load_cluster(inventory, cwd=elsewhere).nodes[0].name == "fiori"
+
+
+# --- end to end: pyinfra stops before connecting -------------------------------------
+
+
+def run_pyinfra(cwd: Path) -> subprocess.CompletedProcess:
+    pyinfra = Path(sys.executable).parent / "pyinfra"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [str(pyinfra), "-y", "inventory.py", "exec", "--dry", "--", "true"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_pyinfra_stops_before_connecting(tmp_path):
+    make_project(tmp_path, EXAMPLE_FILE.read_text() + DUPLICATE_MINORS)
+    result = run_pyinfra(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "cluster.replicated_volumes.1.minor" in output
+    assert "give each volume its own minor" in output
+    assert "nothing was run" in output
+    # A valid description gets to "--> Connecting to hosts..." and then
+    # "[fiori] Could not resolve hostname": none of that may happen here.
+    assert "Connecting" not in output
+    assert "Could not" not in output
+    assert "Connection" not in output
+    assert "[fiori]" not in output and "[torchio]" not in output

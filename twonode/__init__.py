@@ -1,0 +1,1 @@
+"""twonode: turn two Debian servers into a replicated storage and virtualisation cluster."""

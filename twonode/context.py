@@ -1,0 +1,67 @@
+"""Where a task is: which cluster, which node, how to reach the peer.
+
+Task modules are pyinfra deploy files, executed once per host; this module is
+imported once per run, so what is read about BOTH nodes (the DRBD planning
+input) is cached here and read once, not once per host.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host, state
+from pyinfra.api.exceptions import PyinfraError
+
+from .config import cluster_of
+from .model import Cluster, Node
+
+
+class DeployStopped(PyinfraError):
+    """A guard found something that must not be touched; nothing was run."""
+
+
+def cluster() -> Cluster:
+    return cluster_of(host)
+
+
+def node_name(h=None) -> str:
+    h = h or host
+    return h.data.get("node_name") or h.name
+
+
+def this_node() -> Node:
+    return cluster().node(node_name())
+
+
+def host_of(name: str):
+    """The pyinfra host of a node, or None if the inventory lacks it."""
+    for h in state.inventory:
+        if node_name(h) == name:
+            return h
+    return None
+
+
+# Peer status for planning.
+ACTIVE = "active"
+UNREACHABLE = "unreachable"  # in the run, but the connection failed
+EXCLUDED = "excluded"  # left out of this run (--limit): its state is unknown
+
+
+def status_of(name: str) -> str:
+    h = host_of(name)
+    if h is None:
+        return EXCLUDED
+    if h in state.failed_hosts:
+        return UNREACHABLE
+    if h in state.active_hosts:
+        return ACTIVE
+    return EXCLUDED
+
+
+_run_cache: dict = {}
+
+
+def once_per_run(key, compute):
+    """Compute a cross-host value once per pyinfra run (state object)."""
+    full_key = (id(state), key)
+    if full_key not in _run_cache:
+        _run_cache[full_key] = compute()
+    return _run_cache[full_key]

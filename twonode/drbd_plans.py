@@ -1,0 +1,73 @@
+"""Read both nodes' DRBD-related facts once per run and plan each resource."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pyinfra import logger
+
+from facts.blockdev import DeviceSignatures
+from facts.drbd import DrbdBackingMetadata, DrbdResources
+from .context import ACTIVE, EXCLUDED, cluster, host_of, once_per_run, status_of
+from .planner import Path, NodeView, ResourcePlan, plan_resource
+
+
+def node_views(name: str) -> dict[str, NodeView]:
+    """One node's view of every replicated resource (three round trips)."""
+    c = cluster()
+    status = status_of(name)
+    if status != ACTIVE:
+        return {v.resource: NodeView(node=name, reachable=False) for v in c.replicated_volumes}
+    h = host_of(name)
+    kernel = h.get_fact(DrbdResources)
+    backing_devs = {v.resource: f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes}
+    contents = h.get_fact(DeviceSignatures, devices=tuple(backing_devs.values()))
+    down = tuple((backing_devs[v.resource], v.minor) for v in c.replicated_volumes
+                 if v.resource not in kernel and contents[backing_devs[v.resource]].exists)
+    metadata = h.get_fact(DrbdBackingMetadata, devices=down) if down else {}
+    views = {}
+    for vol in c.replicated_volumes:
+        dev = backing_devs[vol.resource]
+        found = contents.get(dev)
+        views[vol.resource] = NodeView(
+            node=name,
+            backing=found if found is not None and found.exists else None,
+            metadata=metadata.get(dev),
+            kernel=kernel.get(vol.resource),
+        )
+    return views
+
+
+def _compute() -> dict[str, ResourcePlan]:
+    c = cluster()
+    a, b = (n.name for n in c.nodes)
+    views = {a: node_views(a), b: node_views(b)}
+    first = c.first if status_of(c.first) == ACTIVE else next(
+        (n for n in (a, b) if status_of(n) == ACTIVE), c.first
+    )
+    plans = {}
+    for vol in c.replicated_volumes:
+        va, vb = views[a][vol.resource], views[b][vol.resource]
+        plan = plan_resource(vol.resource, f"/dev/{c.volume_group}/{vol.name}", va, vb, first)
+        excluded = [n for n in (a, b) if status_of(n) == EXCLUDED]
+        if plan.path is Path.FIRST_ALONE and excluded:
+            # Left out with --limit is not the same as down: its data is
+            # unknown, and a lone primary here would fork the data.
+            (alone,) = plan.steps
+            plan = ResourcePlan(
+                Path.REFUSE,
+                reason=(
+                    f"{vol.resource}: {', '.join(excluded)} is not part of this run (--limit?) and "
+                    f"{alone} would come up alone as primary: run against both nodes (a node that "
+                    "is really down is handled)."
+                ),
+            )
+        up_on = frozenset(v.node for v in (va, vb) if v.kernel is not None)
+        plans[vol.resource] = dataclasses.replace(plan, up_on=up_on)
+        logger.info(f"--> {plan.path.value}: {plan.reason}")
+    return plans
+
+
+def drbd_plans() -> dict[str, ResourcePlan]:
+    """{resource: plan}, computed once per run from both nodes' facts."""
+    return once_per_run("drbd-plans", _compute)

@@ -1,0 +1,554 @@
+"""The cluster description, validated before any host is touched.
+
+``group_data/all.py`` holds a plain ``cluster = {...}`` dict; :func:`Cluster`
+turns it into typed objects or raises a :class:`pydantic.ValidationError`
+whose messages name the field and say how to fix it. The inventory validates
+it while pyinfra loads the inventory, that is before any connection.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+SIZE_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+SIZE_RE = re.compile(r"^(\d+)([kmgt]?)$", re.IGNORECASE)
+# DRBD's internal metadata needs room and OCFS2 wants a few journals: below
+# this a replicated volume is almost certainly a typo (e.g. "200m" for "200g").
+MIN_REPLICATED_BYTES = 64 * 1024**2
+
+
+def size_to_bytes(size: str) -> int:
+    match = SIZE_RE.match(size.strip())
+    if not match:
+        raise ValueError(
+            f"{size!r} is not a size: write a whole number with an optional unit "
+            "k, m, g or t (binary units, as lvcreate reads them), e.g. '200g'"
+        )
+    number, unit = match.groups()
+    if not unit:
+        # lvcreate -L reads a bare number as MiB, a reader as bytes or GiB:
+        # "200" is ambiguous, so say which.
+        raise ValueError(
+            f"{size!r} has no unit: add k, m, g or t (binary units, as lvcreate reads them), "
+            f"e.g. '{number}g'"
+        )
+    value = int(number) * SIZE_UNITS[unit.lower()]
+    if value <= 0:
+        raise ValueError(f"{size!r} is zero: give the volume a positive size, e.g. '1g'")
+    return value
+
+
+def _invalid(problems: list[tuple[tuple, str]]) -> ValidationError:
+    """A ValidationError for checks that span fields: each problem is
+    (location, message), the location relative to the model being validated,
+    so the error names the field to fix (e.g. cluster.nodes.1.cluster_address)."""
+    return ValidationError.from_exception_data(
+        "Cluster",
+        [
+            InitErrorDetails(type=PydanticCustomError("value_error", "{msg}", {"msg": msg}), loc=loc, input=None)
+            for loc, msg in problems
+        ],
+    )
+
+
+def _check_size(size: str) -> str:
+    size_to_bytes(size)
+    return size.strip().lower()
+
+
+def _check_name(name: str) -> str:
+    # Becomes an LV name, part of a DRBD resource name (drbd_<name>) and a
+    # device node: keep to what all three accept.
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+        raise ValueError(
+            f"{name!r} is not a valid volume name: use 1-32 lower-case letters, digits "
+            "or '_', starting with a letter (it becomes the LV name and drbd_<name>)"
+        )
+    return name
+
+
+def _check_node_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", name):
+        raise ValueError(
+            f"{name!r} is not a valid node name: it must be the node's short host name "
+            "(lower-case letters, digits and '-'), as `uname -n` prints it"
+        )
+    return name
+
+
+def _check_abs_path(path: str) -> str:
+    p = PurePosixPath(path)
+    if not p.is_absolute() or ".." in p.parts or str(p) != path.rstrip("/") or path == "/":
+        raise ValueError(
+            f"{path!r} is not a usable mount point: give an absolute, normalised path "
+            "other than '/', e.g. '/vol/small'"
+        )
+    return path
+
+
+def _check_mac(mac: str) -> str:
+    if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac):
+        raise ValueError(
+            f"{mac!r} is not a MAC address: write six lower-case hex pairs separated by ':', "
+            "as `ip link` prints them"
+        )
+    return mac
+
+
+def _check_iface(name: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}", name):
+        raise ValueError(
+            f"{name!r} is not a valid interface name: 1-15 characters, letters, digits, '_', '.', '-'"
+        )
+    return name
+
+
+Size = Annotated[str, AfterValidator(_check_size)]
+VolumeName = Annotated[str, AfterValidator(_check_name)]
+NodeName = Annotated[str, AfterValidator(_check_node_name)]
+MountPoint = Annotated[str, AfterValidator(_check_abs_path)]
+Mac = Annotated[str, AfterValidator(_check_mac)]
+InterfaceName = Annotated[str, AfterValidator(_check_iface)]
+
+
+class Strict(BaseModel):
+    # A misspelt key must fail loudly, not be ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data):
+        # extra="forbid" alone says "Extra inputs are not permitted": say
+        # which key was meant instead.
+        if not isinstance(data, dict):
+            return data
+        known = list(cls.model_fields)
+        problems = []
+        for key in data:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it"
+            problems.append(((key,), f"unknown key {key!r}: {hint} (known keys: {', '.join(known)})"))
+        if problems:
+            raise _invalid(problems)
+        return data
+
+
+class Node(Strict):
+    """One of the two servers."""
+
+    name: NodeName
+    #: Where pyinfra reaches the node (its public LAN address or DNS name).
+    ssh_host: str
+    ssh_port: int = Field(22, ge=1, le=65535)
+    #: The node's address on the dedicated cluster network (DRBD, o2cb).
+    cluster_address: IPv4Address
+    #: Persistent NIC names pinned to MACs by udev, e.g. {"eth1": "00:0e:..."}.
+    nics: dict[InterfaceName, Mac] = {}
+
+
+class ClusterNetwork(Strict):
+    """The dedicated network for replication and the OCFS2 heartbeat."""
+
+    network: IPv4Network
+    #: The NIC (a key of each node's ``nics``) that carries it.
+    interface: InterfaceName
+    #: /etc/hosts names each node's cluster address as <node><suffix>
+    #: (e.g. fiori-cluster): DRBD and o2cb use the addresses, people the names.
+    hosts_suffix: str = Field("-cluster", pattern=r"^[a-z0-9-]{1,20}$")
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _no_host_bits(cls, value):
+        # pydantic only says "not a valid IPv4 network" for "192.168.3.6/24".
+        if isinstance(value, str):
+            try:
+                iface = IPv4Interface(value)
+            except ValueError:
+                return value
+            if iface.ip != iface.network.network_address:
+                raise ValueError(
+                    f"{value!r} has host bits set: write the network itself, e.g. '{iface.network}'"
+                )
+        return value
+
+
+class LocalVolume(Strict):
+    """An LV on one node only, formatted XFS (grows online, never shrinks)."""
+
+    name: VolumeName
+    size: Size
+    mount_point: MountPoint
+    mount_options: str = "auto,noatime,nodiratime"
+
+
+class ReplicatedVolume(Strict):
+    """An LV on both nodes, replicated by dual-primary DRBD, with OCFS2 on top."""
+
+    name: VolumeName
+    size: Size
+    mount_point: MountPoint
+    #: mkfs.ocfs2 -T: the intended usage (see mkfs.ocfs2(8)).
+    fs_type: Literal["mail", "datafiles", "vmstore"] = "mail"
+    mount_options: str = "_netdev,noatime,data=writeback,commit=60,nodiratime"
+    #: DRBD minor and TCP port; assigned from the volume's position when omitted.
+    minor: int | None = Field(None, ge=0, le=1048575)
+    port: int | None = Field(None, ge=1024, le=65535)
+
+    @property
+    def resource(self) -> str:
+        return f"drbd_{self.name}"
+
+    @property
+    def device(self) -> str:
+        return f"/dev/drbd_{self.name}"
+
+    @field_validator("size")
+    @classmethod
+    def _big_enough(cls, size: str) -> str:
+        if size_to_bytes(size) < MIN_REPLICATED_BYTES:
+            raise ValueError(
+                f"{size!r} is too small for a replicated volume (DRBD metadata and OCFS2 "
+                "journals need room): give at least '64m'"
+            )
+        return size
+
+
+AFTER_SB_0PRI = Literal[
+    "disconnect", "discard-younger-primary", "discard-older-primary",
+    "discard-zero-changes", "discard-least-changes",
+]
+AFTER_SB_1PRI = Literal["disconnect", "consensus", "discard-secondary", "call-pri-lost-after-sb"]
+AFTER_SB_2PRI = Literal["disconnect", "call-pri-lost-after-sb"]
+
+
+class Drbd(Strict):
+    """DRBD settings shared by every replicated volume (the seed's values)."""
+
+    protocol: Literal["C"] = "C"
+    after_sb_0pri: AFTER_SB_0PRI = "discard-zero-changes"
+    after_sb_1pri: AFTER_SB_1PRI = "discard-secondary"
+    after_sb_2pri: AFTER_SB_2PRI = "disconnect"
+    base_port: int = Field(7790, ge=1024, le=65000)
+    handlers: dict[str, str] = {
+        "before-resync-target": "/sbin/drbdsetup $DRBD_MINOR secondary",
+        "split-brain": "/usr/lib/drbd/notify-split-brain.sh root",
+    }
+    #: Promote both nodes at boot so the OCFS2 mounts can follow (not in the
+    #: seed; without it a reboot leaves the volume Secondary and unmounted).
+    become_primary_on_both: bool = True
+
+
+class O2cb(Strict):
+    cluster_name: str = Field("ocfs2", pattern=r"^[A-Za-z0-9_]{1,16}$")
+    port: int = Field(7777, ge=1, le=65535)
+
+
+EXPORT_OPTIONS_FLAGS = {
+    "rw", "ro", "sync", "async", "secure", "insecure", "wdelay", "no_wdelay",
+    "hide", "nohide", "crossmnt", "subtree_check", "no_subtree_check",
+    "insecure_locks", "secure_locks", "no_auth_nlm", "auth_nlm", "root_squash",
+    "no_root_squash", "all_squash", "no_all_squash",
+}
+EXPORT_OPTIONS_VALUED = {"anonuid", "anongid", "fsid", "sec", "mountpoint", "mp", "refer", "replicas"}
+
+
+class ExportClient(Strict):
+    #: A host, an address or a network (e.g. "192.168.1.0/24").
+    host: str = Field(pattern=r"^[A-Za-z0-9*?.:/_-]+$")
+    options: list[str]
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, options: list[str]) -> list[str]:
+        for option in options:
+            key = option.split("=", 1)[0]
+            if option in EXPORT_OPTIONS_FLAGS or ("=" in option and key in EXPORT_OPTIONS_VALUED):
+                continue
+            raise ValueError(
+                f"{option!r} is not an exports(5) option: use e.g. rw, ro, sync, "
+                "no_root_squash, no_subtree_check, fsid=N"
+            )
+        if "rw" in options and "ro" in options:
+            raise ValueError("both 'rw' and 'ro' given: keep one")
+        return options
+
+
+class Export(Strict):
+    path: MountPoint
+    clients: list[ExportClient] = Field(min_length=1)
+
+
+class Nfs(Strict):
+    """NFS served by each node on a private network where both nodes have the
+    same address, so a VM always mounts from the node it runs on."""
+
+    #: The server's address and prefix on the private network, e.g. 192.168.10.1/24.
+    server_address: IPv4Interface
+    exports: list[Export] = []
+
+    def grouped_exports(self) -> list[Export]:
+        """One entry per path (a path may be listed several times, as in
+        the seed's /etc/exports), clients in the order given."""
+        return _merge_exports(self.exports)
+
+
+def _merge_exports(exports: list[Export]) -> list[Export]:
+    merged: dict[str, list[ExportClient]] = {}
+    for export in exports:
+        merged.setdefault(export.path, []).extend(export.clients)
+    return [Export(path=path, clients=clients) for path, clients in merged.items()]
+
+
+class Pool(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    target: MountPoint
+    #: The seed keeps autostart off for pools on shared storage.
+    autostart: bool = False
+
+
+class VirtNetwork(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    bridge: InterfaceName
+    mac: Mac
+    #: The bridge's address and prefix, e.g. 192.168.10.1/24.
+    address: IPv4Interface
+    stp: bool = True
+    delay: int = 0
+    autostart: bool = True
+
+
+class Libvirt(Strict):
+    pools: list[Pool] = []
+    networks: list[VirtNetwork] = []
+    #: The stock ``default`` pool and network are undefined (not only stopped:
+    #: the network would keep claiming virbr0).
+    remove_default_pool: bool = True
+    remove_default_network: bool = True
+    #: Public keys allowed to log in as root, for remote virt-manager.
+    ssh_authorized_keys: list[str] = []
+
+    @field_validator("ssh_authorized_keys")
+    @classmethod
+    def _keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if not re.match(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$", key):
+                raise ValueError(
+                    f"{key[:40]!r}... is not an OpenSSH public key line: paste the whole "
+                    "line of the .pub file, e.g. 'ssh-ed25519 AAAA... user@host'"
+                )
+        return keys
+
+
+def _duplicates(values):
+    seen, dups = set(), []
+    for value in values:
+        if value in seen and value not in dups:
+            dups.append(value)
+        seen.add(value)
+    return dups
+
+
+class Cluster(Strict):
+    """The whole two-node cluster."""
+
+    nodes: list[Node]
+    volume_group: str = Field("vg0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+    cluster_network: ClusterNetwork
+    local_volumes: list[LocalVolume] = []
+    replicated_volumes: list[ReplicatedVolume] = []
+    drbd: Drbd = Drbd()
+    o2cb: O2cb = O2cb()
+    nfs: Nfs | None = None
+    libvirt: Libvirt = Libvirt()
+    #: The node that runs the one-node-only actions (new-current-uuid,
+    #: mkfs.ocfs2) when both are new; the first node when omitted.
+    first_node: NodeName | None = None
+
+    @field_validator("nodes")
+    @classmethod
+    def _two_nodes(cls, nodes: list[Node]) -> list[Node]:
+        if len(nodes) != 2:
+            raise ValueError(
+                f"{len(nodes)} node(s) given: a twonode cluster has exactly two nodes; "
+                "list both, each with name, ssh_host and cluster_address"
+            )
+        return nodes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Cluster":
+        # Every problem is collected with the field it is about, then all are
+        # reported at once.
+        problems: list[tuple[tuple, str]] = []
+        names = [n.name for n in self.nodes]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append((("nodes", i, "name"), f"name {name!r} is used twice: give each node its own host name"))
+        net = self.cluster_network
+        for i, node in enumerate(self.nodes):
+            if node.cluster_address not in net.network:
+                problems.append((("nodes", i, "cluster_address"),
+                    f"{node.cluster_address} is outside cluster_network.network {net.network}: "
+                    "use an address in that network or fix the network"))
+            elif node.cluster_address in (net.network.network_address, net.network.broadcast_address):
+                problems.append((("nodes", i, "cluster_address"),
+                    f"{node.cluster_address} is the network or broadcast address of {net.network}: "
+                    "use a host address"))
+            if node.nics and net.interface not in node.nics:
+                problems.append((("nodes", i, "nics"),
+                    f"no MAC for the cluster interface {net.interface!r} (cluster_network.interface): "
+                    f"add \"{net.interface}\": \"<mac>\" to pin its name"))
+            if _duplicates(node.nics.values()):
+                problems.append((("nodes", i, "nics"), "a MAC is given for two names: one name per NIC"))
+        if self.nodes[0].cluster_address == self.nodes[1].cluster_address:
+            problems.append((("nodes", 1, "cluster_address"),
+                             "both nodes have the same cluster address: give each its own"))
+        if self.first_node is not None and self.first_node not in names:
+            problems.append((("first_node",), f"{self.first_node!r} is not a node name: use one of {names}"))
+
+        volumes = [("local_volumes", i, v) for i, v in enumerate(self.local_volumes)] + [
+            ("replicated_volumes", i, v) for i, v in enumerate(self.replicated_volumes)
+        ]
+        seen_names: set[str] = set()
+        seen_mounts: set[str] = set()
+        for field, i, vol in volumes:
+            if vol.name in seen_names:
+                problems.append(((field, i, "name"),
+                    f"volume name {vol.name!r} is used twice (local_volumes and replicated_volumes "
+                    "share one LV namespace in the volume group): rename one"))
+            seen_names.add(vol.name)
+            if vol.mount_point in seen_mounts:
+                problems.append(((field, i, "mount_point"),
+                    f"mount_point {vol.mount_point!r} is used by two volumes: give each volume its own"))
+            seen_mounts.add(vol.mount_point)
+        mounts = [v.mount_point for _, _, v in volumes]
+        for field, i, vol in volumes:
+            outer = [m for m in mounts if PurePosixPath(m) in PurePosixPath(vol.mount_point).parents]
+            if outer:
+                problems.append(((field, i, "mount_point"),
+                    f"mount_point {vol.mount_point!r} lies inside {outer[0]!r}: nested volume mounts "
+                    "depend on mount order at boot; mount them side by side"))
+        problems += self._assign_minors_and_ports()
+        problems += self._check_exports(mounts)
+        problems += self._check_libvirt()
+        if problems:
+            raise _invalid(problems)
+        return self
+
+    def _assign_minors_and_ports(self) -> list[tuple[tuple, str]]:
+        problems = []
+        vols = self.replicated_volumes
+        taken_minors = [v.minor for v in vols if v.minor is not None]
+        taken_ports = [v.port for v in vols if v.port is not None]
+        seen_minors: set[int] = set()
+        seen_ports: set[int] = set()
+        for i, vol in enumerate(vols):
+            if vol.minor is not None:
+                if vol.minor in seen_minors:
+                    problems.append((("replicated_volumes", i, "minor"),
+                        f"DRBD minor {vol.minor} is used twice: give each volume its own minor "
+                        "(or omit minor to have one assigned)"))
+                seen_minors.add(vol.minor)
+            if vol.port is not None:
+                if vol.port in seen_ports:
+                    problems.append((("replicated_volumes", i, "port"),
+                        f"DRBD port {vol.port} is used twice: give each volume its own port "
+                        "(or omit port to have one assigned)"))
+                elif vol.port == self.o2cb.port:
+                    problems.append((("replicated_volumes", i, "port"),
+                        f"DRBD port {vol.port} is o2cb.port (the OCFS2 heartbeat): pick another port"))
+                seen_ports.add(vol.port)
+        # Deterministic: the n-th volume without a minor gets the n-th free
+        # minor; its port is base_port + minor unless that is taken.
+        next_minor = 0
+        for i, vol in enumerate(vols):
+            minor = vol.minor
+            if minor is None:
+                while next_minor in taken_minors:
+                    next_minor += 1
+                minor = next_minor
+                taken_minors.append(minor)
+            port = vol.port
+            if port is None:
+                port = self.drbd.base_port + minor
+                while port in taken_ports or port == self.o2cb.port:
+                    port += 1
+                if port > 65535:
+                    problems.append((("replicated_volumes", i, "port"),
+                        f"drbd.base_port + minor {minor} is {port}, beyond 65535: give this volume "
+                        "an explicit port (or a smaller minor)"))
+                taken_ports.append(port)
+            # Frozen models: set the derived values once, here.
+            object.__setattr__(vol, "minor", minor)
+            object.__setattr__(vol, "port", port)
+        return problems
+
+    def _check_exports(self, mounts: list[str]) -> list[tuple[tuple, str]]:
+        if self.nfs is None:
+            return []
+        problems = []
+        for i, export in enumerate(self.nfs.exports):
+            path = PurePosixPath(export.path)
+            if not any(path == PurePosixPath(m) or PurePosixPath(m) in path.parents for m in mounts):
+                problems.append((("nfs", "exports", i, "path"),
+                    f"{export.path!r} is not under a configured volume mount "
+                    f"({', '.join(mounts) or 'none'}): export a path inside a volume"))
+        carriers = [n for n in self.libvirt.networks if n.address == self.nfs.server_address]
+        if not carriers:
+            problems.append((("nfs", "server_address"),
+                f"{self.nfs.server_address} is not the address of any libvirt.networks entry: "
+                "the private storage network is a libvirt bridge with this same address on both "
+                "nodes; add one (or fix the address)"))
+        return problems
+
+    def _check_libvirt(self) -> list[tuple[tuple, str]]:
+        problems = []
+        for field, items in (("pools", self.libvirt.pools), ("networks", self.libvirt.networks)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.name in seen:
+                    problems.append((("libvirt", field, i, "name"),
+                                     f"name {item.name!r} is used twice: give each its own name"))
+                seen.add(item.name)
+        seen_bridges: set[str] = set()
+        cluster_net = self.cluster_network.network
+        for i, vnet in enumerate(self.libvirt.networks):
+            if vnet.bridge in seen_bridges:
+                problems.append((("libvirt", "networks", i, "bridge"),
+                    f"bridge {vnet.bridge!r} is used twice: give each network its own bridge"))
+            seen_bridges.add(vnet.bridge)
+            if vnet.address.network.overlaps(cluster_net):
+                problems.append((("libvirt", "networks", i, "address"),
+                    f"{vnet.address} overlaps the cluster network {cluster_net}: "
+                    "use a separate private network"))
+        return problems
+
+    # Convenience lookups used by the tasks.
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"{name!r} is not a node of this cluster ({[n.name for n in self.nodes]})")
+
+    def peer(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name != self.node(name).name)
+
+    @property
+    def first(self) -> str:
+        return self.first_node or self.nodes[0].name

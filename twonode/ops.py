@@ -1,0 +1,86 @@
+"""Small operation helpers shared by the tasks: each reads the fact it needs
+and emits an operation only when something must change."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Mounts
+from pyinfra.operations import apt, files, server
+
+from facts.lvm import VolumeGroup
+from .context import DeployStopped
+from .model import size_to_bytes
+
+
+def install(packages: list[str], area: str) -> None:
+    """Install what is missing; refresh the package lists only then, so a
+    converged node sees no change (not even an ``apt-get update``)."""
+    installed = host.get_fact(DebPackages)
+    missing = [p for p in packages if p not in installed]
+    apt.packages(
+        name=f"{area}: install {' '.join(packages)}",
+        packages=packages,
+        no_recommends=True,
+        update=bool(missing),
+    )
+
+
+def require_vg(vgs: dict[str, VolumeGroup], name: str) -> VolumeGroup:
+    vg = vgs.get(name)
+    if vg is None:
+        raise DeployStopped(
+            f"{host.name}: volume group {name!r} not found (vgs lists: {', '.join(vgs) or 'none'}). "
+            "The procedure starts from an installed system with LVM: create the VG "
+            "(pvcreate/vgcreate) or set volume_group in group_data/all.py."
+        )
+    return vg
+
+
+def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = True) -> bool:
+    """Create the LV if missing; grow it (if ``grow``) when smaller than
+    configured; never shrink. Returns True when the LV is new in this run."""
+    wanted = size_to_bytes(size)
+    lv = vg.lvs.get(name)
+    if lv is None:
+        # --wipesignatures: the extents come from free space, whose stale
+        # contents belong to nobody; without it lvcreate would prompt.
+        server.shell(
+            name=f"{area}: create LV {vg.name}/{name} ({size})",
+            commands=[f"lvcreate --yes --wipesignatures y --name={name} --size={wanted}b {vg.name}"],
+        )
+        return True
+    # Sizes are rounded up to whole extents by LVM.
+    if lv.size_bytes + vg.extent_bytes <= wanted:
+        if not grow:
+            logger.warning(f"{host.name}: LV {vg.name}/{name} is smaller than the configured {size}: "
+                           "growing it is not automated; left as it is")
+            return False
+        server.shell(
+            name=f"{area}: grow LV {vg.name}/{name} to {size}",
+            commands=[f"lvextend --size={wanted}b {vg.name}/{name}"],
+        )
+    elif lv.size_bytes > wanted + vg.extent_bytes:
+        logger.warning(
+            f"{host.name}: LV {vg.name}/{name} is {lv.size_bytes} bytes, more than the configured "
+            f"{size}: left as it is (shrinking is never done automatically)"
+        )
+    return False
+
+
+def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str) -> None:
+    line = f"{device} {mount_point} {fs_type} {options} 0 {passno}"
+    files.line(
+        name=f"{area}: fstab entry for {mount_point}",
+        path="/etc/fstab",
+        line=rf"^\S+\s+{mount_point}\s",
+        replace=line,
+    )
+
+
+def mount(mount_point: str, area: str, **kwargs) -> None:
+    """Mount from fstab unless already mounted."""
+    if mount_point in host.get_fact(Mounts):
+        return
+    files.directory(name=f"{area}: mount point {mount_point}", path=mount_point)
+    server.shell(name=f"{area}: mount {mount_point}", commands=[f"mount {mount_point}"], **kwargs)
