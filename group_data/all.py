@@ -32,8 +32,8 @@ cluster = {
     # Minors 0, 1, 2 and ports 7790, 7791, 7792 are assigned in this order.
     "replicated_volumes": [
         {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail"},
-        {"name": "vmpool0", "size": "1g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore"},
-        {"name": "pub", "size": "1g", "mount_point": "/vol/pub", "fs_type": "datafiles"},
+        {"name": "vmpool0", "size": "2g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore"},
+        {"name": "pub", "size": "2g", "mount_point": "/vol/pub", "fs_type": "datafiles"},
     ],
     "nfs": {
         "server_address": "192.168.10.1/24",

@@ -23,7 +23,7 @@ nodes = [
             "ssh_hostname": "127.0.0.1",
             "ssh_port": _port_base + _index[node.name],
             "ssh_user": "root",
-            "ssh_key": str(_cache / "image" / "id_ed25519"),
+            "ssh_key": str(_cache / "ssh" / "id_ed25519"),
             "ssh_known_hosts_file": "/dev/null",
             "ssh_strict_host_key_checking": "no",
         },

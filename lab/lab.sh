@@ -21,14 +21,17 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(dirname "$HERE")
 CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
-IMG=${TWONODE_LAB_IMAGE:-$CACHE/image}
+# Bump when the image recipe changes: a stale cached image is rebuilt.
+IMAGE_VERSION=4
+IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$IMAGE_VERSION}
+# One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
+KEY=$CACHE/ssh/id_ed25519
+[ -f "$IMG/id_ed25519" ] && KEY=$IMG/id_ed25519  # images built before the key moved
 RUN=$CACHE/run
 PORT_BASE=${TWONODE_LAB_PORT:-2220}
 NODES=(fiori torchio)
 SUITE=bookworm
 MIRROR=${TWONODE_MIRROR:-http://deb.debian.org/debian}
-# Bump when the image recipe changes: a stale cached image is rebuilt.
-IMAGE_VERSION=3
 
 node_index() { case $1 in fiori) echo 1 ;; torchio) echo 2 ;; *) echo "unknown node $1" >&2; exit 2 ;; esac; }
 ssh_port() { echo $((PORT_BASE + $(node_index "$1"))); }
@@ -38,7 +41,7 @@ peer_of() { [ "$1" = fiori ] && echo torchio || echo fiori; }
 mac() { printf '52:54:00:00:%02x:%02x' "$(node_index "$1")" "$2"; }
 
 ssh_opts() {
-  echo -i "$IMG/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \
+  echo -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10
 }
 
@@ -82,9 +85,12 @@ build() {
   rm -rf "$root"/var/lib/apt/lists/*
 
   # Guest configuration.
-  ssh-keygen -q -t ed25519 -N '' -C twonode-lab -f "$work/id_ed25519"
+  if [ ! -f "$KEY" ]; then
+    mkdir -p "$(dirname "$KEY")"
+    ssh-keygen -q -t ed25519 -N '' -C twonode-lab -f "$KEY"
+  fi
   install -d -m 700 "$root/root/.ssh"
-  install -m 600 "$work/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+  install -m 600 "$KEY.pub" "$root/root/.ssh/authorized_keys"
   cat > "$root/etc/network/interfaces" <<'EOF'
 # eth0 is the lab's management link (QEMU user net); the deploy owns the rest.
 source /etc/network/interfaces.d/*
@@ -103,6 +109,10 @@ EOF
     ln -sf /dev/null "$root/etc/systemd/system/$u"
   done
   echo 'UseDNS no' > "$root/etc/ssh/sshd_config.d/lab.conf"
+  # The guests boot the kernel and initrd cached beside the image (-kernel,
+  # -initrd): rebuilding the guest's own initramfs, which packages such as
+  # xfsprogs trigger, would only cost minutes under TCG.
+  sed -i 's/^update_initramfs=.*/update_initramfs=no/' "$root/etc/initramfs-tools/update-initramfs.conf"
   cp "$root"/boot/vmlinuz-* "$work/vmlinuz"
   cp "$root"/boot/initrd.img-* "$work/initrd.img"
 
@@ -110,7 +120,7 @@ EOF
   truncate -s 4G "$work/root.raw"
   mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
   qemu-img convert -O qcow2 "$work/root.raw" "$work/base.qcow2"
-  mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$work/id_ed25519" "$work/id_ed25519.pub" "$IMG/"
+  mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$IMG/"
   echo "$IMAGE_VERSION" > "$IMG/version"
   rm -rf "$work"
   echo "lab: image built in $((SECONDS - t0)) s" >&2
@@ -218,7 +228,7 @@ case $cmd in
   ssh) ssh_node "$@" ;;
   kill) running "$1" && kill -9 "$(cat "$RUN/$1.pid")"; rm -f "$RUN/$1.pid" ;;
   start) start_node "$1"; wait_ssh "$1"; provision "$1" ;;
-  key) echo "$IMG/id_ed25519" ;;
+  key) echo "$KEY" ;;
   port) ssh_port "$1" ;;
   *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

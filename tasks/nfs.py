@@ -12,10 +12,11 @@ from pyinfra.operations import files, server, systemd
 
 from facts.nfs import NfsExports
 from twonode import packages
-from twonode.context import cluster
+from twonode.context import cluster, lockstep
 from twonode.ops import install
 
 AREA = "nfs"
+lockstep()
 c = cluster()
 install(packages.NFS, AREA)
 

@@ -65,3 +65,13 @@ def once_per_run(key, compute):
     if full_key not in _run_cache:
         _run_cache[full_key] = compute()
     return _run_cache[full_key]
+
+
+def lockstep() -> None:
+    """Stop the whole run when an operation fails on either node. pyinfra's
+    default carries on with the hosts that did not fail, but the two nodes'
+    operations depend on each other (the peer waits for a connection, a
+    mount for the other node's mkfs): going on alone is never right. A node
+    that cannot be reached at all is dropped before this applies, which is
+    what lets a lone node come up (tasks/drbd.py)."""
+    state.config.FAIL_PERCENT = 0

@@ -30,6 +30,7 @@ SIZE_RE = re.compile(r"^(\d+)([kmgt]?)$", re.IGNORECASE)
 # DRBD's internal metadata needs room and OCFS2 wants a few journals: below
 # this a replicated volume is almost certainly a typo (e.g. "200m" for "200g").
 MIN_REPLICATED_BYTES = 64 * 1024**2
+OCFS2_TYPES_NEEDING_2G = ("vmstore", "datafiles")
 
 
 def size_to_bytes(size: str) -> int:
@@ -228,6 +229,16 @@ class ReplicatedVolume(Strict):
                 "journals need room): give at least '64m'"
             )
         return size
+
+    @model_validator(mode="after")
+    def _fits_fs_type(self) -> "ReplicatedVolume":
+        # mkfs.ocfs2 refuses these types below 2 GiB ("Selected file system
+        # type requires a device of at least 2 gigabytes"), seen on the lab.
+        if self.fs_type in OCFS2_TYPES_NEEDING_2G and size_to_bytes(self.size) < 2 * 1024**3:
+            raise _invalid([(("size",), (
+                f"{self.size!r} is too small for fs_type {self.fs_type!r}: mkfs.ocfs2 -T {self.fs_type} "
+                "needs at least '2g'; give a larger size or fs_type 'mail'"))])
+        return self
 
 
 AFTER_SB_0PRI = Literal[

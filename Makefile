@@ -1,0 +1,40 @@
+# The two set-up commands of the README:
+#   make deploy   deploy the example cluster to the lab (builds/boots it first)
+#   make test     the whole test suite (unit tests, then end-to-end on the lab)
+# Everything either needs is installed from the project's own files: Python
+# packages from setup.cfg into .venv, host tools (qemu, debootstrap) by lab/lab.sh.
+
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: deploy test unit lab-up lab-down lab-reset status clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+deploy: $(STAMP)
+	lab/lab.sh up
+	$(VENV)/bin/pyinfra -y lab/inventory.py deploy.py
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+unit: $(STAMP)
+	$(VENV)/bin/python -m pytest -m 'not lab'
+
+status: $(STAMP)
+	$(VENV)/bin/pyinfra -y lab/inventory.py tasks/status.py
+
+lab-up:
+	lab/lab.sh up
+lab-down:
+	lab/lab.sh down
+lab-reset:
+	lab/lab.sh reset
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,48 @@
+"""The cluster at a glance; read-only, it changes nothing.
+
+    pyinfra inventory.py tasks/status.py
+    pyinfra inventory.py tasks/status.py --data discard_node=torchio
+
+One table for both nodes: per replicated resource the DRBD role,
+connection, disk states, out-of-sync data, sync progress and split brain;
+o2cb; the OCFS2 mounts and which nodes hold them; exports; libvirt pools
+and networks. A split brain is reported with the commands that resolve it
+by discarding the changes of ONE node; which node is the operator's choice
+(``discard_node``), and nothing here runs them.
+"""
+
+from pyinfra import host
+from pyinfra.facts.server import Mounts
+
+from facts.drbd import DrbdResources
+from facts.libvirt import VirshNetworks, VirshPools
+from facts.nfs import NfsExports
+from facts.ocfs2 import O2cb
+from twonode.context import ACTIVE, cluster, host_of, once_per_run, status_of
+from twonode.status import render_status, split_brain_recovery
+
+c = cluster()
+
+
+def _gather():
+    seen = {}
+    for node in c.nodes:
+        if status_of(node.name) != ACTIVE:
+            seen[node.name] = None
+            continue
+        h = host_of(node.name)
+        seen[node.name] = {
+            "drbd": h.get_fact(DrbdResources),
+            "o2cb": h.get_fact(O2cb, cluster=c.o2cb.cluster_name),
+            "mounts": h.get_fact(Mounts),
+            "exports": h.get_fact(NfsExports),
+            "pools": h.get_fact(VirshPools),
+            "networks": h.get_fact(VirshNetworks),
+        }
+    report = render_status(c, seen)
+    report += split_brain_recovery(c, seen, host.data.get("discard_node"))
+    print(report, flush=True)
+    return report
+
+
+once_per_run("status", _gather)

@@ -1,0 +1,106 @@
+"""Fresh lab → refused foreign data → full deploy → converged, idempotent.
+
+Order matters inside this module (one lab, states build on each other), and
+it starts from a reset lab.
+"""
+
+import re
+
+import pytest
+
+FOREIGN_SUM = "sha256sum /mnt/foreign/precious"
+
+
+@pytest.fixture(scope="module")
+def fresh(lab):
+    lab.reset()
+    return lab
+
+
+def test_smoke_facts_on_both_guests(fresh):
+    run = fresh.pyinfra("fact", "facts.network.NetworkInterfaces")
+    assert run.returncode == 0, run
+    for mac in ("52:54:00:00:01:01", "52:54:00:00:02:01"):
+        assert mac in run.output
+
+
+def test_foreign_filesystem_is_refused_and_untouched(fresh):
+    # Somebody's data on the LV the config calls `small`, on fiori only.
+    fresh.ssh("fiori", "lvcreate -q -y -L 64m -n small vg0 && mkfs.ext4 -q /dev/vg0/small && "
+                       "mkdir -p /mnt/foreign && mount /dev/vg0/small /mnt/foreign && "
+                       "head -c 1M /dev/urandom > /mnt/foreign/precious && umount /mnt/foreign")
+    fresh.ssh("fiori", "mount /dev/vg0/small /mnt/foreign")
+    before = fresh.ssh("fiori", FOREIGN_SUM)
+    fresh.ssh("fiori", "umount /mnt/foreign")
+
+    run = fresh.deploy()
+    assert run.returncode != 0
+    assert "refusing" in run.output and "fiori:/dev/vg0/small holds ext4" in run.output, run
+    assert "Nothing was changed on either node" in run.output
+    # Nothing ran anywhere: not even the first operation of the deploy.
+    assert "Beginning operation run" not in run.output
+    for node in ("fiori", "torchio"):
+        assert fresh.ssh(node, "test -e /etc/udev/rules.d/70-persistent-net.rules && echo yes || echo no").strip() == "no"
+
+    fresh.ssh("fiori", "mount /dev/vg0/small /mnt/foreign")
+    assert fresh.ssh("fiori", FOREIGN_SUM) == before
+    # Clean up as the operator would, for the next tests.
+    fresh.ssh("fiori", "umount /mnt/foreign && lvremove -q -y vg0/small")
+
+
+def test_fresh_deploy_reaches_dual_primary_without_resync(fresh):
+    run = fresh.deploy()
+    assert run.returncode == 0, run
+    for node in ("fiori", "torchio"):
+        proc = fresh.ssh(node, "cat /proc/drbd")
+        states = re.findall(r"\d+: cs:(\S+) ro:(\S+) ds:(\S+)", proc)
+        assert states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] * 3, proc
+        assert all(int(n) == 0 for n in re.findall(r"oos:(\d+)", proc)), proc
+        # No resync ever ran: the kernel never entered a sync state.
+        log = fresh.ssh(node, "dmesg | grep -E 'drbd_.*conn\\(' || true")
+        assert "SyncSource" not in log and "SyncTarget" not in log, log
+
+
+def test_ocfs2_is_shared(fresh):
+    fresh.ssh("fiori", "head -c 4M /dev/urandom > /vol/small/from-fiori && sync")
+    written = fresh.ssh("fiori", "sha256sum /vol/small/from-fiori").split()[0]
+    assert fresh.ssh("torchio", "sha256sum /vol/small/from-fiori").split()[0] == written
+    mounted = fresh.ssh("fiori", "mounted.ocfs2 -f")
+    assert re.search(r"/dev/drbd0\s+ocfs2\s+fiori, torchio|torchio, fiori", mounted), mounted
+
+
+def test_nfs_exports_on_both_nodes(fresh):
+    for node in ("fiori", "torchio"):
+        exports = fresh.ssh(node, "exportfs -v")
+        for path in ("/vol/small/home", "/vol/pub", "/vol/small/svn", "/vol/small/mail", "/vol/small"):
+            assert re.search(rf"^{re.escape(path)}\s", exports, re.M), exports
+        # Mountable over the private storage network, from the node itself.
+        fresh.ssh(node, "mkdir -p /mnt/nfs && mount -t nfs -o vers=4,soft,timeo=50 192.168.10.1:/vol/small "
+                        "/mnt/nfs && ls /mnt/nfs >/dev/null && umount /mnt/nfs")
+
+
+def test_libvirt_pools_and_networks(fresh):
+    for node in ("fiori", "torchio"):
+        pools = fresh.ssh(node, "virsh -q pool-list --all --details")
+        nets = fresh.ssh(node, "virsh -q net-list --all")
+        assert re.search(r"^\s*vmpool0\s+running\s+no\s+yes", pools, re.M), pools
+        assert re.search(r"^\s*isoimages\s+running\s+no\s+yes", pools, re.M), pools
+        assert "default" not in pools and "default" not in nets
+        assert re.search(r"^\s*192\.168\.10\.0\s+active\s+yes\s+yes", nets, re.M), nets
+        # Persistent: they survive a libvirtd restart.
+        fresh.ssh(node, "systemctl restart libvirtd")
+        assert re.search(r"^\s*192\.168\.10\.0\s+active", fresh.ssh(node, "virsh -q net-list --all"), re.M)
+        assert "vmpool0" in fresh.ssh(node, "virsh -q pool-list --all")
+
+
+def test_second_run_changes_nothing(fresh):
+    run = fresh.deploy()
+    assert run.returncode == 0, run
+    assert run.changed_ops == [], run.changed_ops
+
+
+@pytest.mark.parametrize("task", ["network", "storage", "drbd", "ocfs2", "nfs", "libvirt"])
+def test_each_task_alone_changes_nothing_when_converged(fresh, task):
+    run = fresh.deploy(f"tasks/{task}.py")
+    assert run.returncode == 0, run
+    assert run.changed_ops == [], run.changed_ops

@@ -1,0 +1,112 @@
+"""Render the cluster status table and split-brain recovery advice.
+
+Pure functions over facts already read (tasks/status.py reads them), so the
+output can be tested on captured states.
+"""
+
+from __future__ import annotations
+
+from .model import Cluster
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
+    """``seen``: per node name, its facts (drbd, o2cb, mounts, exports,
+    pools, networks), or None when the node could not be reached."""
+    out = []
+    rows = [["resource", "node", "role", "connection", "disk", "peer disk", "out of sync", "sync", "split brain"]]
+    for vol in c.replicated_volumes:
+        for node in c.nodes:
+            facts = seen.get(node.name)
+            if facts is None:
+                rows.append([vol.resource, node.name, "unreachable", "", "", "", "", "", ""])
+                continue
+            st = facts["drbd"].get(vol.resource)
+            if st is None:
+                rows.append([vol.resource, node.name, "down", "", "", "", "", "", ""])
+                continue
+            rows.append([
+                vol.resource, node.name, f"{st.role}/{st.peer_role}", st.connection, st.disk, st.peer_disk,
+                f"{st.out_of_sync_kib} KiB", f"{st.sync_percent:.1f}%" if st.sync_percent is not None else "",
+                "YES" if st.split_brain else "no",
+            ])
+    out.append(_table(rows))
+
+    rows = [["volume", "mount point"] + [n.name for n in c.nodes]]
+    for vol in c.replicated_volumes:
+        row = [vol.resource, vol.mount_point]
+        for node in c.nodes:
+            facts = seen.get(node.name)
+            if facts is None:
+                row.append("?")
+                continue
+            mount = facts["mounts"].get(vol.mount_point)
+            row.append("mounted" if mount and mount.get("type") == "ocfs2" else "not mounted")
+        rows.append(row)
+    out.append(_table(rows))
+
+    rows = [["node", "o2cb", "exports", "pools", "networks"]]
+    for node in c.nodes:
+        facts = seen.get(node.name)
+        if facts is None:
+            rows.append([node.name, "unreachable", "", "", ""])
+            continue
+        o2cb = facts["o2cb"]
+        rows.append([
+            node.name,
+            ("online" if o2cb.is_online(c.o2cb.cluster_name) else "offline")
+            + (", at boot" if o2cb.enabled_at_boot else ", NOT at boot"),
+            ", ".join(sorted(facts["exports"])) or "none",
+            ", ".join(f"{p.name}({'active' if p.active else 'inactive'}{', autostart' if p.autostart else ''})"
+                      for p in facts["pools"].values()) or "none",
+            ", ".join(f"{n.name}({'active' if n.active else 'inactive'}{', autostart' if n.autostart else ''})"
+                      for n in facts["networks"].values()) or "none",
+        ])
+    out.append(_table(rows))
+    return "\n\n".join(out) + "\n"
+
+
+def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node: str | None) -> str:
+    """The manual recovery of every resource in split brain, for the node
+    whose changes the operator chooses to discard (both choices when none
+    is given). Nothing is run: DRBD cannot know which changes matter."""
+    affected = []
+    for vol in c.replicated_volumes:
+        for node in c.nodes:
+            facts = seen.get(node.name)
+            st = facts["drbd"].get(vol.resource) if facts else None
+            if st is not None and st.split_brain:
+                affected.append(vol)
+                break
+    if not affected:
+        return ""
+    names = [n.name for n in c.nodes]
+    if discard_node is not None and discard_node not in names:
+        return f"\ndiscard_node={discard_node!r} is not a node: use one of {names}\n"
+    victims = [discard_node] if discard_node else names
+    out = ["", "SPLIT BRAIN: both nodes changed the data while disconnected. Nothing has been discarded.",
+           "Choose the node whose changes since the split are thrown away (copy off anything you need",
+           "from its volumes first), then run, in this order:"]
+    for victim in victims:
+        survivor = next(n for n in names if n != victim)
+        out.append(f"\n# to keep {survivor}'s data and discard {victim}'s changes:")
+        for vol in affected:
+            out += [
+                f"#   on {victim}:",
+                f"umount {vol.mount_point}",
+                f"drbdadm secondary {vol.resource}",
+                f"drbdadm connect --discard-my-data {vol.resource}",
+                f"#   on {survivor} (if it is StandAlone too):",
+                f"drbdadm connect {vol.resource}",
+                f"#   on {victim}, once `drbdadm dstate {vol.resource}` says UpToDate/UpToDate:",
+                f"drbdadm primary {vol.resource} && mount {vol.mount_point}",
+            ]
+    if not discard_node:
+        out.append("\n(re-run with --data discard_node=<node> to see only your choice)")
+    return "\n".join(out) + "\n"
