@@ -2,7 +2,8 @@
 
 Edit this to describe your own two servers. It is validated (twonode/model.py)
 before pyinfra connects to anything. The seed's sizes (small 200g, vmpool0
-500g, pub 2t, local 200g) are scaled down so the example fits the lab's disks;
+500g, pub 2t, local 200g) are scaled down so the example fits the lab's disks
+(vmstore and datafiles need a device of 2 GiB at least, hence 3g);
 the MACs are the lab guests' (lab/lab.sh): put your NICs' MACs here.
 """
 
@@ -32,8 +33,8 @@ cluster = {
     # Minors 0, 1, 2 and ports 7790, 7791, 7792 are assigned in this order.
     "replicated_volumes": [
         {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail"},
-        {"name": "vmpool0", "size": "2g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore"},
-        {"name": "pub", "size": "2g", "mount_point": "/vol/pub", "fs_type": "datafiles"},
+        {"name": "vmpool0", "size": "3g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore"},
+        {"name": "pub", "size": "3g", "mount_point": "/vol/pub", "fs_type": "datafiles"},
     ],
     "nfs": {
         "server_address": "192.168.10.1/24",

@@ -16,14 +16,13 @@ from pyinfra import host, logger
 from pyinfra.operations import files, server, systemd
 
 from twonode import packages
-from twonode.context import DeployStopped, cluster, lockstep, this_node
+from twonode.context import DeployStopped, cluster, this_node
 from twonode.drbd_plans import drbd_plans
 from twonode.ops import ensure_lv, install, require_vg
 from twonode.planner import Step
 from facts.lvm import VolumeGroups
 
 AREA = "drbd"
-lockstep()
 c = cluster()
 me = this_node()
 install(packages.DRBD, AREA)

@@ -13,11 +13,10 @@ from pyinfra.operations import files, server
 
 from facts.libvirt import VirshNetworks, VirshPools
 from twonode import packages
-from twonode.context import cluster, lockstep
+from twonode.context import cluster
 from twonode.ops import install
 
 AREA = "libvirt"
-lockstep()
 c = cluster()
 lv = c.libvirt
 install(packages.LIBVIRT, AREA)

@@ -14,11 +14,10 @@ from pyinfra.operations import files, server
 
 from facts.network import NetworkInterfaces
 from twonode import packages
-from twonode.context import cluster, lockstep, this_node
+from twonode.context import cluster, this_node
 from twonode.ops import install
 
 AREA = "network"
-lockstep()
 c = cluster()
 me = this_node()
 net = c.cluster_network

@@ -12,11 +12,10 @@ from pyinfra.operations import files, server, systemd
 
 from facts.nfs import NfsExports
 from twonode import packages
-from twonode.context import cluster, lockstep
+from twonode.context import cluster
 from twonode.ops import install
 
 AREA = "nfs"
-lockstep()
 c = cluster()
 install(packages.NFS, AREA)
 

@@ -14,13 +14,12 @@ from pyinfra.operations import files, server, systemd
 from facts.blockdev import DeviceSignatures
 from facts.ocfs2 import O2cb
 from twonode import packages
-from twonode.context import ACTIVE, DeployStopped, cluster, lockstep, status_of, this_node
+from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
 from twonode.drbd_plans import drbd_plans
 from twonode.ops import fstab_entry, install
 from twonode.planner import Path
 
 AREA = "ocfs2"
-lockstep()
 c = cluster()
 me = this_node()
 install(packages.OCFS2, AREA)

@@ -10,12 +10,11 @@ from pyinfra.operations import server
 from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
 from twonode import packages
-from twonode.context import DeployStopped, cluster, lockstep
+from twonode.context import DeployStopped, cluster
 from twonode.model import size_to_bytes
 from twonode.ops import ensure_lv, fstab_entry, install, mount, require_vg
 
 AREA = "storage"
-lockstep()
 c = cluster()
 install(packages.STORAGE, AREA)
 

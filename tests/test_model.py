@@ -206,6 +206,9 @@ BAD = [
     ("fs-type-unknown",
      set_(["replicated_volumes", 0, "fs_type"], "ext4"),
      "replicated_volumes.0.fs_type", "Input should be 'mail', 'datafiles' or 'vmstore'"),
+    ("vmstore-below-2g",
+     set_(["replicated_volumes", 1, "size"], "2g"),
+     "replicated_volumes.1.size", "mkfs.ocfs2 -T vmstore needs a DRBD device of at least 2 GiB"),
     # nodes
     ("one-node", drop_node,
      "nodes", "1 node(s) given: a twonode cluster has exactly two nodes"),

@@ -7,6 +7,7 @@ input) is cached here and read once, not once per host.
 
 from __future__ import annotations
 
+from gevent.lock import Semaphore
 from pyinfra import host, state
 from pyinfra.api.exceptions import PyinfraError
 
@@ -57,21 +58,19 @@ def status_of(name: str) -> str:
 
 
 _run_cache: dict = {}
+_run_locks: dict = {}
 
 
 def once_per_run(key, compute):
-    """Compute a cross-host value once per pyinfra run (state object)."""
+    """Compute a cross-host value once per pyinfra run (state object).
+
+    pyinfra prepares the hosts in concurrent greenlets, and reading a fact
+    yields to the other one: a lock makes the second host wait for the
+    first's result instead of reading everything again."""
     full_key = (id(state), key)
-    if full_key not in _run_cache:
-        _run_cache[full_key] = compute()
+    lock = _run_locks.setdefault(full_key, Semaphore())
+    with lock:
+        if full_key not in _run_cache:
+            _run_cache[full_key] = compute()
     return _run_cache[full_key]
 
-
-def lockstep() -> None:
-    """Stop the whole run when an operation fails on either node. pyinfra's
-    default carries on with the hosts that did not fail, but the two nodes'
-    operations depend on each other (the peer waits for a connection, a
-    mount for the other node's mkfs): going on alone is never right. A node
-    that cannot be reached at all is dropped before this applies, which is
-    what lets a lone node come up (tasks/drbd.py)."""
-    state.config.FAIL_PERCENT = 0

@@ -232,12 +232,15 @@ class ReplicatedVolume(Strict):
 
     @model_validator(mode="after")
     def _fits_fs_type(self) -> "ReplicatedVolume":
-        # mkfs.ocfs2 refuses these types below 2 GiB ("Selected file system
-        # type requires a device of at least 2 gigabytes"), seen on the lab.
-        if self.fs_type in OCFS2_TYPES_NEEDING_2G and size_to_bytes(self.size) < 2 * 1024**3:
+        # mkfs.ocfs2 refuses these types on a device below 2 GiB ("Selected
+        # file system type requires a device of at least 2 gigabytes", seen
+        # on the lab), and DRBD keeps its metadata at the end of the LV: an
+        # LV of exactly 2g gives a device just short of it.
+        if self.fs_type in OCFS2_TYPES_NEEDING_2G and size_to_bytes(self.size) <= 2 * 1024**3:
             raise _invalid([(("size",), (
                 f"{self.size!r} is too small for fs_type {self.fs_type!r}: mkfs.ocfs2 -T {self.fs_type} "
-                "needs at least '2g'; give a larger size or fs_type 'mail'"))])
+                "needs a DRBD device of at least 2 GiB, and DRBD's metadata takes the end of the LV: "
+                "give more than '2g' (e.g. '3g'), or fs_type 'mail'"))])
         return self
 
 

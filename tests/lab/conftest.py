@@ -51,16 +51,24 @@ class Lab:
             assert result.returncode == 0, f"{node}: {command}: {result.stderr}{result.stdout}"
         return result.stdout
 
-    def pyinfra(self, *args: str, timeout: int = 3600) -> "Run":
+    def pyinfra(self, *args: str, inventory: str = "lab/inventory.py", timeout: int = 3600) -> "Run":
         result = subprocess.run(
-            [str(PYINFRA), "-y", "lab/inventory.py", *args],
+            [str(PYINFRA), "-y", inventory, *args],
             cwd=ROOT, capture_output=True, text=True, timeout=timeout,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         return Run(result.returncode, result.stdout + result.stderr)
 
-    def deploy(self, target: str = "deploy.py", *args: str) -> "Run":
-        return self.pyinfra(*args, target)
+    def deploy(self, target: str = "deploy.py", *args: str, inventory: str = "lab/inventory.py") -> "Run":
+        return self.pyinfra(*args, target, inventory=inventory)
+
+
+SMALL = "tests/lab/small/inventory.py"
+
+
+def proc_drbd_states(text: str) -> list[tuple[str, str, str]]:
+    """(cs, ro, ds) of each device in /proc/drbd."""
+    return re.findall(r"\d+: cs:(\S+) ro:(\S+) ds:(\S+)", text)
 
 
 class Run:

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Benchmarks on the lab; prints a Markdown table (copied into the README).
+
+    .venv/bin/python bench/bench.py [--skip-sizes]
+
+1. Full bring-up of the example cluster from reset guests.
+2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
+   fact on both guests (the floor: connection set-up and one round trip).
+3. Bring-up of one 1 GiB and one 8 GiB replicated volume: the time must not
+   grow with the size (no full-device zeroing, no initial resync).
+
+Each measurement is a wall-clock time of a whole command; repeated ones
+give the median. Destroys the lab's state (it resets the guests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+
+
+def sh(*cmd: str) -> float:
+    start = time.monotonic()
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return elapsed
+
+
+def deploy(inventory: str = "lab/inventory.py", target: str = "deploy.py") -> float:
+    return sh(PYINFRA, "-y", inventory, target)
+
+
+def median(fn, n: int = 3) -> float:
+    return statistics.median(fn() for _ in range(n))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-sizes", action="store_true")
+    args = parser.parse_args()
+    rows = []
+
+    sh("lab/lab.sh", "reset")
+    rows.append(("full bring-up of the example cluster (reset guests)", deploy()))
+    noop = median(deploy)
+    fact = median(lambda: sh(PYINFRA, "-y", "lab/inventory.py", "fact", "server.Hostname"))
+    rows.append(("no-op re-run of deploy.py (median of 3)", noop))
+    rows.append(("one trivial fact on both guests (median of 3)", fact))
+    rows.append(("ratio no-op re-run / trivial fact", None, f"{noop / fact:.2f}x"))
+
+    if not args.skip_sizes:
+        for size in ("1g", "8g"):
+            sh("lab/lab.sh", "reset")
+            rows.append((f"bring-up of one {size} replicated volume (reset guests)",
+                         deploy(f"bench/size-{size}/inventory.py")))
+
+    print("| measurement | time |\n| --- | --- |")
+    for row in rows:
+        label, seconds, *text = row
+        print(f"| {label} | {text[0] if text else f'{seconds:.0f} s'} |")
+
+
+if __name__ == "__main__":
+    main()

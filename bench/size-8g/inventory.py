@@ -1,0 +1,5 @@
+"""The lab guests with one 8g replicated volume (bench/bench.py)."""
+
+from twonode.lab import lab_hosts
+
+nodes = lab_hosts(__file__)

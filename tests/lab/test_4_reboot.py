@@ -1,0 +1,70 @@
+"""A node rebooted while the peer keeps the volumes mounted: everything comes
+back by itself (DRBD promoted, o2cb online, OCFS2 mounted, NIC names,
+exports, networks; pools as configured, autostart off), with no full resync.
+"""
+
+import re
+import time
+
+import pytest
+
+from conftest import SMALL, proc_drbd_states
+
+
+def wait_until(check, timeout=900, interval=5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except AssertionError as error:  # ssh not back yet
+            last = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out; last: {last}")
+
+
+@pytest.fixture(scope="module")
+def rebooted(lab):
+    lab.reset()
+    run = lab.deploy(inventory=SMALL)
+    assert run.returncode == 0, run
+    lab.ssh("torchio", "head -c 4M /dev/urandom > /vol/small/before-reboot && sync")
+    lab.written = lab.ssh("torchio", "sha256sum /vol/small/before-reboot").split()[0]
+    lab.ssh("fiori", "systemctl reboot", check=False)
+    # Gone, then back.
+    wait_until(lambda: lab.run("ssh", "fiori", "true").returncode != 0, timeout=300, interval=2)
+    wait_until(lambda: lab.run("ssh", "fiori", "systemctl is-system-running --wait || true").returncode == 0)
+    return lab
+
+
+def test_drbd_comes_back_primary_and_connected(rebooted):
+    def converged():
+        states = proc_drbd_states(rebooted.ssh("fiori", "cat /proc/drbd"))
+        return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and states
+    wait_until(converged, timeout=600)
+    log = rebooted.ssh("fiori", "dmesg | grep -E 'drbd_small.*conn\\(' || true")
+    # The bitmap covers what changed while it was away: no full resync.
+    full = re.search(r"(\d+)% sync", log)
+    assert not full or int(full.group(1)) < 50, log
+
+
+def test_o2cb_and_the_ocfs2_mount_come_back(rebooted):
+    wait_until(lambda: "/vol/small" in rebooted.ssh("fiori", "findmnt -n -o TARGET -t ocfs2 || true"), timeout=600)
+    assert "is online" in rebooted.ssh("fiori", "o2cb cluster-status")
+    assert rebooted.ssh("fiori", "sha256sum /vol/small/before-reboot").split()[0] == rebooted.written
+
+
+def test_nic_names_exports_and_networks_come_back(rebooted):
+    link = rebooted.ssh("fiori", "ip -br link show eth1")
+    assert "52:54:00:00:01:01" in link and "192.168.3.6/24" in rebooted.ssh("fiori", "ip -br addr show eth1")
+    wait_until(lambda: "/vol/small/home" in rebooted.ssh("fiori", "exportfs -v"), timeout=300)
+    nets = rebooted.ssh("fiori", "virsh -q net-list --all")
+    assert re.search(r"^\s*192\.168\.10\.0\s+active\s+yes", nets, re.M), nets
+
+
+def test_a_deploy_after_the_reboot_changes_nothing(rebooted):
+    run = rebooted.deploy(inventory=SMALL)
+    assert run.returncode == 0, run
+    assert run.changed_ops == [], run.changed_ops
