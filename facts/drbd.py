@@ -195,10 +195,14 @@ _REPL_TO_CS = {
 }
 
 
+# Some drbd-utils 9 releases print a bare `nan` for the sync estimate.
+_BARE_NAN = re.compile(r":\s*-?nan\b")
+
+
 def parse_status_json(text: str) -> dict[int, DrbdState]:
     """Parse DRBD 9's ``drbdsetup status --json`` (first peer of each volume)."""
     states: dict[int, DrbdState] = {}
-    for res in json.loads(text):
+    for res in json.loads(_BARE_NAN.sub(": null", text)):
         connections = res.get("connections") or []
         conn = connections[0] if connections else None
         for dev in res.get("devices", []):
@@ -235,20 +239,32 @@ def parse_status_json(text: str) -> dict[int, DrbdState]:
     return states
 
 
-def split_brain_resources(dmesg: str) -> set[str]:
-    """Resources whose latest connection event in the kernel log is an
-    unresolved split brain (the connection was dropped because of it)."""
-    last: dict[str, bool] = {}
+_LOG_DEVICE = re.compile(r"(?:block drbd(?P<minor>\d+)|drbd (?P<res>[\w.-]+)(?:/\d+ drbd(?P<minor9>\d+))?):")
+_LOG_CONNECTED = re.compile(r"conn\( \S+ -> (Connected|SyncSource|SyncTarget|WFBitMapS|WFBitMapT) \)")
+
+
+def split_brain_minors(dmesg: str, names: dict[int, str]) -> set[int]:
+    """Minors whose latest connection event in the kernel log is a split
+    brain DRBD did not resolve (it dropped the connection). The kernel
+    names a device ``block drbd0:`` or, for connection events, by resource
+    (``drbd drbd_small:``; DRBD 9: ``drbd drbd_small/0 drbd0:``)."""
+    minor_of = {name: minor for minor, name in names.items()}
+    latest: dict[int, bool] = {}
     for line in dmesg.splitlines():
-        if "Split-Brain detected but unresolved" in line or "Split-Brain detected, dropping" in line:
-            match = re.search(r"drbd ([\w.-]+)", line)
-            if match:
-                last[match.group(1)] = True
+        device = _LOG_DEVICE.search(line)
+        if not device:
             continue
-        match = re.search(r"drbd ([\w.-]+)(?:/\d+ drbd\d+)?: conn\( \S+ -> (\S+) \)", line)
-        if match and match.group(2) in (CS_CONNECTED, "WFReportParams"):
-            last[match.group(1)] = False
-    return {res for res, sb in last.items() if sb}
+        minor = device["minor"] or device["minor9"]
+        minors = [int(minor)] if minor else [m for m in (minor_of.get(device["res"]),) if m is not None]
+        if "Split-Brain detected but unresolved" in line:
+            verdict = True
+        elif _LOG_CONNECTED.search(line):
+            verdict = False
+        else:
+            continue
+        for m in minors:
+            latest[m] = verdict
+    return {m for m, split in latest.items() if split}
 
 
 class DrbdResources(FactBase):
@@ -277,7 +293,7 @@ class DrbdResources(FactBase):
             "echo @@proc; cat /proc/drbd 2>/dev/null; "
             "echo @@json; drbdsetup status --json 2>/dev/null; "
             "echo @@show; [ -e /proc/drbd ] && drbdsetup show 2>/dev/null; "
-            "echo @@dmesg; dmesg 2>/dev/null | grep -E 'drbd .*(Split-Brain|conn\\()' | tail -n 200; true"
+            "echo @@dmesg; dmesg 2>/dev/null | grep -E 'drbd.*(Split-Brain|conn\\()' | tail -n 200; true"
         )
 
     def process(self, output: list[str]) -> dict[str, DrbdState]:
@@ -286,15 +302,17 @@ class DrbdResources(FactBase):
 
 def drbd_resources_from_sections(sections: dict[str, str]) -> dict[str, DrbdState]:
     raw_json = sections.get("json", "").strip()
+    names = parse_drbdsetup_show(sections.get("show", ""))
     if raw_json.startswith("["):
         states = parse_status_json(raw_json)
+        names = {minor: st.resource for minor, st in states.items() if st.resource}
     else:
-        states = parse_proc_drbd(sections.get("proc", ""), parse_drbdsetup_show(sections.get("show", "")))
-    split = split_brain_resources(sections.get("dmesg", ""))
+        states = parse_proc_drbd(sections.get("proc", ""), names)
+    split = split_brain_minors(sections.get("dmesg", ""), names)
     result = {}
     for minor, state in states.items():
         name = state.resource or f"minor{minor}"
-        if state.is_standalone and name in split:
+        if state.is_standalone and minor in split:
             state = DrbdState(**{**state.__dict__, "split_brain": True})
         result[name] = state
     return result

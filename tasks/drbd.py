@@ -131,6 +131,10 @@ for vol in host.loop(c.replicated_volumes):
                 wait_for(res, f"drbdadm dstate {res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
                 f"drbdadm primary {res}",
             ],
+            # One node after the other: two promotions at once race in
+            # DRBD 8.4 ("State change was refused by peer node", seen on
+            # the lab).
+            _serial=True,
         )
 
 for plan in plans.values():

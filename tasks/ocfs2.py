@@ -9,7 +9,7 @@ before it writes. Mounts follow on both nodes, ordered after it.
 
 from pyinfra import host, logger
 from pyinfra.facts.server import Mounts
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from facts.blockdev import DeviceSignatures
 from facts.ocfs2 import O2cb
@@ -39,7 +39,9 @@ files.template(
 for key, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
     files.line(name=f"{AREA}: {key}={value} in /etc/default/o2cb", path="/etc/default/o2cb",
                line=rf"^{key}=", replace=f"{key}={value}")
-systemd.service(name=f"{AREA}: o2cb and ocfs2 at boot", service="o2cb.service", running=None, enabled=True)
+# No `systemctl enable o2cb`: the package enables its SysV script, which
+# starts the cluster at boot once O2CB_ENABLED=true (and systemctl would
+# report a generated unit as never enabled: a change on every run).
 
 o2cb = host.get_fact(O2cb, cluster=c.o2cb.cluster_name)
 if not o2cb.is_online(c.o2cb.cluster_name):
