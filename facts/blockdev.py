@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .serial import JsonDataclass
 from .sections import split_sections
 
 
 @dataclass(frozen=True)
-class Signature:
+class Signature(JsonDataclass):
     """One signature ``wipefs`` finds (a filesystem, partition table, RAID,
     LVM or DRBD superblock...)."""
 
@@ -22,7 +23,7 @@ class Signature:
 
 
 @dataclass(frozen=True)
-class DeviceContents:
+class DeviceContents(JsonDataclass):
     #: The path is a block device.
     exists: bool
     signatures: tuple[Signature, ...] = ()

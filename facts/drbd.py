@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .serial import JsonDataclass
 from .sections import section_text
 
 # Connection states (8.4 names; DRBD 9's "replication" states map onto the
@@ -61,7 +62,7 @@ INITIAL_UUID = "0000000000000004"
 
 
 @dataclass(frozen=True)
-class DrbdState:
+class DrbdState(JsonDataclass):
     """One DRBD device as the kernel sees it."""
 
     minor: int
@@ -319,7 +320,7 @@ def drbd_resources_from_sections(sections: dict[str, str]) -> dict[str, DrbdStat
 
 
 @dataclass(frozen=True)
-class DrbdMetadata:
+class DrbdMetadata(JsonDataclass):
     """What ``drbdmeta`` finds on a backing device (resource down)."""
 
     #: DRBD's internal metadata is present.

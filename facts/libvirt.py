@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .serial import JsonDataclass
 from .sections import split_sections
 
 
 @dataclass(frozen=True)
-class VirshObject:
+class VirshObject(JsonDataclass):
     """A pool or a network."""
 
     name: str

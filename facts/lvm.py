@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from .serial import JsonDataclass
 from .sections import section_text
 
 
 @dataclass(frozen=True)
-class LogicalVolume:
+class LogicalVolume(JsonDataclass):
     name: str
     vg: str
     size_bytes: int
@@ -19,7 +20,7 @@ class LogicalVolume:
 
 
 @dataclass(frozen=True)
-class VolumeGroup:
+class VolumeGroup(JsonDataclass):
     name: str
     size_bytes: int
     free_bytes: int

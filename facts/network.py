@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .serial import JsonDataclass
 from .sections import section_text
 
 
 @dataclass(frozen=True)
-class Nic:
+class Nic(JsonDataclass):
     name: str
     mac: str
     #: Kernel operational state: "UP", "DOWN", "UNKNOWN"...
@@ -57,7 +58,7 @@ def parse_persistent_net_rules(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class NetworkState:
+class NetworkState(JsonDataclass):
     #: Interfaces as the kernel names them now.
     nics: dict[str, Nic]
     #: MAC → name pinned by /etc/udev/rules.d/70-persistent-net.rules.

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .serial import JsonDataclass
 from .sections import split_sections
 
 
 @dataclass(frozen=True)
-class O2cbStatus:
+class O2cbStatus(JsonDataclass):
     #: ocfs2-tools is installed (the ``o2cb`` command exists).
     installed: bool
     #: ``O2CB_ENABLED=true`` in /etc/default/o2cb: the cluster starts at boot.

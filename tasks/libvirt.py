@@ -21,6 +21,17 @@ c = cluster()
 lv = c.libvirt
 install(packages.LIBVIRT, AREA)
 
+def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
+    """Start a pool/network unless active; set autostart as configured (a
+    newly defined one starts with autostart off)."""
+    if have is None or not have.active:
+        server.shell(name=f"{AREA}: start {kind} {name}", commands=[f"virsh {kind}-start {name}"])
+    if (have.autostart if have is not None else False) != autostart:
+        flag = "" if autostart else " --disable"
+        server.shell(name=f"{AREA}: {kind} {name} autostart {'on' if autostart else 'off'}",
+                     commands=[f"virsh {kind}-autostart {name}{flag}"])
+
+
 # Without virsh (this run installs it) the facts are empty and unknown.
 virsh_known = host.get_fact(Which, command="virsh") is not None
 pools = host.get_fact(VirshPools)
@@ -57,13 +68,7 @@ for pool in host.loop(lv.pools):
     elif have.target != pool.target:
         logger.warning(f"{host.name}: pool {pool.name} targets {have.target}, not {pool.target}: "
                        "left alone (undefine it to let the deploy redefine it)")
-    if have is None or not have.active:
-        server.shell(name=f"{AREA}: start pool {pool.name}", commands=[f"virsh pool-start {pool.name}"])
-    # A new pool starts with autostart off.
-    if (have is None and pool.autostart) or (have is not None and have.autostart != pool.autostart):
-        flag = "" if pool.autostart else " --disable"
-        server.shell(name=f"{AREA}: pool {pool.name} autostart {'on' if pool.autostart else 'off'}",
-                     commands=[f"virsh pool-autostart {pool.name}{flag}"])
+    start_and_autostart("pool", pool.name, have, pool.autostart)
 
 for net in host.loop(lv.networks):
     xml = f"/etc/twonode/libvirt/network-{net.name}.xml"
@@ -77,13 +82,7 @@ for net in host.loop(lv.networks):
             f"{host.name}: network {net.name} has bridge {have.target} and address {have.address}, not "
             f"{net.bridge} {net.address}: left alone (VMs may use it); undefine it to let the deploy redefine it"
         )
-    if have is None or not have.active:
-        server.shell(name=f"{AREA}: start network {net.name}", commands=[f"virsh net-start {net.name}"])
-    # A new network starts with autostart off.
-    if (have is None and net.autostart) or (have is not None and have.autostart != net.autostart):
-        flag = "" if net.autostart else " --disable"
-        server.shell(name=f"{AREA}: network {net.name} autostart {'on' if net.autostart else 'off'}",
-                     commands=[f"virsh net-autostart {net.name}{flag}"])
+    start_and_autostart("net", net.name, have, net.autostart)
 
 if lv.ssh_authorized_keys:
     server.user_authorized_keys(

@@ -299,3 +299,17 @@ def test_pool_target_and_network_address_from_xml():
                 "net:192.168.10.0": lines("libvirt/configured_fiori__virsh_net-dumpxml_inactive.txt")}
     net = parse_virsh(sections, "net")["192.168.10.0"]
     assert (net.target, net.address, net.active) == ("virbr0", "192.168.10.1/24", True)
+
+
+@pytest.mark.parametrize("cls,name", [
+    (DrbdResources, None), (DrbdBackingMetadata, None), (DeviceSignatures, "DeviceSignatures_backing"),
+    (VolumeGroups, None), (O2cb, None), (NetworkInterfaces, None), (NfsExports, None),
+    (VirshPools, None), (VirshNetworks, None)])
+def test_fact_values_print_as_json_in_pyinfra_cli(cls, name):
+    # `pyinfra inventory.py fact facts.drbd.DrbdResources` serialises with this encoder.
+    import json
+
+    from pyinfra_cli.util import json_encode
+
+    value = cls().process(lines(f"facts/converged_fiori__{name or cls.__name__}.txt"))
+    assert json.loads(json.dumps(value, default=json_encode))
