@@ -267,6 +267,11 @@ class Drbd(Strict):
     #: Promote both nodes at boot so the OCFS2 mounts can follow (not in the
     #: seed; without it a reboot leaves the volume Secondary and unmounted).
     become_primary_on_both: bool = True
+    #: Seconds drbd.service waits at boot for the peer (DRBD's default, 0,
+    #: waits forever: a node would not finish booting while its peer is
+    #: down), and for a peer that was already missing at shutdown.
+    wfc_timeout: int = Field(120, ge=0)
+    degr_wfc_timeout: int = Field(60, ge=0)
 
 
 class O2cb(Strict):

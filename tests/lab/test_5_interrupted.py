@@ -1,0 +1,34 @@
+"""A deploy interrupted mid-way (torchio's guest killed by pid while DRBD is
+being brought up) stops, and a re-run after torchio is back converges."""
+
+import subprocess
+
+from conftest import PYINFRA, ROOT, SMALL, proc_drbd_states
+
+KILL_AT = "Starting operation: tasks/drbd.py | drbd: up drbd_small"
+
+
+def test_interrupted_deploy_converges_on_rerun(lab):
+    lab.reset()
+    proc = subprocess.Popen([str(PYINFRA), "-y", SMALL, "deploy.py"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if KILL_AT in line:
+            lab.kill("torchio")
+            break
+    output.append(proc.communicate(timeout=1800)[0])
+    assert KILL_AT in "".join(output), "".join(output)[-3000:]
+    assert proc.returncode != 0, "".join(output)[-3000:]
+
+    lab.start("torchio")
+    run = lab.deploy(inventory=SMALL)
+    assert run.returncode == 0, run
+    for node in ("fiori", "torchio"):
+        states = proc_drbd_states(lab.ssh(node, "cat /proc/drbd"))
+        assert states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")], (node, states)
+        assert "/vol/small" in lab.ssh(node, "findmnt -n -o TARGET -t ocfs2")
+
+    again = lab.deploy(inventory=SMALL)
+    assert again.returncode == 0 and again.changed_ops == [], again.changed_ops
