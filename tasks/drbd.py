@@ -12,7 +12,7 @@ anything runs) and by the command itself, which checks again on the device
 right before it writes.
 """
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.operations import files, server, systemd
 
 from twonode import packages
@@ -136,6 +136,3 @@ for vol in host.loop(c.replicated_volumes):
             # the lab).
             _serial=True,
         )
-
-for plan in plans.values():
-    logger.info(f"{host.name}: {plan.reason}")

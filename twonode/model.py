@@ -270,6 +270,11 @@ class Drbd(Strict):
     #: Seconds drbd.service waits at boot for the peer (DRBD's default, 0,
     #: waits forever: a node would not finish booting while its peer is
     #: down), and for a peer that was already missing at shutdown.
+    #: Resync never slower than this while the volume is in use (DRBD's
+    #: `c-min-rate`; its default, 250k, is all a joining node gets while the
+    #: peer has OCFS2 mounted: the o2cb heartbeat alone counts as use. Seen
+    #: on the lab: 264 KiB/s). "0" lets DRBD's controller decide alone.
+    resync_min_rate: str = Field("10M", pattern=r"^\d+[kKmMgG]?$")
     wfc_timeout: int = Field(120, ge=0)
     degr_wfc_timeout: int = Field(60, ge=0)
 

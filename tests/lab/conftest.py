@@ -88,6 +88,21 @@ class Run:
                 current = None
         return changed
 
+    @property
+    def failed_ops(self) -> list[str]:
+        """Operations that failed on some host."""
+        failed, current = [], None
+        for line in self.output.splitlines():
+            m = re.match(r"--> Starting operation: (.*)", line)
+            if m:
+                current = m.group(1).strip()
+            elif current and re.match(r"\s+\[[^\]]+\]\s+Error", line):
+                failed.append(current)
+        return failed
+
+    def unreachable(self) -> list[str]:
+        return re.findall(r"\[(\w+)\]\s+Could not connect", self.output)
+
     def __repr__(self) -> str:
         return f"Run(rc={self.returncode}, output=...{self.output[-3000:]})"
 

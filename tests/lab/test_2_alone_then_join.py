@@ -19,7 +19,10 @@ def alone(lab):
 
 def test_fiori_comes_up_alone(alone):
     run = alone.deploy(inventory=SMALL)
-    assert run.returncode == 0, run
+    # pyinfra exits 1 because a host could not be reached: that is the
+    # honest status of the cluster, but nothing that ran failed.
+    assert run.returncode == 1 and run.unreachable() == ["torchio"], run
+    assert run.failed_ops == [] and "Beginning operation run" in run.output, run
     assert "first-alone" in run.output
     states = proc_drbd_states(alone.ssh("fiori", "cat /proc/drbd"))
     assert states == [("WFConnection", "Primary/Unknown", "UpToDate/DUnknown")], states
