@@ -289,8 +289,12 @@ class DrbdResources(FactBase):
     def command(self) -> str:
         # One round trip: 8.4 and 9 sources plus the kernel log's split-brain
         # lines (a StandAlone alone does not tell a split brain from an admin
-        # disconnect).
+        # disconnect). Right after boot drbd.service may still be bringing
+        # the resources up (it waits up to wfc-timeout for the peer): read
+        # once it is done, not a state that is about to change under us.
         return (
+            "i=0; while [ \"$(systemctl is-active drbd.service 2>/dev/null)\" = activating ] "
+            "&& [ $i -lt 300 ]; do i=$((i+1)); sleep 1; done; "
             "echo @@proc; cat /proc/drbd 2>/dev/null; "
             "echo @@json; drbdsetup status --json 2>/dev/null; "
             "echo @@show; [ -e /proc/drbd ] && drbdsetup show 2>/dev/null; "

@@ -18,7 +18,7 @@ from pyinfra.operations import files, server, systemd
 from twonode import packages
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import ensure_lv, install, require_vg
+from twonode.ops import ensure_lv, install, require_vg, step
 from twonode.planner import Step
 from facts.lvm import VolumeGroups
 
@@ -71,68 +71,65 @@ for vol in host.loop(c.replicated_volumes):
 systemd.service(name=f"{AREA}: drbd.service enabled at boot", service="drbd.service",
                 running=None, enabled=True)
 
+# Every step below is emitted on BOTH hosts (empty where a host has nothing
+# to do): see twonode.ops.step for why that keeps the phases in order.
+
 # Phase 1 (both nodes): metadata and attach.
 for vol in host.loop(c.replicated_volumes):
     steps = plans[vol.resource].steps_for(me.name)
     res, dev = vol.resource, f"/dev/{c.volume_group}/{vol.name}"
-    if Step.WIPE_ENDS in steps:
-        # Instead of the seed's `dd` over the whole device (hours for 2 TiB,
-        # and it targets /dev/drbd_* which does not exist before `up`): the
-        # LV was proven blank by fact; check again right here, then zero the
-        # first and last MiB where signatures and DRBD's internal metadata
-        # live. No resync is needed because `new-current-uuid
-        # --clear-bitmap` follows and the filesystem is made through DRBD.
-        server.shell(
-            name=f"{AREA}: check {dev} is blank and clear its ends",
-            commands=[
-                f"sig=$(wipefs --no-act --noheadings {dev}); if [ -n \"$sig\" ]; then "
-                f"echo \"refusing to touch {dev}: it holds: $sig\" >&2; exit 1; fi",
-                f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none",
-                f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none "
-                f"seek=$(( $(blockdev --getsize64 {dev}) / 1048576 - 1 ))",
-            ],
-        )
-    if Step.CREATE_MD in steps:
-        # --force only skips drbdmeta's prompt; the planner proved the LV
-        # blank or holding our own never-used metadata.
-        server.shell(name=f"{AREA}: create-md {res}", commands=[f"drbdadm -- --force create-md {res}"])
-    if Step.UP in steps:
-        server.shell(name=f"{AREA}: up {res}", commands=[f"drbdadm up {res}"])
+    # Instead of the seed's `dd` over the whole device (hours for 2 TiB, and
+    # it targets /dev/drbd_* which does not exist before `up`): the LV was
+    # proven blank by fact; check again right here, then zero the first and
+    # last MiB where signatures and DRBD's internal metadata live. No resync
+    # is needed because `new-current-uuid --clear-bitmap` follows and the
+    # filesystem is made through DRBD.
+    step(
+        Step.WIPE_ENDS in steps,
+        f"{AREA}: check {dev} is blank and clear its ends",
+        [
+            f"sig=$(wipefs --no-act --noheadings {dev}); if [ -n \"$sig\" ]; then "
+            f"echo \"refusing to touch {dev}: it holds: $sig\" >&2; exit 1; fi",
+            f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none",
+            f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none "
+            f"seek=$(( $(blockdev --getsize64 {dev}) / 1048576 - 1 ))",
+        ],
+    )
+    # --force only skips drbdmeta's prompt; the planner proved the LV blank
+    # or holding our own never-used metadata.
+    step(Step.CREATE_MD in steps, f"{AREA}: create-md {res}", [f"drbdadm -- --force create-md {res}"])
+    step(Step.UP in steps, f"{AREA}: up {res}", [f"drbdadm up {res}"])
 
 # Phase 2 (one node): both sides are new: declare them in sync.
 for vol in host.loop(c.replicated_volumes):
     res = vol.resource
-    if Step.NEW_UUID_CLEAR_BITMAP in plans[res].steps_for(me.name):
-        server.shell(
-            name=f"{AREA}: {res} is new on both nodes: new-current-uuid --clear-bitmap (no resync)",
-            commands=[
-                wait_for(res, f"[ \"$(drbdadm cstate {res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
-                # Checked again at the last moment: only a pair that never
-                # held data (Inconsistent on both sides) may skip the sync.
-                f"ds=$(drbdadm dstate {res}); if [ \"$ds\" != Inconsistent/Inconsistent ]; then "
-                f"echo \"{res}: not a new pair (dstate $ds): refusing to clear the bitmap\" >&2; exit 1; fi",
-                f"drbdadm -- --clear-bitmap new-current-uuid {res}",
-            ],
-        )
+    step(
+        Step.NEW_UUID_CLEAR_BITMAP in plans[res].steps_for(me.name),
+        f"{AREA}: {res} is new on both nodes: new-current-uuid --clear-bitmap (no resync)",
+        [
+            wait_for(res, f"[ \"$(drbdadm cstate {res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
+            # Checked again at the last moment: only a pair that never held
+            # data (Inconsistent on both sides) may skip the sync.
+            f"ds=$(drbdadm dstate {res}); if [ \"$ds\" != Inconsistent/Inconsistent ]; then "
+            f"echo \"{res}: not a new pair (dstate $ds): refusing to clear the bitmap\" >&2; exit 1; fi",
+            f"drbdadm -- --clear-bitmap new-current-uuid {res}",
+        ],
+    )
 
 # Phase 3 (both nodes): wait until up to date, then promote.
 for vol in host.loop(c.replicated_volumes):
     res = vol.resource
     steps = plans[res].steps_for(me.name)
-    if Step.PRIMARY_FORCE in steps:
-        server.shell(
-            name=f"{AREA}: {res}: primary --force (the peer joins later)",
-            commands=[f"drbdadm primary --force {res}"],
-        )
-    elif Step.PRIMARY in steps:
-        server.shell(
-            name=f"{AREA}: {res}: wait until UpToDate, then primary",
-            commands=[
-                wait_for(res, f"drbdadm dstate {res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
-                f"drbdadm primary {res}",
-            ],
-            # One node after the other: two promotions at once race in
-            # DRBD 8.4 ("State change was refused by peer node", seen on
-            # the lab).
-            _serial=True,
-        )
+    step(Step.PRIMARY_FORCE in steps, f"{AREA}: {res}: primary --force (the peer joins later)",
+         [f"drbdadm primary --force {res}"])
+    step(
+        Step.PRIMARY in steps,
+        f"{AREA}: {res}: wait until UpToDate, then primary",
+        [
+            wait_for(res, f"drbdadm dstate {res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
+            f"drbdadm primary {res}",
+        ],
+        # One node after the other: two promotions at once race in DRBD 8.4
+        # ("State change was refused by peer node", seen on the lab).
+        _serial=True,
+    )

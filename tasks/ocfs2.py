@@ -16,7 +16,7 @@ from facts.ocfs2 import O2cb
 from twonode import packages
 from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import fstab_entry, install
+from twonode.ops import fstab_entry, install, step
 from twonode.planner import Path
 
 AREA = "ocfs2"
@@ -73,15 +73,15 @@ for vol in host.loop(c.replicated_volumes):
     # stopped before mkfs), gets a filesystem, from one node only.
     new = plan.path in (Path.BOTH_NEW, Path.FIRST_ALONE)
     blank_and_up = found is not None and found.exists and not found.signatures
-    if me.name == mkfs_node and (new or blank_and_up):
-        server.shell(
-            name=f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",
-            commands=[
-                f"sig=$(wipefs --no-act --noheadings {vol.device}); if [ -n \"$sig\" ]; then "
-                f"echo \"refusing to format {vol.device}: it holds: $sig\" >&2; exit 1; fi",
-                f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {vol.fs_type} {vol.device} </dev/null",
-            ],
-        )
+    step(
+        me.name == mkfs_node and (new or blank_and_up),
+        f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",
+        [
+            f"sig=$(wipefs --no-act --noheadings {vol.device}); if [ -n \"$sig\" ]; then "
+            f"echo \"refusing to format {vol.device}: it holds: $sig\" >&2; exit 1; fi",
+            f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {vol.fs_type} {vol.device} </dev/null",
+        ],
+    )
 
 for vol in host.loop(c.replicated_volumes):
     # Pass 0: fsck of a cluster filesystem at boot, possibly mounted by the
@@ -89,13 +89,15 @@ for vol in host.loop(c.replicated_volumes):
     # (which promotes at boot) and o2cb: without them it fails at boot.
     options = f"{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
     fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA)
-    if vol.mount_point not in mounts:
+    mounted = vol.mount_point in mounts
+    if not mounted:
         files.directory(name=f"{AREA}: mount point {vol.mount_point}", path=vol.mount_point)
-        server.shell(
-            name=f"{AREA}: mount {vol.mount_point}",
-            commands=[
-                f"i=0; until [ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]; do "
-                f"i=$((i+1)); [ $i -le 60 ] || {{ echo '{vol.resource} is not Primary' >&2; exit 1; }}; sleep 1; done",
-                f"mount {vol.mount_point}",
-            ],
-        )
+    step(
+        not mounted,
+        f"{AREA}: mount {vol.mount_point}",
+        [
+            f"i=0; until [ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]; do "
+            f"i=$((i+1)); [ $i -le 60 ] || {{ echo '{vol.resource} is not Primary' >&2; exit 1; }}; sleep 1; done",
+            f"mount {vol.mount_point}",
+        ],
+    )

@@ -26,6 +26,19 @@ def install(packages: list[str], area: str) -> None:
     )
 
 
+def step(wanted: bool, name: str, commands: list[str], **kwargs) -> None:
+    """An operation that must keep its place relative to the OTHER node's
+    operations: emitted on every host, with no commands where not wanted.
+
+    pyinfra orders operations by a topological sort of each host's own
+    sequence, tie-broken by line: an operation that only one host has can
+    move ahead of operations of the other host that come before it in the
+    code. Seen on the lab: fiori's new-current-uuid (which waits for the
+    peer) was scheduled before torchio's `drbdadm up`, and waited in vain.
+    """
+    server.shell(name=name, commands=commands if wanted else [], **kwargs)
+
+
 def require_vg(vgs: dict[str, VolumeGroup], name: str) -> VolumeGroup:
     vg = vgs.get(name)
     if vg is None:
