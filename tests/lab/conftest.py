@@ -75,30 +75,25 @@ class Run:
     def __init__(self, returncode: int, output: str):
         self.returncode, self.output = returncode, output
 
-    @property
-    def changed_ops(self) -> list[str]:
-        """Operations that reported a change on some host ("Success")."""
-        changed, current = [], None
+    def _ops_reporting(self, status: str) -> list[str]:
+        """Operations for which some host printed `status` ("Success" for a
+        change, "Error" for a failure)."""
+        found, current = [], None
         for line in self.output.splitlines():
-            m = re.match(r"--> Starting operation: (.*)", line)
+            m = re.match(r"--> Starting (?:serial )?operation: (.*)", line)
             if m:
                 current = m.group(1).strip()
-            elif current and re.match(r"\s+\[[^\]]+\]\s+Success", line):
-                changed.append(current)
-                current = None
-        return changed
+            elif current and re.match(rf"\s+\[[^\]]+\]\s+{status}", line) and current not in found:
+                found.append(current)
+        return found
+
+    @property
+    def changed_ops(self) -> list[str]:
+        return self._ops_reporting("Success")
 
     @property
     def failed_ops(self) -> list[str]:
-        """Operations that failed on some host."""
-        failed, current = [], None
-        for line in self.output.splitlines():
-            m = re.match(r"--> Starting operation: (.*)", line)
-            if m:
-                current = m.group(1).strip()
-            elif current and re.match(r"\s+\[[^\]]+\]\s+Error", line):
-                failed.append(current)
-        return failed
+        return self._ops_reporting("Error")
 
     def unreachable(self) -> list[str]:
         return re.findall(r"\[(\w+)\]\s+Could not connect", self.output)
