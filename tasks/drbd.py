@@ -18,7 +18,7 @@ from pyinfra.operations import files, server, systemd
 from twonode import packages
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import ensure_lv, install, require_vg, step
+from twonode.ops import ensure_lv, install, refuse_unless_blank, require_vg, step
 from twonode.planner import Step
 from facts.lvm import VolumeGroups
 
@@ -88,8 +88,7 @@ for vol in host.loop(c.replicated_volumes):
         Step.WIPE_ENDS in steps,
         f"{AREA}: check {dev} is blank and clear its ends",
         [
-            f"sig=$(wipefs --no-act --noheadings {dev}); if [ -n \"$sig\" ]; then "
-            f"echo \"refusing to touch {dev}: it holds: $sig\" >&2; exit 1; fi",
+            refuse_unless_blank(dev, "touch"),
             f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none",
             f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none "
             f"seek=$(( $(blockdev --getsize64 {dev}) / 1048576 - 1 ))",

@@ -16,7 +16,7 @@ from facts.ocfs2 import O2cb
 from twonode import packages
 from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import fstab_entry, install, step
+from twonode.ops import fstab_entry, install, refuse_unless_blank, step
 from twonode.planner import Path
 
 AREA = "ocfs2"
@@ -77,8 +77,7 @@ for vol in host.loop(c.replicated_volumes):
         me.name == mkfs_node and (new or blank_and_up),
         f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",
         [
-            f"sig=$(wipefs --no-act --noheadings {vol.device}); if [ -n \"$sig\" ]; then "
-            f"echo \"refusing to format {vol.device}: it holds: $sig\" >&2; exit 1; fi",
+            refuse_unless_blank(vol.device, "format"),
             f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {vol.fs_type} {vol.device} </dev/null",
         ],
     )

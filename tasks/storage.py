@@ -11,8 +11,7 @@ from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
 from twonode import packages
 from twonode.context import DeployStopped, cluster
-from twonode.model import size_to_bytes
-from twonode.ops import ensure_lv, fstab_entry, install, mount, require_vg
+from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, install, mount, require_vg
 
 AREA = "storage"
 c = cluster()
@@ -24,7 +23,7 @@ contents = host.get_fact(DeviceSignatures, devices=devices) if devices else {}
 
 for vol in host.loop(c.local_volumes):
     device = f"/dev/{vg.name}/{vol.name}"
-    new = ensure_lv(vg, vol.name, vol.size, AREA)
+    lv = ensure_lv(vg, vol.name, vol.size, AREA)
     found = contents.get(device)
     types = {s.type for s in found.signatures} if found and found.exists else set()
     if types - {"xfs"}:
@@ -32,11 +31,11 @@ for vol in host.loop(c.local_volumes):
             f"{host.name}: {device} (local volume {vol.name!r}) holds {found.describe()}, not XFS: "
             "refusing to format it. Nothing was changed. Move the data away or use another LV name."
         )
-    if new or not types:
+    if lv == LV_CREATED or not types:
         # No -f: mkfs.xfs then refuses a device that holds a filesystem,
         # a second guard behind the fact read above.
         server.shell(name=f"{AREA}: mkfs.xfs {device}", commands=[f"mkfs.xfs -q {device}"])
-    elif vg.lvs[vol.name].size_bytes + vg.extent_bytes <= size_to_bytes(vol.size):
+    elif lv == LV_GROWN:
         server.shell(name=f"{AREA}: grow XFS on {vol.mount_point}", commands=[f"xfs_growfs {vol.mount_point}"])
     fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA)
     mount(vol.mount_point, AREA)

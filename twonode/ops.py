@@ -26,6 +26,16 @@ def install(packages: list[str], area: str) -> None:
     )
 
 
+def refuse_unless_blank(device: str, action: str) -> str:
+    """Shell that stops the operation when ``device`` holds any signature:
+    the last check, right before a destructive command writes (the facts
+    read at planning time are the first)."""
+    return (
+        f"sig=$(wipefs --no-act --noheadings {device}); if [ -n \"$sig\" ]; then "
+        f"echo \"refusing to {action} {device}: it holds: $sig\" >&2; exit 1; fi"
+    )
+
+
 def step(wanted: bool, name: str, commands: list[str], **kwargs) -> None:
     """An operation that must keep its place relative to the OTHER node's
     operations: emitted on every host, with no commands where not wanted.
@@ -50,9 +60,14 @@ def require_vg(vgs: dict[str, VolumeGroup], name: str) -> VolumeGroup:
     return vg
 
 
-def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = True) -> bool:
+LV_CREATED = "created"
+LV_GROWN = "grown"
+
+
+def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = True) -> str | None:
     """Create the LV if missing; grow it (if ``grow``) when smaller than
-    configured; never shrink. Returns True when the LV is new in this run."""
+    configured; never shrink. Returns LV_CREATED or LV_GROWN when this run
+    does so, else None."""
     wanted = size_to_bytes(size)
     lv = vg.lvs.get(name)
     if lv is None:
@@ -62,23 +77,24 @@ def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = Tru
             name=f"{area}: create LV {vg.name}/{name} ({size})",
             commands=[f"lvcreate --yes --wipesignatures y --name={name} --size={wanted}b {vg.name}"],
         )
-        return True
+        return LV_CREATED
     # Sizes are rounded up to whole extents by LVM.
     if lv.size_bytes + vg.extent_bytes <= wanted:
         if not grow:
             logger.warning(f"{host.name}: LV {vg.name}/{name} is smaller than the configured {size}: "
                            "growing it is not automated; left as it is")
-            return False
+            return None
         server.shell(
             name=f"{area}: grow LV {vg.name}/{name} to {size}",
             commands=[f"lvextend --size={wanted}b {vg.name}/{name}"],
         )
-    elif lv.size_bytes > wanted + vg.extent_bytes:
+        return LV_GROWN
+    if lv.size_bytes > wanted + vg.extent_bytes:
         logger.warning(
             f"{host.name}: LV {vg.name}/{name} is {lv.size_bytes} bytes, more than the configured "
             f"{size}: left as it is (shrinking is never done automatically)"
         )
-    return False
+    return None
 
 
 def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str) -> None:
