@@ -97,6 +97,9 @@ for vol in host.loop(c.replicated_volumes):
         [
             f"i=0; until [ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]; do "
             f"i=$((i+1)); [ $i -le 60 ] || {{ echo '{vol.resource} is not Primary' >&2; exit 1; }}; sleep 1; done",
-            f"mount {vol.mount_point}",
+            # Right after a boot the fstab mount may still be replaying the
+            # journal when the facts were read; it wins the race (seen on
+            # the lab: "error 16" from a second mount).
+            f"mountpoint -q {vol.mount_point} || mount {vol.mount_point}",
         ],
     )
