@@ -5,7 +5,8 @@
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
-   fact on both guests (the floor: connection set-up and one round trip).
+   fact on both guests (the floor: connection set-up and one round trip);
+   and the fact commands (round trips) per node that the no-op run makes.
 3. Bring-up of one 1 GiB and one 8 GiB replicated volume: the time must not
    grow with the size (no full-device zeroing, no initial resync).
 
@@ -16,6 +17,7 @@ give the median. Destroys the lab's state (it resets the guests).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -39,6 +41,14 @@ def deploy(inventory: str = "lab/inventory.py", target: str = "deploy.py") -> fl
     return sh(PYINFRA, "-y", inventory, target)
 
 
+def fact_round_trips() -> float:
+    """Fact commands per node in a no-op run (pyinfra -v logs each one)."""
+    result = subprocess.run([PYINFRA, "-y", "-v", "lab/inventory.py", "deploy.py"],
+                            cwd=ROOT, capture_output=True, text=True)
+    loaded = re.findall(r"^\s*\[(\w+)\] Loaded fact", result.stdout + result.stderr, re.M)
+    return len(loaded) / max(1, len(set(loaded)))
+
+
 def median(fn, n: int = 3) -> float:
     return statistics.median(fn() for _ in range(n))
 
@@ -56,6 +66,7 @@ def main() -> None:
     rows.append(("no-op re-run of deploy.py (median of 3)", noop))
     rows.append(("one trivial fact on both guests (median of 3)", fact))
     rows.append(("ratio no-op re-run / trivial fact", None, f"{noop / fact:.2f}x"))
+    rows.append(("fact commands (round trips) per node in a no-op run", None, f"{fact_round_trips():.0f}"))
 
     if not args.skip_sizes:
         for size in ("1g", "8g"):

@@ -13,21 +13,34 @@ right before it writes.
 """
 
 from pyinfra import host
-from pyinfra.operations import files, server, systemd
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import server
 
 from twonode import packages
 from twonode.context import DeployStopped, cluster, this_node
+from twonode.model import BEFORE_RESYNC_TARGET
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import ensure_lv, install, refuse_unless_blank, require_vg, step
+from twonode.ops import (ensure_lv, file_reads, install, put, refuse_unless_blank, require_vg, service,
+                         service_reads, step, template)
 from twonode.planner import Step
+from twonode.snapshot import fact, key, prefetch
 from facts.lvm import VolumeGroups
 
 AREA = "drbd"
 c = cluster()
 me = this_node()
+
+
+def resource_file(vol) -> str:
+    return f"/etc/drbd.d/{vol.resource}.res"
+
+
+prefetch(key(DebPackages), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET),
+         *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol))),
+         *service_reads("drbd.service"))
 install(packages.DRBD, AREA)
 
-vg = require_vg(host.get_fact(VolumeGroups), c.volume_group)
+vg = require_vg(fact(VolumeGroups), c.volume_group)
 plans = drbd_plans()
 stopping = [p for p in plans.values() if p.stops]
 if stopping:
@@ -50,26 +63,30 @@ def wait_for(resource: str, test: str, what: str, timeout: int) -> str:
     )
 
 
+put(
+    name=f"{AREA}: before-resync-target handler",
+    src="templates/drbd/before-resync-target.sh",
+    dest=BEFORE_RESYNC_TARGET,
+    mode="755",
+)
+
 for vol in host.loop(c.replicated_volumes):
     # Growing a replicated volume needs lvextend on both nodes, then
     # `drbdadm resize` and tunefs.ocfs2 on one: not automated yet.
     ensure_lv(vg, vol.name, vol.size, AREA, grow=False)
-    resfile = files.template(
+    resfile = template(
         name=f"{AREA}: resource file for {vol.resource}",
         src="templates/drbd/resource.res.j2",
-        dest=f"/etc/drbd.d/{vol.resource}.res",
+        dest=resource_file(vol),
         vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
     )
-    if plans[vol.resource].is_up_on(me.name):
+    if resfile.will_change and plans[vol.resource].is_up_on(me.name):
         server.shell(
             name=f"{AREA}: apply the changed configuration of {vol.resource}",
             commands=[f"drbdadm adjust {vol.resource}"],
             _if=resfile.did_change,
         )
 
-# At boot: bring the resources up (and, with become-primary-on, promote).
-systemd.service(name=f"{AREA}: drbd.service enabled at boot", service="drbd.service",
-                running=None, enabled=True)
 
 # Every step below is emitted on BOTH hosts (empty where a host has nothing
 # to do): see twonode.ops.step for why that keeps the phases in order.
@@ -132,3 +149,13 @@ for vol in host.loop(c.replicated_volumes):
         # ("State change was refused by peer node", seen on the lab).
         _serial=True,
     )
+
+# drbd.service brings the resources up (and promotes) at boot. It must also
+# be *active* now: systemd runs its `drbd stop` (a clean `drbdadm down`) at
+# shutdown only for an active unit. Left inactive after the first bring-up,
+# the node went down with DRBD attached and came back with its whole bitmap
+# set: a full resync after a reboot (seen on the lab). Started last, when the
+# resources are up: its start is then `adjust` (nothing to do), a wait for
+# the peer bounded by the startup timeouts, and `primary` where it already is.
+service(name=f"{AREA}: drbd.service enabled at boot and active", unit="drbd.service",
+        running=True, enabled=True)

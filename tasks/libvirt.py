@@ -8,17 +8,31 @@ themselves at execution time; every later run decides from facts alone.
 """
 
 from pyinfra import host, logger
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Which
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from facts.libvirt import VirshNetworks, VirshPools
 from twonode import packages
 from twonode.context import cluster
-from twonode.ops import install
+from twonode.ops import directory, directory_reads, file_reads, install, template
+from twonode.snapshot import fact, key, prefetch
 
 AREA = "libvirt"
 c = cluster()
 lv = c.libvirt
+AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+
+
+def network_xml(net) -> str:
+    return f"/etc/twonode/libvirt/network-{net.name}.xml"
+
+
+prefetch(key(DebPackages), key(Which, command="virsh"), key(VirshPools), key(VirshNetworks),
+         *(k for pool in lv.pools for k in directory_reads(pool.target)),
+         *(k for net in lv.networks for k in file_reads(network_xml(net))),
+         key(FileContents, path=AUTHORIZED_KEYS))
 install(packages.LIBVIRT, AREA)
 
 def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
@@ -33,9 +47,9 @@ def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
 
 
 # Without virsh (this run installs it) the facts are empty and unknown.
-virsh_known = host.get_fact(Which, command="virsh") is not None
-pools = host.get_fact(VirshPools)
-networks = host.get_fact(VirshNetworks)
+virsh_known = fact(Which, command="virsh") is not None
+pools = fact(VirshPools)
+networks = fact(VirshNetworks)
 
 
 def drop_default(kind: str, objects: dict) -> None:
@@ -58,7 +72,7 @@ if lv.remove_default_pool:
     drop_default("pool", pools)
 
 for pool in host.loop(lv.pools):
-    files.directory(name=f"{AREA}: pool target {pool.target}", path=pool.target)
+    directory(name=f"{AREA}: pool target {pool.target}", path=pool.target)
     have = pools.get(pool.name)
     if have is None:
         server.shell(
@@ -71,8 +85,8 @@ for pool in host.loop(lv.pools):
     start_and_autostart("pool", pool.name, have, pool.autostart)
 
 for net in host.loop(lv.networks):
-    xml = f"/etc/twonode/libvirt/network-{net.name}.xml"
-    files.template(name=f"{AREA}: network XML {net.name}", src="templates/libvirt/network.xml.j2",
+    xml = network_xml(net)
+    template(name=f"{AREA}: network XML {net.name}", src="templates/libvirt/network.xml.j2",
                    dest=xml, net=net)
     have = networks.get(net.name)
     if have is None:
@@ -84,7 +98,10 @@ for net in host.loop(lv.networks):
         )
     start_and_autostart("net", net.name, have, net.autostart)
 
-if lv.ssh_authorized_keys:
+# Each key on a line of its own already: nothing to do (the operation would
+# read the user, the home and the file to find that out).
+present = {text.strip() for text in fact(FileContents, path=AUTHORIZED_KEYS) or []}
+if lv.ssh_authorized_keys and not {k.strip() for k in lv.ssh_authorized_keys} <= present:
     server.user_authorized_keys(
         name=f"{AREA}: SSH keys for remote virt-manager",
         user="root",

@@ -10,26 +10,33 @@ guessed around.
 """
 
 from pyinfra import host, logger
-from pyinfra.operations import files, server
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import server
 
 from facts.network import NetworkInterfaces
 from twonode import packages
 from twonode.context import cluster, this_node
-from twonode.ops import install
+from twonode.ops import etc_hosts, etc_hosts_reads, file_reads, install, line, line_reads, template
+from twonode.snapshot import fact, key, prefetch
 
 AREA = "network"
 c = cluster()
 me = this_node()
 net = c.cluster_network
+UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
+INTERFACES = "/etc/network/interfaces"
+CLUSTER_IFACE = f"/etc/network/interfaces.d/twonode-{net.interface}"
+prefetch(key(DebPackages), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
+         *file_reads(CLUSTER_IFACE), *etc_hosts_reads())
 install(packages.NETWORK, AREA)
 
-state = host.get_fact(NetworkInterfaces)
+state = fact(NetworkInterfaces)
 
 if me.nics:
-    files.template(
+    template(
         name=f"{AREA}: pin NIC names to MACs (udev)",
         src="templates/network/70-persistent-net.rules.j2",
-        dest="/etc/udev/rules.d/70-persistent-net.rules",
+        dest=UDEV_RULES,
         nics=me.nics,
     )
     for problem in state.mismatches(me.nics):
@@ -39,16 +46,16 @@ if me.nics:
         )
 
 # Debian's stock /etc/network/interfaces sources interfaces.d; make sure.
-files.line(
+line(
     name=f"{AREA}: /etc/network/interfaces sources interfaces.d",
-    path="/etc/network/interfaces",
-    line=r"^source /etc/network/interfaces.d/\*",
+    path=INTERFACES,
+    regex=r"^source /etc/network/interfaces.d/\*",
     replace="source /etc/network/interfaces.d/*",
 )
-files.template(
+template(
     name=f"{AREA}: cluster interface {net.interface}",
     src="templates/network/cluster-interface.j2",
-    dest=f"/etc/network/interfaces.d/twonode-{net.interface}",
+    dest=CLUSTER_IFACE,
     iface=net.interface,
     address=me.cluster_address,
     prefix=net.network.prefixlen,
@@ -64,7 +71,7 @@ elif wanted not in nic.ipv4 or nic.state == "DOWN":
     )
 
 for node in host.loop(c.nodes):
-    server.etc_hosts(
+    etc_hosts(
         name=f"{AREA}: /etc/hosts entry for {node.name}'s cluster address",
         ip=str(node.cluster_address),
         hostnames=[f"{node.name}{net.hosts_suffix}"],

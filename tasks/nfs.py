@@ -8,44 +8,49 @@ bridge, see tasks/libvirt.py), so a VM always mounts from the node it runs on.
 """
 
 from pyinfra import host
-from pyinfra.operations import files, server, systemd
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import server
 
 from facts.nfs import NfsExports
 from twonode import packages
 from twonode.context import cluster
-from twonode.ops import install
+from twonode.ops import directory, directory_reads, file_reads, install, service, service_reads, template
+from twonode.snapshot import fact, key, prefetch
 
 AREA = "nfs"
 c = cluster()
+DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
+exports = c.nfs.grouped_exports() if c.nfs else []
+prefetch(key(DebPackages), *(k for e in exports for k in directory_reads(e.path)), *file_reads(DROPIN),
+         *service_reads("nfs-server.service"), *file_reads("/etc/exports"), key(NfsExports))
 install(packages.NFS, AREA)
 
-exports = c.nfs.grouped_exports() if c.nfs else []
 for export in host.loop(exports):
     # exportfs fails on a missing path; on OCFS2 both nodes see one directory.
-    files.directory(name=f"{AREA}: {export.path}", path=export.path)
+    directory(name=f"{AREA}: {export.path}", path=export.path)
 
 # nfs-server must start after the volumes it exports are mounted.
-unit_dropin = files.template(
+unit_dropin = template(
     name=f"{AREA}: nfs-server waits for the exported volumes",
     src="templates/nfs/nfs-server-mounts.conf.j2",
-    dest="/etc/systemd/system/nfs-server.service.d/twonode.conf",
+    dest=DROPIN,
     mounts=sorted({v.mount_point for v in c.replicated_volumes + c.local_volumes
                    if any(e.path == v.mount_point or e.path.startswith(v.mount_point + "/") for e in exports)}),
 )
-systemd.service(name=f"{AREA}: nfs-server enabled and running", service="nfs-server.service",
-                running=True, enabled=True, daemon_reload=unit_dropin.will_change)
+service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service",
+        running=True, enabled=True, daemon_reload=unit_dropin.will_change)
 
-exports_file = files.template(
+exports_file = template(
     name=f"{AREA}: /etc/exports",
     src="templates/nfs/exports.j2",
     dest="/etc/exports",
     exports=exports,
 )
-in_force = host.get_fact(NfsExports)
+in_force = fact(NfsExports)
 missing = [e.path for e in exports if e.path not in in_force]
 stale = [p for p in in_force if p not in {e.path for e in exports}]
 if missing or stale:
     server.shell(name=f"{AREA}: exportfs -ra", commands=["exportfs -ra"])
-else:
+elif exports_file.will_change:
     server.shell(name=f"{AREA}: exportfs -ra (exports changed)", commands=["exportfs -ra"],
                  _if=exports_file.did_change)

@@ -8,20 +8,30 @@ before it writes. Mounts follow on both nodes, ordered after it.
 """
 
 from pyinfra import host, logger
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Mounts
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from facts.blockdev import DeviceSignatures
 from facts.ocfs2 import O2cb
 from twonode import packages
 from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import fstab_entry, install, refuse_unless_blank, step
+from twonode.ops import (directory, file_reads, fstab_entry, install, line, line_reads, refuse_unless_blank,
+                         step, template)
 from twonode.planner import Path
+from twonode.snapshot import fact, key, prefetch
 
 AREA = "ocfs2"
 c = cluster()
 me = this_node()
+CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
+DEFAULTS = "/etc/default/o2cb"
+DRBD_DROPIN = "/etc/systemd/system/drbd.service.d/twonode-ocfs2.conf"
+devices = tuple(v.device for v in c.replicated_volumes)
+prefetch(key(DebPackages), *file_reads(CLUSTER_CONF), *line_reads(DEFAULTS), *line_reads("/etc/fstab"),
+         *file_reads(DRBD_DROPIN),
+         key(O2cb, cluster=c.o2cb.cluster_name), key(Mounts), key(DeviceSignatures, devices=devices))
 install(packages.OCFS2, AREA)
 
 plans = drbd_plans()
@@ -29,21 +39,21 @@ stopping = [p for p in plans.values() if p.stops]
 if stopping:
     raise DeployStopped("\n".join(p.reason for p in stopping))
 
-files.template(
+template(
     name=f"{AREA}: /etc/ocfs2/cluster.conf",
     src="templates/ocfs2/cluster.conf.j2",
-    dest="/etc/ocfs2/cluster.conf",
+    dest=CLUSTER_CONF,
     nodes=c.nodes, o2cb=c.o2cb,
 )
 # What `dpkg-reconfigure ocfs2-tools` answering "yes" would write.
-for key, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
-    files.line(name=f"{AREA}: {key}={value} in /etc/default/o2cb", path="/etc/default/o2cb",
-               line=rf"^{key}=", replace=f"{key}={value}")
+for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
+    line(name=f"{AREA}: {name}={value} in {DEFAULTS}", path=DEFAULTS,
+         regex=rf"^{name}=", replace=f"{name}={value}")
 # No `systemctl enable o2cb`: the package enables its SysV script, which
 # starts the cluster at boot once O2CB_ENABLED=true (and systemctl would
 # report a generated unit as never enabled: a change on every run).
 
-o2cb = host.get_fact(O2cb, cluster=c.o2cb.cluster_name)
+o2cb = fact(O2cb, cluster=c.o2cb.cluster_name)
 if not o2cb.is_online(c.o2cb.cluster_name):
     server.shell(name=f"{AREA}: o2cb online", commands=["service o2cb online"])
 elif set(o2cb.registered_nodes) != {n.name for n in c.nodes}:
@@ -55,9 +65,8 @@ elif set(o2cb.registered_nodes) != {n.name for n in c.nodes}:
         "of cluster.conf: unmount the OCFS2 volumes here and run `service o2cb offline; service o2cb online`"
     )
 
-mounts = host.get_fact(Mounts)
-devices = tuple(v.device for v in c.replicated_volumes)
-contents = host.get_fact(DeviceSignatures, devices=devices)
+mounts = fact(Mounts)
+contents = fact(DeviceSignatures, devices=devices)
 mkfs_node = c.first if status_of(c.first) == ACTIVE else me.name
 
 for vol in host.loop(c.replicated_volumes):
@@ -82,15 +91,23 @@ for vol in host.loop(c.replicated_volumes):
         ],
     )
 
+# Both are read by systemd only on a reload: before the mounts below, so
+# that the first shutdown already stops things in order.
+unit_changes = [template(name=f"{AREA}: drbd.service stops after OCFS2 and o2cb",
+                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=DRBD_DROPIN)]
 for vol in host.loop(c.replicated_volumes):
     # Pass 0: fsck of a cluster filesystem at boot, possibly mounted by the
     # peer, is not wanted. The x-systemd options order the mount after DRBD
     # (which promotes at boot) and o2cb: without them it fails at boot.
     options = f"{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
-    fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA)
+    unit_changes.append(fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA))
+if any(op.will_change for op in unit_changes):
+    server.shell(name=f"{AREA}: systemd reads the new units and fstab", commands=["systemctl daemon-reload"])
+
+for vol in host.loop(c.replicated_volumes):
     mounted = vol.mount_point in mounts
     if not mounted:
-        files.directory(name=f"{AREA}: mount point {vol.mount_point}", path=vol.mount_point)
+        directory(name=f"{AREA}: mount point {vol.mount_point}", path=vol.mount_point)
     step(
         not mounted,
         f"{AREA}: mount {vol.mount_point}",

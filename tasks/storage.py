@@ -5,21 +5,26 @@ configured size grows (XFS cannot shrink, and neither does this task).
 """
 
 from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Mounts
 from pyinfra.operations import server
 
 from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
 from twonode import packages
 from twonode.context import DeployStopped, cluster
-from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, install, mount, require_vg
+from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, install, line_reads, mount, require_vg
+from twonode.snapshot import fact, key, prefetch
 
 AREA = "storage"
 c = cluster()
+devices = tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.local_volumes)
+prefetch(key(DebPackages), key(VolumeGroups), key(Mounts), *line_reads("/etc/fstab"),
+         *([key(DeviceSignatures, devices=devices)] if devices else []))
 install(packages.STORAGE, AREA)
 
-vg = require_vg(host.get_fact(VolumeGroups), c.volume_group)
-devices = tuple(f"/dev/{vg.name}/{v.name}" for v in c.local_volumes)
-contents = host.get_fact(DeviceSignatures, devices=devices) if devices else {}
+vg = require_vg(fact(VolumeGroups), c.volume_group)
+contents = fact(DeviceSignatures, devices=devices) if devices else {}
 
 for vol in host.loop(c.local_volumes):
     device = f"/dev/{vg.name}/{vol.name}"
@@ -37,5 +42,7 @@ for vol in host.loop(c.local_volumes):
         server.shell(name=f"{AREA}: mkfs.xfs {device}", commands=[f"mkfs.xfs -q {device}"])
     elif lv == LV_GROWN:
         server.shell(name=f"{AREA}: grow XFS on {vol.mount_point}", commands=[f"xfs_growfs {vol.mount_point}"])
-    fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA)
+    entry = fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA)
+    if entry.will_change:
+        server.shell(name=f"{AREA}: systemd reads the new fstab", commands=["systemctl daemon-reload"])
     mount(vol.mount_point, AREA)

@@ -10,21 +10,25 @@ from facts.blockdev import DeviceSignatures
 from facts.drbd import DrbdBackingMetadata, DrbdResources
 from .context import ACTIVE, EXCLUDED, cluster, host_of, once_per_run, status_of
 from .planner import Path, NodeView, ResourcePlan, plan_resource
+from .snapshot import fact, key, prefetch
 
 
 def node_views(name: str) -> dict[str, NodeView]:
-    """One node's view of every replicated resource (three round trips)."""
+    """One node's view of every replicated resource (one round trip; two
+    where a resource is down and its backing LV's metadata must be read)."""
     c = cluster()
     status = status_of(name)
     if status != ACTIVE:
         return {v.resource: NodeView(node=name, reachable=False) for v in c.replicated_volumes}
     h = host_of(name)
-    kernel = h.get_fact(DrbdResources)
     backing_devs = {v.resource: f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes}
-    contents = h.get_fact(DeviceSignatures, devices=tuple(backing_devs.values()))
+    devices = tuple(backing_devs.values())
+    prefetch(key(DrbdResources), key(DeviceSignatures, devices=devices), on=h)
+    kernel = fact(DrbdResources, on=h)
+    contents = fact(DeviceSignatures, devices=devices, on=h)
     down = tuple((backing_devs[v.resource], v.minor) for v in c.replicated_volumes
                  if v.resource not in kernel and contents[backing_devs[v.resource]].exists)
-    metadata = h.get_fact(DrbdBackingMetadata, devices=down) if down else {}
+    metadata = fact(DrbdBackingMetadata, devices=down, on=h) if down else {}
     views = {}
     for vol in c.replicated_volumes:
         dev = backing_devs[vol.resource]

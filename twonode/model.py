@@ -252,6 +252,9 @@ AFTER_SB_1PRI = Literal["disconnect", "consensus", "discard-secondary", "call-pr
 AFTER_SB_2PRI = Literal["disconnect", "call-pri-lost-after-sb"]
 
 
+BEFORE_RESYNC_TARGET = "/usr/local/lib/twonode/drbd-before-resync-target"
+
+
 class Drbd(Strict):
     """DRBD settings shared by every replicated volume (the seed's values)."""
 
@@ -260,8 +263,12 @@ class Drbd(Strict):
     after_sb_1pri: AFTER_SB_1PRI = "discard-secondary"
     after_sb_2pri: AFTER_SB_2PRI = "disconnect"
     base_port: int = Field(7790, ge=1024, le=65000)
+    #: The seed's handlers, except that its before-resync-target
+    #: (`drbdsetup $DRBD_MINOR secondary`) is wrapped to demote a Primary
+    #: only: see templates/drbd/before-resync-target.sh, which tasks/drbd.py
+    #: installs at BEFORE_RESYNC_TARGET.
     handlers: dict[str, str] = {
-        "before-resync-target": "/sbin/drbdsetup $DRBD_MINOR secondary",
+        "before-resync-target": BEFORE_RESYNC_TARGET,
         "split-brain": "/usr/lib/drbd/notify-split-brain.sh root",
     }
     #: Promote both nodes at boot so the OCFS2 mounts can follow (not in the

@@ -1,29 +1,145 @@
 """Small operation helpers shared by the tasks: each reads the fact it needs
-and emits an operation only when something must change."""
+and emits an operation only when something must change.
+
+The file, line, directory, service and package helpers put pyinfra's own
+operations behind a check against facts read in one batch at the start of
+the task (twonode/snapshot.py): on a converged node the operation is not
+even prepared, so it costs no round trip of its own. When something differs
+the pyinfra operation runs as usual and reads what it needs itself.
+"""
 
 from __future__ import annotations
 
-from pyinfra import host, logger
+import hashlib
+import os
+import re
+
+from pyinfra import host, logger, state
+from pyinfra.api.util import get_template
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.server import Mounts
-from pyinfra.operations import apt, files, server
+from pyinfra.facts.files import Directory, File, FileContents, Sha1File
+from pyinfra.facts.server import EtcHosts, Mounts
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.operations import apt, files, server, systemd
 
 from facts.lvm import VolumeGroup
 from .context import DeployStopped
 from .model import size_to_bytes
+from .snapshot import fact, key
+
+
+class Unchanged:
+    """Stands for an operation that was not needed (the same two members
+    as pyinfra's OperationMeta that the tasks use)."""
+
+    will_change = False
+
+    @staticmethod
+    def did_change() -> bool:
+        return False
+
+
+UNCHANGED = Unchanged()
 
 
 def install(packages: list[str], area: str) -> None:
     """Install what is missing; refresh the package lists only then, so a
     converged node sees no change (not even an ``apt-get update``)."""
-    installed = host.get_fact(DebPackages)
+    installed = fact(DebPackages)
     missing = [p for p in packages if p not in installed]
+    if not missing:
+        return
     apt.packages(
         name=f"{area}: install {' '.join(packages)}",
         packages=packages,
         no_recommends=True,
-        update=bool(missing),
+        update=True,
     )
+
+
+# --- Files. Each *_reads() lists the facts its helper checks, for prefetch.
+
+def file_reads(dest: str) -> tuple:
+    return key(Sha1File, path=dest), key(File, path=dest)
+
+
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def _current(dest: str, digest: str, mode: str | None) -> bool:
+    if fact(Sha1File, path=dest) != digest:
+        return False
+    if mode is None:
+        return True
+    info = fact(File, path=dest)
+    return bool(info) and info.get("mode") == int(mode)
+
+
+def template(name: str, src: str, dest: str, mode: str | None = None, **data):
+    """files.template, unless ``dest`` already holds exactly what it would
+    write. The rendering is pyinfra's own (same environment, same context),
+    so the digests compare like for like."""
+    context = {"host": host, "state": state, "inventory": state.inventory, **data}
+    rendered = get_template(os.path.join(state.cwd or "", src)).render(context)
+    if _current(dest, _sha1(rendered.encode()), mode):
+        return UNCHANGED
+    return files.template(name=name, src=src, dest=dest, mode=mode, **data)
+
+
+def put(name: str, src: str, dest: str, mode: str | None = None):
+    with open(os.path.join(state.cwd or "", src), "rb") as f:
+        digest = _sha1(f.read())
+    if _current(dest, digest, mode):
+        return UNCHANGED
+    return files.put(name=name, src=src, dest=dest, mode=mode)
+
+
+def line_reads(path: str) -> tuple:
+    return (key(FileContents, path=path),)
+
+
+def line(name: str, path: str, regex: str, replace: str):
+    """files.line with ``replace``, unless every line matching ``regex`` is
+    already ``replace`` (and there is one)."""
+    lines = fact(FileContents, path=path) or []
+    matching = [text for text in lines if re.search(regex, text)]
+    if matching and all(text == replace for text in matching):
+        return UNCHANGED
+    return files.line(name=name, path=path, line=regex, replace=replace)
+
+
+def directory_reads(path: str) -> tuple:
+    return (key(Directory, path=path),)
+
+
+def directory(name: str, path: str) -> None:
+    if fact(Directory, path=path):
+        return
+    files.directory(name=name, path=path)
+
+
+def service_reads(unit: str) -> tuple:
+    return key(SystemdStatus, services=[unit]), key(SystemdEnabled, services=[unit])
+
+
+def service(name: str, unit: str, running: bool | None, enabled: bool, daemon_reload: bool = False) -> None:
+    """systemd.service, unless the unit is already as wanted."""
+    running_now = fact(SystemdStatus, services=[unit]).get(unit, False)
+    enabled_now = fact(SystemdEnabled, services=[unit]).get(unit, False)
+    if not daemon_reload and running in (None, running_now) and enabled_now == enabled:
+        return
+    systemd.service(name=name, service=unit, running=running, enabled=enabled, daemon_reload=daemon_reload)
+
+
+def etc_hosts_reads() -> tuple:
+    return (key(EtcHosts, path="/etc/hosts"),)
+
+
+def etc_hosts(name: str, ip: str, hostnames: list[str]) -> None:
+    if fact(EtcHosts, path="/etc/hosts").get(ip) == hostnames:
+        return
+    server.etc_hosts(name=name, ip=ip, hostnames=hostnames)
 
 
 def refuse_unless_blank(device: str, action: str) -> str:
@@ -97,19 +213,21 @@ def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = Tru
     return None
 
 
-def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str) -> None:
-    line = f"{device} {mount_point} {fs_type} {options} 0 {passno}"
-    files.line(
+def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str):
+    """The fstab line for ``mount_point``. When it changes, systemd must
+    reload before the mount: its mount unit, with the x-systemd ordering,
+    is generated from fstab only then (until a reboot otherwise)."""
+    return line(
         name=f"{area}: fstab entry for {mount_point}",
         path="/etc/fstab",
-        line=rf"^\S+\s+{mount_point}\s",
-        replace=line,
+        regex=rf"^\S+\s+{mount_point}\s",
+        replace=f"{device} {mount_point} {fs_type} {options} 0 {passno}",
     )
 
 
 def mount(mount_point: str, area: str, **kwargs) -> None:
     """Mount from fstab unless already mounted."""
-    if mount_point in host.get_fact(Mounts):
+    if mount_point in fact(Mounts):
         return
-    files.directory(name=f"{area}: mount point {mount_point}", path=mount_point)
+    directory(name=f"{area}: mount point {mount_point}", path=mount_point)
     server.shell(name=f"{area}: mount {mount_point}", commands=[f"mount {mount_point}"], **kwargs)

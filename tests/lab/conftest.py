@@ -88,6 +88,11 @@ class Run:
         return found
 
     @property
+    def started_ops(self) -> list[str]:
+        """Every operation pyinfra prepared (and started), changed or not."""
+        return list(dict.fromkeys(re.findall(r"--> Starting (?:serial )?operation: (.*)", self.output)))
+
+    @property
     def changed_ops(self) -> list[str]:
         return self._ops_reporting("Success")
 

@@ -44,10 +44,13 @@ def test_drbd_comes_back_primary_and_connected(rebooted):
         states = proc_drbd_states(rebooted.ssh("fiori", "cat /proc/drbd"))
         return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and states
     wait_until(converged, timeout=600)
-    log = rebooted.ssh("fiori", "dmesg | grep -E 'drbd_small.*conn\\(' || true")
+    log = rebooted.ssh("fiori", "dmesg")
+    assert "-> StandAlone" not in log, log  # dropped the connection
     # The bitmap covers what changed while it was away: no full resync.
-    full = re.search(r"(\d+)% sync", log)
-    assert not full or int(full.group(1)) < 50, log
+    # (Seen on the lab when DRBD was not taken down at shutdown: "will sync
+    # 262100 KB [65525 bits set]", the whole 256 MiB volume.)
+    synced_kib = [int(kib) for kib in re.findall(r"Began resync as SyncTarget \(will sync (\d+) KB", log)]
+    assert sum(synced_kib) < 256 * 1024 // 2, (synced_kib, log)
 
 
 def test_o2cb_and_the_ocfs2_mount_come_back(rebooted):

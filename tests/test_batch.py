@@ -1,0 +1,91 @@
+"""facts/batch.py: several facts read by one command must give what each
+fact gives when read alone. The commands run for real, in a local shell,
+on files made for the test (pyinfra's own file facts and one of ours)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from pyinfra.api import StringCommand
+from pyinfra.facts.files import Directory, File, FileContents, Sha1File
+
+from facts.batch import UNREAD, FactBatch
+from facts.blockdev import DeviceSignatures
+
+
+def run(command) -> list[str]:
+    text = command.get_raw_value() if isinstance(command, StringCommand) else command
+    result = subprocess.run(["sh", "-c", text], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def alone(cls, **kwargs):
+    fact = cls()
+    lines = run(fact.command(**kwargs))
+    return fact.process(lines) if lines else fact.default()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "exports").write_text("/vol/small/home 192.168.10.0/24(rw)\n# two lines\n")
+    (tmp_path / "dir").mkdir()
+    return tmp_path
+
+
+def wanted(tree):
+    exports, missing, folder = str(tree / "exports"), str(tree / "missing"), str(tree / "dir")
+    return (
+        (Sha1File, (("path", exports),)),
+        (Sha1File, (("path", missing),)),
+        (FileContents, (("path", exports),)),
+        (FileContents, (("path", missing),)),
+        (Directory, (("path", folder),)),
+        (Directory, (("path", exports),)),
+        (File, (("path", missing),)),
+    )
+
+
+def test_a_batch_gives_what_each_fact_gives_alone(tree):
+    batch = FactBatch()
+    together = batch.process(run(batch.command(wanted(tree))))
+    separately = [alone(cls, **dict(kwargs)) for cls, kwargs in wanted(tree)]
+    # Directory's mtime/atime are read twice; compare what operations use.
+    assert [r if not isinstance(r, dict) else {k: r[k] for k in ("mode", "user", "size")}
+            for r in together] == \
+           [r if not isinstance(r, dict) else {k: r[k] for k in ("mode", "user", "size")}
+            for r in separately]
+    assert together[0] is not None and together[1] is None
+    assert together[2] == ["/vol/small/home 192.168.10.0/24(rw)", "# two lines"]
+    assert together[5] is False  # a file is not a directory
+
+
+def test_a_failing_command_is_left_unread_and_the_rest_still_read(tree):
+    class Fails(File):
+        def command(self, path):
+            return "false"
+
+    batch = FactBatch()
+    results = batch.process(run(batch.command((
+        (Fails, (("path", "/"),)),
+        (FileContents, (("path", str(tree / "exports")),)),
+    ))))
+    assert results[0] is UNREAD
+    assert results[1] == ["/vol/small/home 192.168.10.0/24(rw)", "# two lines"]
+
+
+def test_a_missing_required_command_gives_the_default():
+    class NeedsNothingThere(FileContents):
+        requires_command = "twonode-no-such-command"
+
+    batch = FactBatch()
+    assert batch.process(run(batch.command(((NeedsNothingThere, (("path", "/etc/hostname"),)),)))) == [None]
+
+
+def test_our_own_facts_batch_too():
+    # wipefs on a path that does not exist: the fact's own "absent" answer.
+    batch = FactBatch()
+    (result,) = batch.process(run(batch.command(((DeviceSignatures, (("devices", ("/dev/twonode-none",)),)),))))
+    assert result == alone(DeviceSignatures, devices=("/dev/twonode-none",))
+    assert not result["/dev/twonode-none"].exists
