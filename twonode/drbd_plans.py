@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from pyinfra import logger
+import gevent
+
+from pyinfra import host, logger, state
+from pyinfra.context import ctx_host, ctx_state
 
 from facts.blockdev import DeviceSignatures
 from facts.drbd import DrbdBackingMetadata, DrbdResources
@@ -45,7 +48,17 @@ def node_views(name: str) -> dict[str, NodeView]:
 def _compute() -> dict[str, ResourcePlan]:
     c = cluster()
     a, b = (n.name for n in c.nodes)
-    views = {a: node_views(a), b: node_views(b)}
+    # Both nodes at once: their reads do not wait for each other. pyinfra's
+    # state and host are greenlet-local: the new greenlets get them too.
+    st, here = state._get_module(), host._get_module()
+
+    def views_of(name: str) -> dict[str, NodeView]:
+        with ctx_state.use(st), ctx_host.use(host_of(name) or here):
+            return node_views(name)
+
+    reads = {name: gevent.spawn(views_of, name) for name in (a, b)}
+    gevent.joinall(list(reads.values()), raise_error=True)
+    views = {name: g.value for name, g in reads.items()}
     first = c.first if status_of(c.first) == ACTIVE else next(
         (n for n in (a, b) if status_of(n) == ACTIVE), c.first
     )
