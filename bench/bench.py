@@ -45,7 +45,8 @@ def fact_round_trips() -> float:
     """Fact commands per node in a no-op run (pyinfra -v logs each one)."""
     result = subprocess.run([PYINFRA, "-y", "-v", "lab/inventory.py", "deploy.py"],
                             cwd=ROOT, capture_output=True, text=True)
-    loaded = re.findall(r"^\s*\[(\w+)\] Loaded fact", result.stdout + result.stderr, re.M)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    loaded = re.findall(r"^\s*\[(\w+)\]\s+Loaded fact", text, re.M)
     return len(loaded) / max(1, len(set(loaded)))
 
 

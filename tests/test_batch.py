@@ -89,3 +89,26 @@ def test_our_own_facts_batch_too():
     (result,) = batch.process(run(batch.command(((DeviceSignatures, (("devices", ("/dev/twonode-none",)),)),))))
     assert result == alone(DeviceSignatures, devices=("/dev/twonode-none",))
     assert not result["/dev/twonode-none"].exists
+
+
+# twonode.ops.line_is_current decides, from the batched file contents,
+# whether files.line may be skipped; skipping wrongly would leave a stale
+# line, so every doubtful case must answer False (the operation then runs).
+from twonode.ops import line_is_current  # noqa: E402
+
+FSTAB = [
+    "UUID=1234 / ext4 errors=remount-ro 0 1",
+    "/dev/drbd_small /vol/small ocfs2 _netdev,defaults,noatime 0 0",
+]
+
+
+@pytest.mark.parametrize("lines, replace, current", [
+    (FSTAB, "/dev/drbd_small /vol/small ocfs2 _netdev,defaults,noatime 0 0", True),
+    (FSTAB, "/dev/drbd_small /vol/small ocfs2 _netdev,defaults 0 0", False),  # options changed
+    (FSTAB + ["/dev/sdb1 /vol/small xfs defaults 0 2"],
+     "/dev/drbd_small /vol/small ocfs2 _netdev,defaults,noatime 0 0", False),  # a second, stale entry
+    (FSTAB[:1], "/dev/drbd_small /vol/small ocfs2 _netdev,defaults,noatime 0 0", False),  # missing
+    (None, "/dev/drbd_small /vol/small ocfs2 _netdev,defaults,noatime 0 0", False),  # no file
+])
+def test_a_line_is_current_only_when_every_match_is_the_wanted_line(lines, replace, current):
+    assert line_is_current(lines, r"^\S+\s+/vol/small\s", replace) is current

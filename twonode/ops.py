@@ -99,12 +99,16 @@ def line_reads(path: str) -> tuple:
     return (key(FileContents, path=path),)
 
 
+def line_is_current(lines: list[str] | None, regex: str, replace: str) -> bool:
+    """What files.line(line=regex, replace=replace) would leave alone: the
+    lines matching ``regex`` exist and all are ``replace`` already."""
+    matching = [text for text in lines or [] if re.search(regex, text)]
+    return bool(matching) and all(text == replace for text in matching)
+
+
 def line(name: str, path: str, regex: str, replace: str):
-    """files.line with ``replace``, unless every line matching ``regex`` is
-    already ``replace`` (and there is one)."""
-    lines = fact(FileContents, path=path) or []
-    matching = [text for text in lines if re.search(regex, text)]
-    if matching and all(text == replace for text in matching):
+    """files.line with ``replace``, unless the line is current."""
+    if line_is_current(fact(FileContents, path=path), regex, replace):
         return UNCHANGED
     return files.line(name=name, path=path, line=regex, replace=replace)
 
