@@ -11,5 +11,12 @@ are ordered by the tasks themselves (see tasks/drbd.py).
 
 from pyinfra import local
 
+from twonode import reads
+from twonode.context import cluster
+from twonode.snapshot import prefetch
+
+# Everything the tasks will check, in one round trip per node.
+prefetch(*reads.every_task(cluster()))
+
 for task in ("network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
     local.include(f"tasks/{task}.py")

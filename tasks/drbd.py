@@ -13,31 +13,21 @@ right before it writes.
 """
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import server
 
-from twonode import packages
+from twonode import packages, reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.model import BEFORE_RESYNC_TARGET
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import (ensure_lv, file_reads, install, put, refuse_unless_blank, require_vg, service,
-                         service_reads, step, template)
+from twonode.ops import ensure_lv, install, put, refuse_unless_blank, require_vg, service, step, template
 from twonode.planner import Step
-from twonode.snapshot import fact, key, prefetch
+from twonode.snapshot import fact, prefetch
 from facts.lvm import VolumeGroups
 
 AREA = "drbd"
 c = cluster()
 me = this_node()
-
-
-def resource_file(vol) -> str:
-    return f"/etc/drbd.d/{vol.resource}.res"
-
-
-prefetch(key(DebPackages), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET),
-         *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol))),
-         *service_reads("drbd.service"))
+prefetch(*reads.drbd(c))
 install(packages.DRBD, AREA)
 
 vg = require_vg(fact(VolumeGroups), c.volume_group)
@@ -77,7 +67,7 @@ for vol in host.loop(c.replicated_volumes):
     resfile = template(
         name=f"{AREA}: resource file for {vol.resource}",
         src="templates/drbd/resource.res.j2",
-        dest=resource_file(vol),
+        dest=reads.resource_file(vol),
         vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
     )
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):

@@ -8,31 +8,20 @@ themselves at execution time; every later run decides from facts alone.
 """
 
 from pyinfra import host, logger
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Which
 from pyinfra.operations import server
 
 from facts.libvirt import VirshNetworks, VirshPools
-from twonode import packages
+from twonode import packages, reads
 from twonode.context import cluster
-from twonode.ops import directory, directory_reads, file_reads, install, template
-from twonode.snapshot import fact, key, prefetch
+from twonode.ops import directory, install, template
+from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"
 c = cluster()
 lv = c.libvirt
-AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
-
-
-def network_xml(net) -> str:
-    return f"/etc/twonode/libvirt/network-{net.name}.xml"
-
-
-prefetch(key(DebPackages), key(Which, command="virsh"), key(VirshPools), key(VirshNetworks),
-         *(k for pool in lv.pools for k in directory_reads(pool.target)),
-         *(k for net in lv.networks for k in file_reads(network_xml(net))),
-         key(FileContents, path=AUTHORIZED_KEYS))
+prefetch(*reads.libvirt(c))
 install(packages.LIBVIRT, AREA)
 
 def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
@@ -85,7 +74,7 @@ for pool in host.loop(lv.pools):
     start_and_autostart("pool", pool.name, have, pool.autostart)
 
 for net in host.loop(lv.networks):
-    xml = network_xml(net)
+    xml = reads.network_xml(net)
     template(name=f"{AREA}: network XML {net.name}", src="templates/libvirt/network.xml.j2",
                    dest=xml, net=net)
     have = networks.get(net.name)
@@ -100,7 +89,7 @@ for net in host.loop(lv.networks):
 
 # Each key on a line of its own already: nothing to do (the operation would
 # read the user, the home and the file to find that out).
-present = {text.strip() for text in fact(FileContents, path=AUTHORIZED_KEYS) or []}
+present = {text.strip() for text in fact(FileContents, path=reads.AUTHORIZED_KEYS) or []}
 if lv.ssh_authorized_keys and not {k.strip() for k in lv.ssh_authorized_keys} <= present:
     server.user_authorized_keys(
         name=f"{AREA}: SSH keys for remote virt-manager",

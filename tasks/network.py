@@ -10,24 +10,19 @@ guessed around.
 """
 
 from pyinfra import host, logger
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import server
 
 from facts.network import NetworkInterfaces
-from twonode import packages
+from twonode import packages, reads
 from twonode.context import cluster, this_node
-from twonode.ops import etc_hosts, etc_hosts_reads, file_reads, install, line, line_reads, template
-from twonode.snapshot import fact, key, prefetch
+from twonode.ops import etc_hosts, install, line, template
+from twonode.snapshot import fact, prefetch
 
 AREA = "network"
 c = cluster()
 me = this_node()
 net = c.cluster_network
-UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
-INTERFACES = "/etc/network/interfaces"
-CLUSTER_IFACE = f"/etc/network/interfaces.d/twonode-{net.interface}"
-prefetch(key(DebPackages), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
-         *file_reads(CLUSTER_IFACE), *etc_hosts_reads())
+prefetch(*reads.network(c))
 install(packages.NETWORK, AREA)
 
 state = fact(NetworkInterfaces)
@@ -36,7 +31,7 @@ if me.nics:
     template(
         name=f"{AREA}: pin NIC names to MACs (udev)",
         src="templates/network/70-persistent-net.rules.j2",
-        dest=UDEV_RULES,
+        dest=reads.UDEV_RULES,
         nics=me.nics,
     )
     for problem in state.mismatches(me.nics):
@@ -48,14 +43,14 @@ if me.nics:
 # Debian's stock /etc/network/interfaces sources interfaces.d; make sure.
 line(
     name=f"{AREA}: /etc/network/interfaces sources interfaces.d",
-    path=INTERFACES,
+    path=reads.INTERFACES,
     regex=r"^source /etc/network/interfaces.d/\*",
     replace="source /etc/network/interfaces.d/*",
 )
 template(
     name=f"{AREA}: cluster interface {net.interface}",
     src="templates/network/cluster-interface.j2",
-    dest=CLUSTER_IFACE,
+    dest=reads.cluster_interface_file(c),
     iface=net.interface,
     address=me.cluster_address,
     prefix=net.network.prefixlen,

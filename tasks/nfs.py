@@ -8,21 +8,18 @@ bridge, see tasks/libvirt.py), so a VM always mounts from the node it runs on.
 """
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import server
 
 from facts.nfs import NfsExports
-from twonode import packages
+from twonode import packages, reads
 from twonode.context import cluster
-from twonode.ops import directory, directory_reads, file_reads, install, service, service_reads, template
-from twonode.snapshot import fact, key, prefetch
+from twonode.ops import directory, install, service, template
+from twonode.snapshot import fact, prefetch
 
 AREA = "nfs"
 c = cluster()
-DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
 exports = c.nfs.grouped_exports() if c.nfs else []
-prefetch(key(DebPackages), *(k for e in exports for k in directory_reads(e.path)), *file_reads(DROPIN),
-         *service_reads("nfs-server.service"), *file_reads("/etc/exports"), key(NfsExports))
+prefetch(*reads.nfs(c))
 install(packages.NFS, AREA)
 
 for export in host.loop(exports):
@@ -33,7 +30,7 @@ for export in host.loop(exports):
 unit_dropin = template(
     name=f"{AREA}: nfs-server waits for the exported volumes",
     src="templates/nfs/nfs-server-mounts.conf.j2",
-    dest=DROPIN,
+    dest=reads.NFS_SERVER_DROPIN,
     mounts=sorted({v.mount_point for v in c.replicated_volumes + c.local_volumes
                    if any(e.path == v.mount_point or e.path.startswith(v.mount_point + "/") for e in exports)}),
 )
@@ -43,7 +40,7 @@ service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service
 exports_file = template(
     name=f"{AREA}: /etc/exports",
     src="templates/nfs/exports.j2",
-    dest="/etc/exports",
+    dest=reads.EXPORTS,
     exports=exports,
 )
 in_force = fact(NfsExports)

@@ -8,30 +8,24 @@ before it writes. Mounts follow on both nodes, ordered after it.
 """
 
 from pyinfra import host, logger
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Mounts
 from pyinfra.operations import server
 
 from facts.blockdev import DeviceSignatures
 from facts.ocfs2 import O2cb
-from twonode import packages
+from twonode import packages, reads
 from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import (directory, file_reads, fstab_entry, install, line, line_reads, refuse_unless_blank,
-                         step, template)
+from twonode.ops import directory, fstab_entry, install, line, refuse_unless_blank, step, template
 from twonode.planner import Path
-from twonode.snapshot import fact, key, prefetch
+from twonode.snapshot import fact, prefetch
 
 AREA = "ocfs2"
 c = cluster()
 me = this_node()
-CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
-DEFAULTS = "/etc/default/o2cb"
-DRBD_DROPIN = "/etc/systemd/system/drbd.service.d/twonode-ocfs2.conf"
+CLUSTER_CONF, DEFAULTS = reads.O2CB_CLUSTER_CONF, reads.O2CB_DEFAULTS
 devices = tuple(v.device for v in c.replicated_volumes)
-prefetch(key(DebPackages), *file_reads(CLUSTER_CONF), *line_reads(DEFAULTS), *line_reads("/etc/fstab"),
-         *file_reads(DRBD_DROPIN),
-         key(O2cb, cluster=c.o2cb.cluster_name), key(Mounts), key(DeviceSignatures, devices=devices))
+prefetch(*reads.ocfs2(c))
 install(packages.OCFS2, AREA)
 
 plans = drbd_plans()
@@ -94,7 +88,7 @@ for vol in host.loop(c.replicated_volumes):
 # Both are read by systemd only on a reload: before the mounts below, so
 # that the first shutdown already stops things in order.
 unit_changes = [template(name=f"{AREA}: drbd.service stops after OCFS2 and o2cb",
-                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=DRBD_DROPIN)]
+                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=reads.DRBD_AFTER_OCFS2)]
 for vol in host.loop(c.replicated_volumes):
     # Pass 0: fsck of a cluster filesystem at boot, possibly mounted by the
     # peer, is not wanted. The x-systemd options order the mount after DRBD

@@ -5,22 +5,19 @@ configured size grows (XFS cannot shrink, and neither does this task).
 """
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.server import Mounts
 from pyinfra.operations import server
 
 from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
-from twonode import packages
+from twonode import packages, reads
 from twonode.context import DeployStopped, cluster
-from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, install, line_reads, mount, require_vg
-from twonode.snapshot import fact, key, prefetch
+from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, install, mount, require_vg
+from twonode.snapshot import fact, prefetch
 
 AREA = "storage"
 c = cluster()
-devices = tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.local_volumes)
-prefetch(key(DebPackages), key(VolumeGroups), key(Mounts), *line_reads("/etc/fstab"),
-         *([key(DeviceSignatures, devices=devices)] if devices else []))
+devices = reads.local_devices(c)
+prefetch(*reads.storage(c))
 install(packages.STORAGE, AREA)
 
 vg = require_vg(fact(VolumeGroups), c.volume_group)

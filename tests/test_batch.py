@@ -112,3 +112,28 @@ FSTAB = [
 ])
 def test_a_line_is_current_only_when_every_match_is_the_wanted_line(lines, replace, current):
     assert line_is_current(lines, r"^\S+\s+/vol/small\s", replace) is current
+
+
+# twonode/reads.py: the deploy's up-front read of the example cluster is
+# one well-formed shell command, with no fact asked twice.
+def test_the_whole_deploys_reads_make_one_valid_command(monkeypatch):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    # pyinfra's Mounts asks the host for its kernel to pick its command.
+    monkeypatch.setattr("pyinfra.facts.server.host", SimpleNamespace(get_fact=lambda cls: "Linux\n"))
+
+    from twonode import reads
+    from twonode.config import load_cluster
+
+    root = Path(__file__).resolve().parents[1]
+    c = load_cluster(root / "inventory.py")
+    wanted = reads.every_task(c)
+    assert len(wanted) == len(set(wanted))
+    # Every area's reads are in it; the planner's too.
+    for area in (reads.network, reads.storage, reads.drbd, reads.ocfs2, reads.nfs, reads.libvirt):
+        assert set(area(c)) <= set(wanted)
+    command = FactBatch().command(wanted)
+    syntax = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    assert command.count("@@twonode-batch' ") == 0 and command.count("echo '@@twonode-batch ") == len(wanted)

@@ -13,7 +13,8 @@ from facts.blockdev import DeviceSignatures
 from facts.drbd import DrbdBackingMetadata, DrbdResources
 from .context import ACTIVE, EXCLUDED, cluster, host_of, once_per_run, status_of
 from .planner import Path, NodeView, ResourcePlan, plan_resource
-from .snapshot import fact, key, prefetch
+from . import reads
+from .snapshot import fact, prefetch
 
 
 def node_views(name: str) -> dict[str, NodeView]:
@@ -24,9 +25,9 @@ def node_views(name: str) -> dict[str, NodeView]:
     if status != ACTIVE:
         return {v.resource: NodeView(node=name, reachable=False) for v in c.replicated_volumes}
     h = host_of(name)
-    backing_devs = {v.resource: f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes}
-    devices = tuple(backing_devs.values())
-    prefetch(key(DrbdResources), key(DeviceSignatures, devices=devices), on=h)
+    devices = reads.backing_devices(c)
+    backing_devs = {v.resource: dev for v, dev in zip(c.replicated_volumes, devices)}
+    prefetch(*reads.drbd_plan(c), on=h)
     kernel = fact(DrbdResources, on=h)
     contents = fact(DeviceSignatures, devices=devices, on=h)
     down = tuple((backing_devs[v.resource], v.minor) for v in c.replicated_volumes

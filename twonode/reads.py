@@ -1,0 +1,102 @@
+"""What each task reads before it decides, and the paths it manages.
+
+A task prefetches its own list (so it stays runnable alone); deploy.py
+prefetches every task's list at once, so a whole run costs one fact round
+trip per node for these (twonode/snapshot.py). A read missing from a list
+is still made, on first use: a slower run, never a wrong one.
+"""
+
+from __future__ import annotations
+
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FileContents
+from pyinfra.facts.server import Mounts, Which
+
+from facts.blockdev import DeviceSignatures
+from facts.drbd import DrbdResources
+from facts.libvirt import VirshNetworks, VirshPools
+from facts.lvm import VolumeGroups
+from facts.network import NetworkInterfaces
+from facts.nfs import NfsExports
+from facts.ocfs2 import O2cb
+from .model import BEFORE_RESYNC_TARGET, Cluster
+from .ops import directory_reads, etc_hosts_reads, file_reads, line_reads, service_reads
+from .snapshot import key
+
+FSTAB = "/etc/fstab"
+UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
+INTERFACES = "/etc/network/interfaces"
+O2CB_CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
+O2CB_DEFAULTS = "/etc/default/o2cb"
+DRBD_AFTER_OCFS2 = "/etc/systemd/system/drbd.service.d/twonode-ocfs2.conf"
+NFS_SERVER_DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
+EXPORTS = "/etc/exports"
+AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+
+
+def cluster_interface_file(c: Cluster) -> str:
+    return f"/etc/network/interfaces.d/twonode-{c.cluster_network.interface}"
+
+
+def resource_file(vol) -> str:
+    return f"/etc/drbd.d/{vol.resource}.res"
+
+
+def network_xml(net) -> str:
+    return f"/etc/twonode/libvirt/network-{net.name}.xml"
+
+
+def local_devices(c: Cluster) -> tuple[str, ...]:
+    return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.local_volumes)
+
+
+def backing_devices(c: Cluster) -> tuple[str, ...]:
+    """The replicated volumes' LVs, in the order the DRBD planner reads them."""
+    return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes)
+
+
+def network(c: Cluster) -> tuple:
+    return (key(DebPackages), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
+            *file_reads(cluster_interface_file(c)), *etc_hosts_reads())
+
+
+def storage(c: Cluster) -> tuple:
+    devices = local_devices(c)
+    return (key(DebPackages), key(VolumeGroups), key(Mounts), *line_reads(FSTAB),
+            *([key(DeviceSignatures, devices=devices)] if devices else []))
+
+
+def drbd_plan(c: Cluster) -> tuple:
+    """What the DRBD planner reads on each node (twonode/drbd_plans.py)."""
+    return key(DrbdResources), key(DeviceSignatures, devices=backing_devices(c))
+
+
+def drbd(c: Cluster) -> tuple:
+    return (key(DebPackages), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET),
+            *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol))),
+            *service_reads("drbd.service"), *drbd_plan(c))
+
+
+def ocfs2(c: Cluster) -> tuple:
+    return (key(DebPackages), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
+            *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(Mounts),
+            key(DeviceSignatures, devices=tuple(v.device for v in c.replicated_volumes)), *drbd_plan(c))
+
+
+def nfs(c: Cluster) -> tuple:
+    exports = c.nfs.grouped_exports() if c.nfs else []
+    return (key(DebPackages), *(k for e in exports for k in directory_reads(e.path)),
+            *file_reads(NFS_SERVER_DROPIN), *service_reads("nfs-server.service"), *file_reads(EXPORTS),
+            key(NfsExports))
+
+
+def libvirt(c: Cluster) -> tuple:
+    lv = c.libvirt
+    return (key(DebPackages), key(Which, command="virsh"), key(VirshPools), key(VirshNetworks),
+            *(k for pool in lv.pools for k in directory_reads(pool.target)),
+            *(k for net in lv.networks for k in file_reads(network_xml(net))),
+            key(FileContents, path=AUTHORIZED_KEYS))
+
+
+def every_task(c: Cluster) -> tuple:
+    return tuple(dict.fromkeys(k for area in (network, storage, drbd, ocfs2, nfs, libvirt) for k in area(c)))
