@@ -78,7 +78,8 @@ def main() -> None:
     print("| measurement | time |\n| --- | --- |")
     for row in rows:
         label, seconds, *text = row
-        print(f"| {label} | {text[0] if text else f'{seconds:.0f} s'} |")
+        shown = f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+        print(f"| {label} | {text[0] if text else shown} |")
 
 
 if __name__ == "__main__":
