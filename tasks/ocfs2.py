@@ -24,7 +24,7 @@ AREA = "ocfs2"
 c = cluster()
 me = this_node()
 CLUSTER_CONF, DEFAULTS = reads.O2CB_CLUSTER_CONF, reads.O2CB_DEFAULTS
-devices = tuple(v.device for v in c.replicated_volumes)
+devices = reads.drbd_devices(c)
 prefetch(*reads.ocfs2(c))
 install(packages.OCFS2, AREA)
 

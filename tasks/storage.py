@@ -23,8 +23,7 @@ install(packages.STORAGE, AREA)
 vg = require_vg(fact(VolumeGroups), c.volume_group)
 contents = fact(DeviceSignatures, devices=devices) if devices else {}
 
-for vol in host.loop(c.local_volumes):
-    device = f"/dev/{vg.name}/{vol.name}"
+for vol, device in host.loop(zip(c.local_volumes, devices)):
     lv = ensure_lv(vg, vol.name, vol.size, AREA)
     found = contents.get(device)
     types = {s.type for s in found.signatures} if found and found.exists else set()

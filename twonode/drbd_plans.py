@@ -57,9 +57,9 @@ def _compute() -> dict[str, ResourcePlan]:
         with ctx_state.use(st), ctx_host.use(host_of(name) or here):
             return node_views(name)
 
-    reads = {name: gevent.spawn(views_of, name) for name in (a, b)}
-    gevent.joinall(list(reads.values()), raise_error=True)
-    views = {name: g.value for name, g in reads.items()}
+    greenlets = {name: gevent.spawn(views_of, name) for name in (a, b)}
+    gevent.joinall(list(greenlets.values()), raise_error=True)
+    views = {name: g.value for name, g in greenlets.items()}
     first = c.first if status_of(c.first) == ACTIVE else next(
         (n for n in (a, b) if status_of(n) == ACTIVE), c.first
     )

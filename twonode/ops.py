@@ -57,6 +57,10 @@ def install(packages: list[str], area: str) -> None:
     )
 
 
+FSTAB = "/etc/fstab"
+ETC_HOSTS = "/etc/hosts"
+
+
 # --- Files. Each *_reads() lists the facts its helper checks, for prefetch.
 
 def file_reads(dest: str) -> tuple:
@@ -137,11 +141,11 @@ def service(name: str, unit: str, running: bool | None, enabled: bool, daemon_re
 
 
 def etc_hosts_reads() -> tuple:
-    return (key(EtcHosts, path="/etc/hosts"),)
+    return (key(EtcHosts, path=ETC_HOSTS),)
 
 
 def etc_hosts(name: str, ip: str, hostnames: list[str]) -> None:
-    if fact(EtcHosts, path="/etc/hosts").get(ip) == hostnames:
+    if fact(EtcHosts, path=ETC_HOSTS).get(ip) == hostnames:
         return
     server.etc_hosts(name=name, ip=ip, hostnames=hostnames)
 
@@ -223,7 +227,7 @@ def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passn
     is generated from fstab only then (until a reboot otherwise)."""
     return line(
         name=f"{area}: fstab entry for {mount_point}",
-        path="/etc/fstab",
+        path=FSTAB,
         regex=rf"^\S+\s+{mount_point}\s",
         replace=f"{device} {mount_point} {fs_type} {options} 0 {passno}",
     )

@@ -20,10 +20,9 @@ from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
 from .model import BEFORE_RESYNC_TARGET, Cluster
-from .ops import directory_reads, etc_hosts_reads, file_reads, line_reads, service_reads
+from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, service_reads
 from .snapshot import key
 
-FSTAB = "/etc/fstab"
 UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
 INTERFACES = "/etc/network/interfaces"
 O2CB_CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
@@ -48,6 +47,10 @@ def network_xml(net) -> str:
 
 def local_devices(c: Cluster) -> tuple[str, ...]:
     return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.local_volumes)
+
+
+def drbd_devices(c: Cluster) -> tuple[str, ...]:
+    return tuple(v.device for v in c.replicated_volumes)
 
 
 def backing_devices(c: Cluster) -> tuple[str, ...]:
@@ -80,7 +83,7 @@ def drbd(c: Cluster) -> tuple:
 def ocfs2(c: Cluster) -> tuple:
     return (key(DebPackages), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
             *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(Mounts),
-            key(DeviceSignatures, devices=tuple(v.device for v in c.replicated_volumes)), *drbd_plan(c))
+            key(DeviceSignatures, devices=drbd_devices(c)), *drbd_plan(c))
 
 
 def nfs(c: Cluster) -> tuple:

@@ -18,12 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from gevent.lock import Semaphore
-from pyinfra import host, state
+from pyinfra import host
 
 from facts.batch import UNREAD, FactBatch
-
-_readings: dict = {}
-_locks: dict = {}
+from .context import once_per_run
 
 
 def key(cls, **kwargs) -> tuple:
@@ -32,11 +30,11 @@ def key(cls, **kwargs) -> tuple:
 
 
 def _store(h) -> dict:
-    return _readings.setdefault((id(state), h.name), {})
+    return once_per_run(("snapshot", h.name), dict)
 
 
 def _lock(h) -> Semaphore:
-    return _locks.setdefault((id(state), h.name), Semaphore())
+    return once_per_run(("snapshot-lock", h.name), Semaphore)
 
 
 def prefetch(*wanted: tuple, on=None) -> None:
