@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 from pyinfra.api import FactBase
@@ -70,56 +71,63 @@ def parse_virsh(sections: dict[str, list[str]], kind: str) -> dict[str, VirshObj
     return result
 
 
-_LIST = {"pool": "pool-list --all --details", "net": "net-list --all"}
-_DUMP = {"pool": "pool-dumpxml", "net": "net-dumpxml --inactive"}
+@dataclass(frozen=True)
+class VirshObjects(JsonDataclass):
+    pools: dict[str, VirshObject]
+    networks: dict[str, VirshObject]
 
 
-class _VirshFact(FactBase):
-    kind = ""
-    default = dict
+_MARK = re.compile(r"^(@@[^ <]+) ?(.*)$")
+
+
+def split_virsh_sections(output: list[str]) -> dict[str, list[str]]:
+    """virsh's ``echo`` prints no line end under -q: a section mark may
+    share its line with the first line of what follows."""
+    lines = []
+    for line in output:
+        m = _MARK.match(line)
+        if m:
+            lines.append(m.group(1))
+            if m.group(2):
+                lines.append(m.group(2))
+        else:
+            lines.append(line)
+    return split_sections(lines)
+
+
+class Virsh(FactBase):
+    """
+    libvirt's storage pools and networks (qemu:///system): state,
+    autostart, persistence of every one; the target path of the pools
+    named in ``pools`` and the bridge and address of the networks named in
+    ``networks`` (the others have None there).
+
+    .. code:: python
+
+        VirshObjects(
+            pools={"vmpool0": VirshObject(name="vmpool0", active=True, autostart=False,
+                                          persistent=True, target="/vol/vmpool0")},
+            networks={"192.168.10.0": VirshObject(name="192.168.10.0", active=True, autostart=True,
+                                                  persistent=True, target="virbr0",
+                                                  address="192.168.10.1/24")})
+    """
+
     requires_command = "virsh"
 
-    def command(self) -> str:
-        kind = self.kind
-        # One virsh for the list and every definition (virsh runs the
-        # commands of one argument in one connection, and has `echo` for the
-        # section marks, printed without a line end under -q: sed adds it):
-        # each virsh costs a process and a connection to libvirtd, a fifth
-        # of a second under TCG.
-        return (
-            f"c='echo @@{kind}s; {_LIST[kind]}'; "
-            f"for n in $(virsh -q {kind}-list --all --name); do "
-            f"c=\"$c; echo @@{kind}:$n; {_DUMP[kind]} $n\"; done; "
-            f"virsh -q \"$c\" | sed -E 's/^(@@[^ <]+) ?/\\1\\n/'; true"
-        )
+    @staticmethod
+    def default() -> VirshObjects:
+        return VirshObjects(pools={}, networks={})
 
-    def process(self, output: list[str]) -> dict[str, VirshObject]:
-        return parse_virsh(split_sections(output), self.kind)
+    def command(self, pools: tuple[str, ...] = (), networks: tuple[str, ...] = ()) -> str:
+        # One virsh process (a process and a connection to libvirtd cost a
+        # quarter of a second under TCG): virsh runs all the commands of
+        # its argument in one connection, and goes on past a definition
+        # that does not exist (its error goes to /dev/null).
+        commands = ["echo @@pools", "pool-list --all --details", "echo @@nets", "net-list --all"]
+        commands += [c for name in pools for c in (f"echo @@pool:{name}", f"pool-dumpxml {name}")]
+        commands += [c for name in networks for c in (f"echo @@net:{name}", f"net-dumpxml --inactive {name}")]
+        return f"virsh -q {shlex.quote('; '.join(commands))} 2>/dev/null; true"
 
-
-class VirshPools(_VirshFact):
-    """
-    libvirt storage pools (qemu:///system) with state, autostart,
-    persistence and target path.
-
-    .. code:: python
-
-        {"vmpool0": VirshObject(name="vmpool0", active=True, autostart=False,
-                                persistent=True, target="/vol/vmpool0")}
-    """
-
-    kind = "pool"
-
-
-class VirshNetworks(_VirshFact):
-    """
-    libvirt networks with state, autostart, persistence, bridge and address.
-
-    .. code:: python
-
-        {"192.168.10.0": VirshObject(name="192.168.10.0", active=True, autostart=True,
-                                     persistent=True, target="virbr0",
-                                     address="192.168.10.1/24")}
-    """
-
-    kind = "net"
+    def process(self, output: list[str]) -> VirshObjects:
+        sections = split_virsh_sections(output)
+        return VirshObjects(pools=parse_virsh(sections, "pool"), networks=parse_virsh(sections, "net"))

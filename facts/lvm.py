@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from .serial import JsonDataclass
-from .sections import section_text
 
 
 @dataclass(frozen=True)
@@ -28,22 +27,25 @@ class VolumeGroup(JsonDataclass):
     lvs: dict[str, LogicalVolume] = field(default_factory=dict)
 
 
-def parse_lvm_reports(vgs_json: str, lvs_json: str) -> dict[str, VolumeGroup]:
-    """Parse ``vgs``/``lvs --reportformat json --units b --nosuffix``."""
+def parse_lvm_fullreport(text: str) -> dict[str, VolumeGroup]:
+    """Parse ``lvm fullreport --reportformat json --units b --nosuffix``
+    (one report per VG, each with its "vg" and "lv" rows). Hidden LVs
+    (``[name]``, e.g. a thin pool's metadata) are left out, as ``lvs`` does."""
     groups: dict[str, VolumeGroup] = {}
-    if vgs_json.strip():
-        for vg in json.loads(vgs_json)["report"][0]["vg"]:
-            groups[vg["vg_name"]] = VolumeGroup(
-                name=vg["vg_name"], size_bytes=int(vg["vg_size"]), free_bytes=int(vg["vg_free"]),
-                extent_bytes=int(vg["vg_extent_size"]),
+    if not text.strip():
+        return groups
+    for report in json.loads(text)["report"]:
+        for row in report.get("vg", []):
+            vg = VolumeGroup(
+                name=row["vg_name"], size_bytes=int(row["vg_size"]), free_bytes=int(row["vg_free"]),
+                extent_bytes=int(row["vg_extent_size"]),
             )
-    if lvs_json.strip():
-        for lv in json.loads(lvs_json)["report"][0]["lv"]:
-            vg = groups.get(lv["vg_name"])
-            if vg is not None:
-                vg.lvs[lv["lv_name"]] = LogicalVolume(
-                    name=lv["lv_name"], vg=lv["vg_name"], size_bytes=int(lv["lv_size"]), path=lv["lv_path"],
-                )
+            for lv in report.get("lv", []):
+                if not lv["lv_name"].startswith("["):
+                    vg.lvs[lv["lv_name"]] = LogicalVolume(
+                        name=lv["lv_name"], vg=vg.name, size_bytes=int(lv["lv_size"]), path=lv["lv_path"],
+                    )
+            groups[vg.name] = vg
     return groups
 
 
@@ -59,15 +61,19 @@ class VolumeGroups(FactBase):
     """
 
     default = dict
-    requires_command = "vgs"
+    requires_command = "lvm"
 
     def command(self) -> str:
-        opts = "--reportformat json --units b --nosuffix"
+        # One LVM process (a device scan each) instead of vgs + lvs; vgs
+        # with LV columns would drop a VG that has no LV. The pv/seg
+        # reports that fullreport always prints are cut to one column.
         return (
-            f"echo @@vgs; vgs {opts} -o vg_name,vg_size,vg_free,vg_extent_size 2>/dev/null; "
-            f"echo @@lvs; lvs {opts} -o lv_name,vg_name,lv_size,lv_path 2>/dev/null; true"
+            "lvm fullreport --reportformat json --units b --nosuffix "
+            "--configreport vg -o vg_name,vg_size,vg_free,vg_extent_size "
+            "--configreport lv -o lv_name,lv_size,lv_path "
+            "--configreport pv -o pv_name --configreport pvseg -o pvseg_start "
+            "--configreport seg -o seg_start 2>/dev/null"
         )
 
     def process(self, output: list[str]) -> dict[str, VolumeGroup]:
-        parts = section_text(output)
-        return parse_lvm_reports(parts.get("vgs", ""), parts.get("lvs", ""))
+        return parse_lvm_fullreport("\n".join(output))

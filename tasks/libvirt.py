@@ -8,14 +8,13 @@ themselves at execution time; every later run decides from facts alone.
 """
 
 from pyinfra import host, logger
-from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Which
 from pyinfra.operations import server
 
-from facts.libvirt import VirshNetworks, VirshPools
+from facts.libvirt import Virsh
 from twonode import packages, reads
 from twonode.context import cluster
-from twonode.ops import directory, install, template
+from twonode.ops import directory, file_lines, install, template
 from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"
@@ -37,8 +36,8 @@ def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
 
 # Without virsh (this run installs it) the facts are empty and unknown.
 virsh_known = fact(Which, command="virsh") is not None
-pools = fact(VirshPools)
-networks = fact(VirshNetworks)
+libvirt_objects = fact(Virsh, **reads.virsh_names(c))
+pools, networks = libvirt_objects.pools, libvirt_objects.networks
 
 
 def drop_default(kind: str, objects: dict) -> None:
@@ -89,7 +88,7 @@ for net in host.loop(lv.networks):
 
 # Each key on a line of its own already: nothing to do (the operation would
 # read the user, the home and the file to find that out).
-present = {text.strip() for text in fact(FileContents, path=reads.AUTHORIZED_KEYS) or []}
+present = {text.strip() for text in file_lines(reads.AUTHORIZED_KEYS) or ()}
 if lv.ssh_authorized_keys and not {k.strip() for k in lv.ssh_authorized_keys} <= present:
     server.user_authorized_keys(
         name=f"{AREA}: SSH keys for remote virt-manager",

@@ -8,10 +8,9 @@ before it writes. Mounts follow on both nodes, ordered after it.
 """
 
 from pyinfra import host, logger
-from pyinfra.facts.server import Mounts
 from pyinfra.operations import server
 
-from facts.blockdev import DeviceSignatures
+from facts.blockdev import DeviceSignatures, LinuxMounts
 from facts.ocfs2 import O2cb
 from twonode import packages, reads
 from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
@@ -59,7 +58,7 @@ elif set(o2cb.registered_nodes) != {n.name for n in c.nodes}:
         "of cluster.conf: unmount the OCFS2 volumes here and run `service o2cb offline; service o2cb online`"
     )
 
-mounts = fact(Mounts)
+mounts = fact(LinuxMounts)
 contents = fact(DeviceSignatures, devices=devices)
 mkfs_node = c.first if status_of(c.first) == ACTIVE else me.name
 

@@ -12,13 +12,15 @@ by discarding the changes of ONE node; which node is the operator's choice
 """
 
 from pyinfra import host
-from pyinfra.facts.server import Mounts
 
+from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdResources
-from facts.libvirt import VirshNetworks, VirshPools
+from facts.libvirt import Virsh
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
+from twonode import reads
 from twonode.context import ACTIVE, cluster, host_of, once_per_run, status_of
+from twonode.snapshot import fact, key, prefetch
 from twonode.status import render_status, split_brain_recovery
 
 c = cluster()
@@ -31,13 +33,17 @@ def _gather():
             seen[node.name] = None
             continue
         h = host_of(node.name)
+        o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
+        virsh = reads.virsh_names(c)
+        prefetch(key(DrbdResources), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh), on=h)
+        libvirt_objects = fact(Virsh, on=h, **virsh)
         seen[node.name] = {
-            "drbd": h.get_fact(DrbdResources),
-            "o2cb": h.get_fact(O2cb, cluster=c.o2cb.cluster_name),
-            "mounts": h.get_fact(Mounts),
-            "exports": h.get_fact(NfsExports),
-            "pools": h.get_fact(VirshPools),
-            "networks": h.get_fact(VirshNetworks),
+            "drbd": fact(DrbdResources, on=h),
+            "o2cb": fact(O2cb, on=h, cluster=c.o2cb.cluster_name),
+            "mounts": fact(LinuxMounts, on=h),
+            "exports": fact(NfsExports, on=h),
+            "pools": libvirt_objects.pools,
+            "networks": libvirt_objects.networks,
         }
     report = render_status(c, seen)
     report += split_brain_recovery(c, seen, host.data.get("discard_node"))

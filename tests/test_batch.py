@@ -12,6 +12,9 @@ from pyinfra.facts.files import Directory, File, FileContents, Sha1File
 
 from facts.batch import UNREAD, FactBatch
 from facts.blockdev import DeviceSignatures
+from facts.paths import PathStates
+from facts.systemd import UnitStates
+from twonode.snapshot import key, merged
 
 
 def run(command) -> list[str]:
@@ -32,6 +35,51 @@ def tree(tmp_path):
     (tmp_path / "exports").write_text("/vol/small/home 192.168.10.0/24(rw)\n# two lines\n")
     (tmp_path / "dir").mkdir()
     return tmp_path
+
+
+# facts/paths.py: PathStates must tell the helpers in twonode/ops.py what
+# pyinfra's own File, Sha1File, Directory and FileContents tell them.
+@pytest.fixture
+def odd_tree(tree):
+    (tree / "empty").write_text("")
+    (tree / "no-newline").write_text("last line\twith tab  ")
+    (tree / "crlf").write_bytes(b"a\r\n\nb:c\n")
+    (tree / "a:b").write_text("colon in the name\n")
+    (tree / "a").write_text("prefix of a:b\n")
+    (tree / "x.sh").write_text("#!/bin/sh\n")
+    (tree / "x.sh").chmod(0o755)
+    (tree / "link").symlink_to(tree / "exports")
+    return tree
+
+
+def test_path_states_agree_with_pyinfras_file_facts(odd_tree):
+    names = ["exports", "empty", "no-newline", "crlf", "a:b", "a", "x.sh", "dir", "link", "missing"]
+    paths = tuple(str(odd_tree / n) for n in names)
+    states = alone(PathStates, paths=paths)
+    assert set(states) == set(paths) - {str(odd_tree / "missing")}
+    for path in paths:
+        found = states.get(path)
+        info = alone(File, path=path)
+        if found is None or not found.is_file:
+            assert found is None or found.kind in ("directory", "link")
+            assert found is None or found.lines is None and found.sha1 is None
+            continue
+        assert found.sha1 == alone(Sha1File, path=path)
+        assert found.mode == info["mode"] and found.user == info["user"] and found.group == info["group"]
+        assert list(found.lines) == (alone(FileContents, path=path) or [])
+    assert states[str(odd_tree / "dir")].is_directory and alone(Directory, path=str(odd_tree / "dir"))
+    assert states[str(odd_tree / "link")].kind == "link"
+    assert states[str(odd_tree / "x.sh")].mode == 755
+    assert states[str(odd_tree / "a")].lines == ("prefix of a:b",)
+
+
+def test_reads_of_one_listing_fact_merge_into_one_command():
+    keys = [key(PathStates, paths=("/etc/a",)), key(FileContents, path="/etc/b"),
+            key(PathStates, paths=("/etc/c", "/etc/a")), key(DeviceSignatures, devices=("/dev/x",))]
+    reads = merged(keys)
+    assert list(reads) == [key(PathStates, paths=("/etc/a", "/etc/c")), key(FileContents, path="/etc/b"),
+                           key(DeviceSignatures, devices=("/dev/x",))]
+    assert reads[key(PathStates, paths=("/etc/a", "/etc/c"))] == [keys[0], keys[2]]
 
 
 def wanted(tree):
@@ -83,12 +131,15 @@ def test_a_missing_required_command_gives_the_default():
     assert batch.process(run(batch.command(((NeedsNothingThere, (("path", "/etc/hostname"),)),)))) == [None]
 
 
-def test_our_own_facts_batch_too():
+def test_our_own_facts_batch_too(odd_tree):
     # wipefs on a path that does not exist: the fact's own "absent" answer.
+    none = (DeviceSignatures, (("devices", ("/dev/twonode-none",)),))
+    paths = (PathStates, (("paths", (str(odd_tree / "exports"), str(odd_tree / "a:b"))),))
     batch = FactBatch()
-    (result,) = batch.process(run(batch.command(((DeviceSignatures, (("devices", ("/dev/twonode-none",)),)),))))
-    assert result == alone(DeviceSignatures, devices=("/dev/twonode-none",))
-    assert not result["/dev/twonode-none"].exists
+    devices, files = batch.process(run(batch.command((none, paths))))
+    assert devices == alone(DeviceSignatures, devices=("/dev/twonode-none",))
+    assert not devices["/dev/twonode-none"].exists
+    assert files == alone(PathStates, paths=paths[1][0][1])
 
 
 # twonode.ops.line_is_current decides, from the batched file contents,
@@ -115,13 +166,10 @@ def test_a_line_is_current_only_when_every_match_is_the_wanted_line(lines, repla
 
 
 # twonode/reads.py: the deploy's up-front read of the example cluster is
-# one well-formed shell command, with no fact asked twice.
-def test_the_whole_deploys_reads_make_one_valid_command(monkeypatch):
+# one well-formed shell command, with no fact asked twice, and one read
+# for all the paths, all the block devices and all the units.
+def test_the_whole_deploys_reads_make_one_valid_command():
     from pathlib import Path
-    from types import SimpleNamespace
-
-    # pyinfra's Mounts asks the host for its kernel to pick its command.
-    monkeypatch.setattr("pyinfra.facts.server.host", SimpleNamespace(get_fact=lambda cls: "Linux\n"))
 
     from twonode import reads
     from twonode.config import load_cluster
@@ -133,7 +181,11 @@ def test_the_whole_deploys_reads_make_one_valid_command(monkeypatch):
     # Every area's reads are in it; the planner's too.
     for area in (reads.network, reads.storage, reads.drbd, reads.ocfs2, reads.nfs, reads.libvirt):
         assert set(area(c)) <= set(wanted)
-    command = FactBatch().command(wanted)
+    batched = tuple(merged(list(wanted)))
+    assert sum(cls is PathStates for cls, _ in wanted) > 20
+    for cls in (PathStates, DeviceSignatures, UnitStates):
+        assert [k[0] for k in batched].count(cls) == 1
+    command = FactBatch().command(batched)
     syntax = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
-    assert command.count("@@twonode-batch' ") == 0 and command.count("echo '@@twonode-batch ") == len(wanted)
+    assert command.count("@@twonode-batch' ") == 0 and command.count("echo '@@twonode-batch ") == len(batched)

@@ -2,6 +2,7 @@
 see its README for the command, node and state of each file) and, for
 DRBD 9, on published real outputs."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,16 @@ from facts.drbd import (
     parse_status_json,
     split_brain_minors,
 )
-from facts.libvirt import parse_virsh, parse_virsh_list
-from facts.libvirt import VirshNetworks, VirshPools
-from facts.lvm import VolumeGroups, parse_lvm_reports
+from facts.libvirt import Virsh, parse_virsh, parse_virsh_list, split_virsh_sections
+from facts.lvm import VolumeGroups, parse_lvm_fullreport
 from facts.network import NetworkInterfaces, NetworkState, parse_ip_addr_json, parse_persistent_net_rules
 from facts.nfs import NfsExports, parse_exportfs_v
 from facts.ocfs2 import O2cb, parse_o2cb
+from facts.systemd import UnitState, UnitStates
 
 FIX = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(FIX))
+from capture_facts import fact_reads  # noqa: E402
 
 
 def fx(name: str) -> str:
@@ -170,12 +173,44 @@ def test_signatures(state, types):
     assert {s.type for s in sigs} == types
 
 
+def signatures_of(output: list[str], devices: tuple[str, ...]):
+    fact = DeviceSignatures()
+    fact.command(devices=devices)
+    return fact.process(output)
+
+
 def test_device_signatures_fact_marks_missing_devices():
-    out = ["@@/dev/vg0/small", "exists", *lines("blockdev/lv_ext4_fiori__wipefs_n_J.txt"), "@@/dev/vg0/nope"]
-    res = DeviceSignatures().process(out)
-    assert res["/dev/vg0/small"].exists and not res["/dev/vg0/small"].is_blank
-    assert "ext4 at offset" in res["/dev/vg0/small"].describe()
+    # wipefs of one device names it by its basename.
+    out = ["@@/dev/vg0/t_ext4", "exists", "@@/dev/vg0/nope", "@@wipefs0",
+           *lines("blockdev/lv_ext4_fiori__wipefs_n_J.txt"), "@@rc0 0"]
+    res = signatures_of(out, ("/dev/vg0/t_ext4", "/dev/vg0/nope"))
+    assert res["/dev/vg0/t_ext4"].exists and not res["/dev/vg0/t_ext4"].is_blank
+    assert "ext4 at offset" in res["/dev/vg0/t_ext4"].describe()
     assert not res["/dev/vg0/nope"].exists
+
+
+def test_a_device_wipefs_could_not_read_is_never_blank():
+    devices = ("/dev/vg0/small", "/dev/vg0/pub")
+    failed = ["@@/dev/vg0/small", "exists", "@@/dev/vg0/pub", "exists", "@@wipefs0", "@@rc0 1"]
+    for res in (signatures_of(failed, devices),
+                # No answer at all (cut output): unknown too.
+                signatures_of(failed[:4], devices)):
+        assert all(c.exists and not c.is_blank and c.error for c in res.values())
+        assert "unknown contents" in res["/dev/vg0/pub"].describe()
+
+
+def test_a_signature_wipefs_names_otherwise_makes_the_listing_unknown():
+    # The ext4 fixture's signature is named "t_ext4": not one of these.
+    out = ["@@/dev/vg0/small", "exists", "@@wipefs0", *lines("blockdev/lv_ext4_fiori__wipefs_n_J.txt"), "@@rc0 0"]
+    res = signatures_of(out, ("/dev/vg0/small",))
+    assert not res["/dev/vg0/small"].is_blank and "t_ext4" in res["/dev/vg0/small"].error
+
+
+def test_devices_with_one_basename_get_separate_wipefs():
+    fact = DeviceSignatures()
+    command = fact.command(devices=("/dev/vg0/data", "/dev/vg1/data", "/dev/drbd0"))
+    assert fact.groups == [("/dev/vg0/data", "/dev/drbd0"), ("/dev/vg1/data",)]
+    assert command.count("wipefs --no-act --json") == 2
 
 
 def test_ocfs2_on_the_drbd_device():
@@ -184,24 +219,35 @@ def test_ocfs2_on_the_drbd_device():
 
 def test_lvm_volume_groups_fact():
     vgs = VolumeGroups().process(lines("facts/converged_fiori__VolumeGroups.txt"))
+    assert set(vgs) == {"vg0"}
     vg = vgs["vg0"]
     assert vg.size_bytes > vg.free_bytes > 0 and vg.extent_bytes == 4 * 1024**2
     assert set(vg.lvs) == {"local", "small", "vmpool0", "pub"}
     assert vg.lvs["vmpool0"].size_bytes == 3 * 1024**3 and vg.lvs["small"].path == "/dev/vg0/small"
 
 
-def test_lvm_without_lvs_and_without_the_vg():
-    # Captured with the default columns: no extent size, which the fact asks for.
-    assert VolumeGroups().process(["@@vgs", "@@lvs"]) == {}
-    assert parse_lvm_reports(fx("lvm/no_such_vg_fiori__vgs_json_nosuch.txt"), "") == {}
+def test_lvm_a_vg_without_lvs_and_no_vg_at_all():
+    vgs = parse_lvm_fullreport(fx("lvm/vg0_and_empty_vg_fiori__lvm_fullreport.txt"))
+    assert set(vgs) == {"vg0", "emptyvg"} and vgs["emptyvg"].lvs == {}
+    assert vgs["emptyvg"].free_bytes == vgs["emptyvg"].size_bytes == 60 * 1024**2
+    assert set(vgs["vg0"].lvs) == {"local", "small", "vmpool0", "pub"}
+    assert parse_lvm_fullreport(fx("lvm/no_vg_seen_fiori__lvm_fullreport.txt")) == {}
 
 
 # --- every fact on the converged lab (its own command's real output) -------
 
+def converged(node: str, name: str):
+    """The fact's value from its own command's output on the converged lab."""
+    cls, kwargs = fact_reads()[name]
+    fact = cls()
+    fact.command(**kwargs)
+    return fact.process(lines(f"facts/converged_{node}__{name}.txt"))
+
+
 @pytest.mark.parametrize("node", ["fiori", "torchio"])
 def test_converged_facts(node):
     def fact(cls, name=None):
-        return cls().process(lines(f"facts/converged_{node}__{name or cls.__name__}.txt"))
+        return converged(node, name or cls.__name__)
 
     drbd = fact(DrbdResources)
     assert set(drbd) == {"drbd_small", "drbd_vmpool0", "drbd_pub"}
@@ -209,7 +255,9 @@ def test_converged_facts(node):
     metadata = fact(DrbdBackingMetadata)
     assert all(md.present and not md.never_used for md in metadata.values())
     backing = fact(DeviceSignatures, "DeviceSignatures_backing")
-    assert all({s.type for s in c.signatures} == {"drbd"} for c in backing.values())
+    # DRBD's metadata at the end; the larger LVs also show the OCFS2
+    # superblock DRBD passes through at the start.
+    assert all("drbd" in {s.type for s in c.signatures} <= {"drbd", "ocfs2"} for c in backing.values())
     devices = fact(DeviceSignatures, "DeviceSignatures_drbd")
     assert all({s.type for s in c.signatures} == {"ocfs2"} for c in devices.values())
     o2cb = fact(O2cb)
@@ -218,11 +266,16 @@ def test_converged_facts(node):
     assert net.mismatches({"eth1": net.nics["eth1"].mac}) == [] and net.udev_rules
     exports = fact(NfsExports)
     assert {"/vol/small/home", "/vol/pub", "/vol/small"} <= set(exports)
-    pools = fact(VirshPools)
+    units = fact(UnitStates)
+    assert units["drbd.service"] == units["nfs-server.service"] == UnitState(running=True, enabled=True)
+    # o2cb's unit is generated from its init script: pyinfra does not call that enabled.
+    assert units["o2cb.service"] == UnitState(running=True, enabled=False)
+    assert units["twonode-no-such.service"] == UnitState(running=False, enabled=False)
+    libvirt_objects = fact(Virsh)
+    pools, nets = libvirt_objects.pools, libvirt_objects.networks
     assert {p.name: (p.active, p.autostart, p.persistent, p.target) for p in pools.values()} == {
         "vmpool0": (True, False, True, "/vol/vmpool0"),
         "isoimages": (True, False, True, "/vol/pub/computing/software/isoimages/os")}
-    nets = fact(VirshNetworks)
     assert {n.name: (n.active, n.autostart, n.target, n.address) for n in nets.values()} == {
         "192.168.10.0": (True, True, "virbr0", "192.168.10.1/24")}
 
@@ -288,6 +341,13 @@ def test_pools():
     assert off["vmpool0"]["autostart"] is False
 
 
+def test_virsh_section_marks_share_a_line_with_what_follows():
+    # virsh -q prints its echo without a line end (see the fixture).
+    sections = split_virsh_sections(lines("facts/converged_fiori__Virsh.txt"))
+    assert {"pools", "nets", "pool:vmpool0", "net:192.168.10.0"} <= set(sections)
+    assert sections["pool:vmpool0"][0].startswith("<pool ")
+
+
 def test_pool_target_and_network_address_from_xml():
     sections = {
         "pools": lines("libvirt/configured_fiori__virsh_q_pool-list_all_details.txt"),
@@ -301,15 +361,12 @@ def test_pool_target_and_network_address_from_xml():
     assert (net.target, net.address, net.active) == ("virbr0", "192.168.10.1/24", True)
 
 
-@pytest.mark.parametrize("cls,name", [
-    (DrbdResources, None), (DrbdBackingMetadata, None), (DeviceSignatures, "DeviceSignatures_backing"),
-    (VolumeGroups, None), (O2cb, None), (NetworkInterfaces, None), (NfsExports, None),
-    (VirshPools, None), (VirshNetworks, None)])
-def test_fact_values_print_as_json_in_pyinfra_cli(cls, name):
+@pytest.mark.parametrize("name", list(fact_reads()))
+def test_fact_values_print_as_json_in_pyinfra_cli(name):
     # `pyinfra inventory.py fact facts.drbd.DrbdResources` serialises with this encoder.
     import json
 
     from pyinfra_cli.util import json_encode
 
-    value = cls().process(lines(f"facts/converged_fiori__{name or cls.__name__}.txt"))
+    value = converged("fiori", name)
     assert json.loads(json.dumps(value, default=json_encode))

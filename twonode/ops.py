@@ -17,12 +17,13 @@ import re
 from pyinfra import host, logger, state
 from pyinfra.api.util import get_template
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import Directory, File, FileContents, Sha1File
-from pyinfra.facts.server import EtcHosts, Mounts
-from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.facts.server import EtcHosts
 from pyinfra.operations import apt, files, server, systemd
 
+from facts.blockdev import LinuxMounts
 from facts.lvm import VolumeGroup
+from facts.paths import PathState, PathStates
+from facts.systemd import UnitStates
 from .context import DeployStopped
 from .model import size_to_bytes
 from .snapshot import fact, key
@@ -61,10 +62,27 @@ FSTAB = "/etc/fstab"
 ETC_HOSTS = "/etc/hosts"
 
 
-# --- Files. Each *_reads() lists the facts its helper checks, for prefetch.
+# --- Files. Each *_reads() lists the facts its helper checks, for prefetch;
+# every path of a run is read by one PathStates command.
+
+def path_key(path: str) -> tuple:
+    return key(PathStates, paths=(path,))
+
+
+def path_state(path: str) -> PathState | None:
+    """``path`` as it was at the start of the run (None: missing)."""
+    return fact(PathStates, paths=(path,)).get(path)
+
 
 def file_reads(dest: str) -> tuple:
-    return key(Sha1File, path=dest), key(File, path=dest)
+    return (path_key(dest),)
+
+
+def file_lines(path: str) -> tuple[str, ...] | None:
+    """A regular file's lines, as pyinfra's FileContents gives them (None
+    when missing or not a regular file)."""
+    found = path_state(path)
+    return found.lines if found is not None and found.is_file else None
 
 
 def _sha1(data: bytes) -> str:
@@ -72,12 +90,10 @@ def _sha1(data: bytes) -> str:
 
 
 def _current(dest: str, digest: str, mode: str | None) -> bool:
-    if fact(Sha1File, path=dest) != digest:
+    found = path_state(dest)
+    if found is None or not found.is_file or found.sha1 != digest:
         return False
-    if mode is None:
-        return True
-    info = fact(File, path=dest)
-    return bool(info) and info.get("mode") == int(mode)
+    return mode is None or found.mode == int(mode)
 
 
 def template(name: str, src: str, dest: str, mode: str | None = None, **data):
@@ -100,7 +116,7 @@ def put(name: str, src: str, dest: str, mode: str | None = None):
 
 
 def line_reads(path: str) -> tuple:
-    return (key(FileContents, path=path),)
+    return (path_key(path),)
 
 
 def line_is_current(lines: list[str] | None, regex: str, replace: str) -> bool:
@@ -112,40 +128,42 @@ def line_is_current(lines: list[str] | None, regex: str, replace: str) -> bool:
 
 def line(name: str, path: str, regex: str, replace: str):
     """files.line with ``replace``, unless the line is current."""
-    if line_is_current(fact(FileContents, path=path), regex, replace):
+    if line_is_current(file_lines(path), regex, replace):
         return UNCHANGED
     return files.line(name=name, path=path, line=regex, replace=replace)
 
 
 def directory_reads(path: str) -> tuple:
-    return (key(Directory, path=path),)
+    return (path_key(path),)
 
 
 def directory(name: str, path: str) -> None:
-    if fact(Directory, path=path):
+    found = path_state(path)
+    if found is not None and found.is_directory:
         return
     files.directory(name=name, path=path)
 
 
 def service_reads(unit: str) -> tuple:
-    return key(SystemdStatus, services=[unit]), key(SystemdEnabled, services=[unit])
+    return (key(UnitStates, units=(unit,)),)
 
 
 def service(name: str, unit: str, running: bool | None, enabled: bool, daemon_reload: bool = False) -> None:
     """systemd.service, unless the unit is already as wanted."""
-    running_now = fact(SystemdStatus, services=[unit]).get(unit, False)
-    enabled_now = fact(SystemdEnabled, services=[unit]).get(unit, False)
+    now = fact(UnitStates, units=(unit,)).get(unit)
+    running_now, enabled_now = (now.running, now.enabled) if now else (False, False)
     if not daemon_reload and running in (None, running_now) and enabled_now == enabled:
         return
     systemd.service(name=name, service=unit, running=running, enabled=enabled, daemon_reload=daemon_reload)
 
 
 def etc_hosts_reads() -> tuple:
-    return (key(EtcHosts, path=ETC_HOSTS),)
+    return (path_key(ETC_HOSTS),)
 
 
 def etc_hosts(name: str, ip: str, hostnames: list[str]) -> None:
-    if fact(EtcHosts, path=ETC_HOSTS).get(ip) == hostnames:
+    # pyinfra's own parser, on the lines read with every other path.
+    if EtcHosts().process(list(file_lines(ETC_HOSTS) or ())).get(ip) == hostnames:
         return
     server.etc_hosts(name=name, ip=ip, hostnames=hostnames)
 
@@ -235,7 +253,7 @@ def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passn
 
 def mount(mount_point: str, area: str, **kwargs) -> None:
     """Mount from fstab unless already mounted."""
-    if mount_point in fact(Mounts):
+    if mount_point in fact(LinuxMounts):
         return
     directory(name=f"{area}: mount point {mount_point}", path=mount_point)
     server.shell(name=f"{area}: mount {mount_point}", commands=[f"mount {mount_point}"], **kwargs)

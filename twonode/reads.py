@@ -9,18 +9,17 @@ is still made, on first use: a slower run, never a wrong one.
 from __future__ import annotations
 
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import FileContents
-from pyinfra.facts.server import Mounts, Which
+from pyinfra.facts.server import Which
 
-from facts.blockdev import DeviceSignatures
+from facts.blockdev import DeviceSignatures, LinuxMounts
 from facts.drbd import DrbdResources
-from facts.libvirt import VirshNetworks, VirshPools
+from facts.libvirt import Virsh
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
 from .model import BEFORE_RESYNC_TARGET, Cluster
-from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, service_reads
+from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
 from .snapshot import key
 
 UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
@@ -58,6 +57,12 @@ def backing_devices(c: Cluster) -> tuple[str, ...]:
     return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes)
 
 
+def virsh_names(c: Cluster) -> dict[str, tuple[str, ...]]:
+    """The Virsh fact's arguments: the pools and networks whose definitions
+    the deploy compares."""
+    return {"pools": tuple(p.name for p in c.libvirt.pools), "networks": tuple(n.name for n in c.libvirt.networks)}
+
+
 def network(c: Cluster) -> tuple:
     return (key(DebPackages), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
             *file_reads(cluster_interface_file(c)), *etc_hosts_reads())
@@ -65,7 +70,7 @@ def network(c: Cluster) -> tuple:
 
 def storage(c: Cluster) -> tuple:
     devices = local_devices(c)
-    return (key(DebPackages), key(VolumeGroups), key(Mounts), *line_reads(FSTAB),
+    return (key(DebPackages), key(VolumeGroups), key(LinuxMounts), *line_reads(FSTAB),
             *([key(DeviceSignatures, devices=devices)] if devices else []))
 
 
@@ -82,7 +87,7 @@ def drbd(c: Cluster) -> tuple:
 
 def ocfs2(c: Cluster) -> tuple:
     return (key(DebPackages), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
-            *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(Mounts),
+            *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(LinuxMounts),
             key(DeviceSignatures, devices=drbd_devices(c)), *drbd_plan(c))
 
 
@@ -95,10 +100,10 @@ def nfs(c: Cluster) -> tuple:
 
 def libvirt(c: Cluster) -> tuple:
     lv = c.libvirt
-    return (key(DebPackages), key(Which, command="virsh"), key(VirshPools), key(VirshNetworks),
+    return (key(DebPackages), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
             *(k for pool in lv.pools for k in directory_reads(pool.target)),
             *(k for net in lv.networks for k in file_reads(network_xml(net))),
-            key(FileContents, path=AUTHORIZED_KEYS))
+            path_key(AUTHORIZED_KEYS))
 
 
 def every_task(c: Cluster) -> tuple:

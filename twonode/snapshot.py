@@ -4,7 +4,9 @@ A task names up front what it will look at (``prefetch``); one batched
 command (facts/batch.py) reads it all, and ``fact()`` answers from that
 reading. Anything not prefetched is read on first use and kept too, so a
 fact several tasks need (DebPackages, Mounts, VolumeGroups...) costs one
-round trip per run, not one per task.
+round trip per run, not one per task. The reads of a fact that lists
+items (paths, units, devices) are merged: every path the run checks costs
+one command, not one each.
 
 Keeping the readings for the whole run is sound because pyinfra prepares
 every operation (where facts are read) before it executes any: all reads
@@ -22,6 +24,12 @@ from pyinfra import host
 
 from facts.batch import UNREAD, FactBatch
 from .context import once_per_run
+
+
+def _merge_by(cls) -> str | None:
+    """The argument listing the items of a fact that answers {item: value}
+    (facts/paths.py, facts/systemd.py, facts/blockdev.py)."""
+    return getattr(cls, "merge_by", None)
 
 
 def key(cls, **kwargs) -> tuple:
@@ -46,9 +54,46 @@ def prefetch(*wanted: tuple, on=None) -> None:
         todo = [k for k in dict.fromkeys(wanted) if k not in store]
         if not todo:
             return
-        for k, value in zip(todo, h.get_fact(FactBatch, wanted=tuple(todo))):
-            if value is not UNREAD:
-                store[k] = value
+        reads = merged(todo)
+        for read, value in zip(reads, h.get_fact(FactBatch, wanted=tuple(reads))):
+            if value is UNREAD:
+                continue
+            for k in reads[read]:
+                store[k] = value if k == read else _part(value, _items(k))
+
+
+def _items(k: tuple) -> tuple:
+    return dict(k[1])[_merge_by(k[0])]
+
+
+def _part(value: dict, items: tuple) -> dict:
+    return {item: value[item] for item in items if item in value}
+
+
+def merged(keys: list[tuple]) -> dict[tuple, list[tuple]]:
+    """One read for all ``keys`` of a fact that takes a list (the same
+    other arguments): {read: [the keys it answers]}, in first-asked order.
+    Every path, unit or device of a run then costs one command, not one
+    each."""
+    reads: dict[tuple, list[tuple]] = {}
+    groups: dict[tuple, list[tuple]] = {}
+    for k in keys:
+        by = _merge_by(k[0])
+        if by is None:
+            reads[k] = [k]
+            continue
+        rest = tuple((name, v) for name, v in k[1] if name != by)
+        groups.setdefault((k[0], rest), []).append(k)
+        reads.setdefault((k[0], rest), [])
+    result = {}
+    for read, members in reads.items():
+        if read in groups:
+            cls, rest = read
+            members = groups[read]
+            items = tuple(dict.fromkeys(i for k in members for i in _items(k)))
+            read = (cls, tuple(sorted(rest + ((_merge_by(cls), items),))))
+        result[read] = members
+    return result
 
 
 def fact(cls, on=None, **kwargs) -> Any:
