@@ -54,32 +54,32 @@ def median(fn, n: int = 3) -> float:
     return statistics.median(fn() for _ in range(n))
 
 
+def row(label: str, value: float | str) -> None:
+    """One table row, printed as soon as it is measured: a later failure
+    (the lab, a deploy) does not lose the numbers already taken."""
+    shown = value if isinstance(value, str) else f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+    print(f"| {label} | {shown} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
     args = parser.parse_args()
-    rows = []
+    print("| measurement | time |\n| --- | --- |", flush=True)
 
     sh("lab/lab.sh", "reset")
-    rows.append(("full bring-up of the example cluster (reset guests)", deploy()))
+    row("full bring-up of the example cluster (reset guests)", deploy())
     noop = median(deploy)
     fact = median(lambda: sh(PYINFRA, "-y", "lab/inventory.py", "fact", "server.Hostname"))
-    rows.append(("no-op re-run of deploy.py (median of 3)", noop))
-    rows.append(("one trivial fact on both guests (median of 3)", fact))
-    rows.append(("ratio no-op re-run / trivial fact", None, f"{noop / fact:.2f}x"))
-    rows.append(("fact commands (round trips) per node in a no-op run", None, f"{fact_round_trips():.0f}"))
+    row("no-op re-run of deploy.py (median of 3)", noop)
+    row("one trivial fact on both guests (median of 3)", fact)
+    row("ratio no-op re-run / trivial fact", f"{noop / fact:.2f}x")
+    row("fact commands (round trips) per node in a no-op run", f"{fact_round_trips():.0f}")
 
     if not args.skip_sizes:
         for size in ("1g", "8g"):
             sh("lab/lab.sh", "reset")
-            rows.append((f"bring-up of one {size} replicated volume (reset guests)",
-                         deploy(f"bench/size-{size}/inventory.py")))
-
-    print("| measurement | time |\n| --- | --- |")
-    for row in rows:
-        label, seconds, *text = row
-        shown = f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-        print(f"| {label} | {text[0] if text else shown} |")
+            row(f"bring-up of one {size} replicated volume (reset guests)", deploy(f"bench/size-{size}/inventory.py"))
 
 
 if __name__ == "__main__":
