@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 
 from pyinfra import host, logger, state
 from pyinfra.api.util import get_template
@@ -119,7 +120,7 @@ def line_reads(path: str) -> tuple:
     return (path_key(path),)
 
 
-def line_is_current(lines: list[str] | None, regex: str, replace: str) -> bool:
+def line_is_current(lines: Sequence[str] | None, regex: str, replace: str) -> bool:
     """What files.line(line=regex, replace=replace) would leave alone: the
     lines matching ``regex`` exist and all are ``replace`` already."""
     matching = [text for text in lines or [] if re.search(regex, text)]
