@@ -101,15 +101,18 @@ class DeviceSignatures(FactBase):
     def command(self, devices: tuple[str, ...]) -> str:
         # One wipefs for all the devices (a process costs ~30 ms under TCG):
         # the shell keeps the ones that exist, wipefs lists their signatures
-        # by basename, and its exit status tells a failed read from a blank.
+        # by basename. When it fails (one device it cannot open, e.g. a DRBD
+        # Secondary), each device is read alone, so that only the one that
+        # failed is unknown.
         self.groups = _by_unique_basename(tuple(devices))
         parts = [f"echo @@{dev}; [ -b {shlex.quote(dev)} ] && echo exists" for dev in devices]
         for index, group in enumerate(self.groups):
             quoted = " ".join(shlex.quote(d) for d in group)
             parts.append(
                 f"set --; for d in {quoted}; do [ -b \"$d\" ] && set -- \"$@\" \"$d\"; done; "
-                f"echo @@wipefs{index}; if [ $# -gt 0 ]; then wipefs --no-act --json \"$@\"; "
-                f"echo \"@@rc{index} $?\"; fi"
+                f"if [ $# -gt 0 ]; then echo @@wipefs{index}; wipefs --no-act --json \"$@\"; rc=$?; "
+                f"echo \"@@rc{index} $rc\"; if [ $rc -ne 0 ]; then for d; do "
+                f"echo \"@@wipefs:$d\"; wipefs --no-act --json \"$d\"; echo \"@@rc:$d $?\"; done; fi; fi"
             )
         return "; ".join(parts) + "; true"
 
@@ -117,11 +120,12 @@ class DeviceSignatures(FactBase):
         sections = split_sections(output)
         found: dict[str, tuple[Signature, ...]] = {}
         errors: dict[str, str] = {}
-        for index, group in enumerate(getattr(self, "groups", ())):
-            rc = next((name.split()[1] for name in sections if name.startswith(f"rc{index} ")), None)
-            text = "\n".join(sections.get(f"wipefs{index}", []))
+
+        def read(listing: str, rc_mark: str, group: tuple[str, ...]) -> bool:
+            """Place one wipefs listing's signatures; False if it failed."""
+            rc = next((name.split()[-1] for name in sections if name.startswith(f"{rc_mark} ")), None)
             try:
-                signatures = parse_wipefs_listing(text) if rc == "0" else None
+                signatures = parse_wipefs_listing("\n".join(sections.get(listing, []))) if rc == "0" else None
             except ValueError:
                 signatures = None
             by_name = {os.path.basename(d): d for d in group}
@@ -132,9 +136,17 @@ class DeviceSignatures(FactBase):
                 why = (f"wipefs named {', '.join(sorted(unknown))}" if unknown
                        else f"wipefs exit {rc}" if rc else "wipefs gave no answer")
                 errors.update((d, why) for d in group)
-                continue
+                return False
             for name, sig in signatures:
                 found[by_name[name]] = found.get(by_name[name], ()) + (sig,)
+            return True
+
+        for index, group in enumerate(getattr(self, "groups", ())):
+            if not read(f"wipefs{index}", f"rc{index}", group):
+                for dev in group:
+                    if f"wipefs:{dev}" in sections:
+                        errors.pop(dev, None)
+                        read(f"wipefs:{dev}", f"rc:{dev}", (dev,))
         result: dict[str, DeviceContents] = {}
         for dev in (d for group in getattr(self, "groups", ()) for d in group):
             exists = sections.get(dev, []) == ["exists"]

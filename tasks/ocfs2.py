@@ -74,7 +74,7 @@ for vol in host.loop(c.replicated_volumes):
     # A device that is new in this run, or up and blank (an earlier run
     # stopped before mkfs), gets a filesystem, from one node only.
     new = plan.path in (Path.BOTH_NEW, Path.FIRST_ALONE)
-    blank_and_up = found is not None and found.exists and not found.signatures
+    blank_and_up = found is not None and found.is_blank
     step(
         me.name == mkfs_node and (new or blank_and_up),
         f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",

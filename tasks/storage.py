@@ -27,6 +27,11 @@ for vol, device in host.loop(zip(c.local_volumes, devices)):
     lv = ensure_lv(vg, vol.name, vol.size, AREA)
     found = contents.get(device)
     types = {s.type for s in found.signatures} if found and found.exists else set()
+    if found is not None and found.error:
+        raise DeployStopped(
+            f"{host.name}: cannot tell what {device} (local volume {vol.name!r}) holds ({found.error}): "
+            "refusing to format it. Nothing was changed."
+        )
     if types - {"xfs"}:
         raise DeployStopped(
             f"{host.name}: {device} (local volume {vol.name!r}) holds {found.describe()}, not XFS: "

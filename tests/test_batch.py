@@ -189,3 +189,21 @@ def test_the_whole_deploys_reads_make_one_valid_command():
     syntax = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
     assert command.count("@@twonode-batch' ") == 0 and command.count("echo '@@twonode-batch ") == len(batched)
+
+
+# twonode.ops.refuse_unless_blank is the last guard before a destructive
+# command: run for real on image files, it must pass only a blank one.
+from twonode.ops import refuse_unless_blank  # noqa: E402
+
+
+@pytest.mark.parametrize("make, passes, says", [
+    ("truncate -s 4M {img}", True, ""),
+    ("truncate -s 4M {img} && mkfs.ext4 -q -F {img}", False, "it holds"),
+    ("true", False, "wipefs cannot read it"),  # no such file: unknown, not blank
+])
+def test_the_last_guard_passes_only_a_blank_device(tmp_path, make, passes, says):
+    img = tmp_path / "disk.img"
+    subprocess.run(["sh", "-c", make.format(img=img)], check=True, capture_output=True)
+    result = subprocess.run(["sh", "-c", refuse_unless_blank(str(img), "format")], capture_output=True, text=True)
+    assert (result.returncode == 0) is passes, result.stderr
+    assert says in result.stderr

@@ -210,7 +210,20 @@ def test_devices_with_one_basename_get_separate_wipefs():
     fact = DeviceSignatures()
     command = fact.command(devices=("/dev/vg0/data", "/dev/vg1/data", "/dev/drbd0"))
     assert fact.groups == [("/dev/vg0/data", "/dev/drbd0"), ("/dev/vg1/data",)]
-    assert command.count("wipefs --no-act --json") == 2
+    assert command.count('wipefs --no-act --json "$@"') == 2
+
+
+def test_when_the_listing_fails_each_device_is_read_alone():
+    # wipefs cannot open a DRBD Secondary: the listing of both fails, then
+    # the LV is read alone and keeps its signatures; only the DRBD device
+    # is unknown.
+    devices = ("/dev/vg0/t_ext4", "/dev/drbd_small")
+    out = ["@@/dev/vg0/t_ext4", "exists", "@@/dev/drbd_small", "exists", "@@wipefs0", "@@rc0 1",
+           "@@wipefs:/dev/vg0/t_ext4", *lines("blockdev/lv_ext4_fiori__wipefs_n_J.txt"), "@@rc:/dev/vg0/t_ext4 0",
+           "@@wipefs:/dev/drbd_small", "@@rc:/dev/drbd_small 1"]
+    res = signatures_of(out, devices)
+    assert res["/dev/vg0/t_ext4"].error is None and {s.type for s in res["/dev/vg0/t_ext4"].signatures} == {"ext4"}
+    assert res["/dev/drbd_small"].error == "wipefs exit 1" and not res["/dev/drbd_small"].is_blank
 
 
 def test_ocfs2_on_the_drbd_device():

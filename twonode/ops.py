@@ -174,8 +174,9 @@ def refuse_unless_blank(device: str, action: str) -> str:
     the last check, right before a destructive command writes (the facts
     read at planning time are the first)."""
     return (
-        f"sig=$(wipefs --no-act --noheadings {device}); if [ -n \"$sig\" ]; then "
-        f"echo \"refusing to {action} {device}: it holds: $sig\" >&2; exit 1; fi"
+        f"sig=$(wipefs --no-act --noheadings {device}) || "
+        f"{{ echo \"refusing to {action} {device}: wipefs cannot read it\" >&2; exit 1; }}; "
+        f"if [ -n \"$sig\" ]; then echo \"refusing to {action} {device}: it holds: $sig\" >&2; exit 1; fi"
     )
 
 
