@@ -77,20 +77,21 @@ class VirshObjects(JsonDataclass):
     networks: dict[str, VirshObject]
 
 
-_MARK = re.compile(r"^(@@[^ <]+) ?(.*)$")
+_MARK = re.compile(r"^@@([^ <@]+) ?")
 
 
 def split_virsh_sections(output: list[str]) -> dict[str, list[str]]:
-    """virsh's ``echo`` prints no line end under -q: a section mark may
-    share its line with the first line of what follows."""
+    """virsh's ``echo`` prints no line end under -q: a section mark shares
+    its line with what follows, even the next mark when a list is empty
+    ("@@pools@@nets 192.168.10.0 active yes yes"). So a mark ends at a
+    space, a ``<`` or the next ``@@`` (names with "@" are not supported)."""
     lines = []
     for line in output:
-        m = _MARK.match(line)
-        if m:
-            lines.append(m.group(1))
-            if m.group(2):
-                lines.append(m.group(2))
-        else:
+        marked = False
+        while (m := _MARK.match(line)):
+            lines.append(f"@@{m.group(1)}")
+            line, marked = line[m.end():], True
+        if line or not marked:
             lines.append(line)
     return split_sections(lines)
 

@@ -361,6 +361,19 @@ def test_virsh_section_marks_share_a_line_with_what_follows():
     assert sections["pool:vmpool0"][0].startswith("<pool ")
 
 
+@pytest.mark.parametrize("node", ["fiori", "torchio"])
+def test_no_pools_at_all(node):
+    # The small test cluster defines no pool: the empty pool list puts the
+    # next mark on the same line ("@@pools@@nets 192.168.10.0 ..."). Read
+    # wrongly, the network looked undefined and the deploy defined it again.
+    fact = Virsh()
+    fact.command(pools=(), networks=("192.168.10.0",))
+    found = fact.process(lines(f"libvirt/small_converged_{node}__Virsh.txt"))
+    assert found.pools == {}
+    net = found.networks["192.168.10.0"]
+    assert (net.active, net.autostart, net.target, net.address) == (True, True, "virbr0", "192.168.10.1/24")
+
+
 def test_pool_target_and_network_address_from_xml():
     sections = {
         "pools": lines("libvirt/configured_fiori__virsh_q_pool-list_all_details.txt"),
