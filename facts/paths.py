@@ -22,7 +22,7 @@ DIRECTORY = "directory"
 LINK = "link"
 OTHER = "other"
 
-# stat's %F, in the C locale pyinfra's commands run with.
+# stat's %F in the C locale (the command sets LC_ALL=C for it).
 _KINDS = {"regular file": FILE, "regular empty file": FILE, "directory": DIRECTORY, "symbolic link": LINK}
 
 

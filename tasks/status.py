@@ -28,13 +28,13 @@ c = cluster()
 
 def _gather():
     seen = {}
+    o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
+    virsh = reads.virsh_names(c)
     for node in c.nodes:
         if status_of(node.name) != ACTIVE:
             seen[node.name] = None
             continue
         h = host_of(node.name)
-        o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
-        virsh = reads.virsh_names(c)
         prefetch(key(DrbdResources), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh), on=h)
         libvirt_objects = fact(Virsh, on=h, **virsh)
         seen[node.name] = {

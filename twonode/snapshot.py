@@ -75,24 +75,21 @@ def merged(keys: list[tuple]) -> dict[tuple, list[tuple]]:
     other arguments): {read: [the keys it answers]}, in first-asked order.
     Every path, unit or device of a run then costs one command, not one
     each."""
-    reads: dict[tuple, list[tuple]] = {}
     groups: dict[tuple, list[tuple]] = {}
     for k in keys:
         by = _merge_by(k[0])
-        if by is None:
-            reads[k] = [k]
-            continue
-        rest = tuple((name, v) for name, v in k[1] if name != by)
-        groups.setdefault((k[0], rest), []).append(k)
-        reads.setdefault((k[0], rest), [])
+        # A listing fact's keys share a group when their other arguments do.
+        group = k if by is None else (k[0], tuple((name, v) for name, v in k[1] if name != by))
+        groups.setdefault(group, []).append(k)
     result = {}
-    for read, members in reads.items():
-        if read in groups:
-            cls, rest = read
-            members = groups[read]
+    for group, members in groups.items():
+        cls = members[0][0]
+        by = _merge_by(cls)
+        if by is None:
+            result[group] = members
+        else:
             items = tuple(dict.fromkeys(i for k in members for i in _items(k)))
-            read = (cls, tuple(sorted(rest + ((_merge_by(cls), items),))))
-        result[read] = members
+            result[key(cls, **dict(group[1]), **{by: items})] = members
     return result
 
 
