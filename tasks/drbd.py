@@ -19,7 +19,7 @@ from twonode import packages, reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.model import BEFORE_RESYNC_TARGET
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import ensure_lv, install, put, refuse_unless_blank, require_vg, service, step, template
+from twonode.ops import ensure_lv, install, put, refuse_unless_blank, require_vg, service, step, template, wait_for
 from twonode.planner import Step
 from twonode.snapshot import fact, prefetch
 from facts.lvm import VolumeGroups
@@ -41,16 +41,6 @@ if stopping:
 # progress, and the next run picks the sync up where it is).
 CONNECT_TIMEOUT = host.data.get("drbd_connect_timeout", 300)
 SYNC_TIMEOUT = host.data.get("drbd_sync_timeout", 3600)
-
-
-def wait_for(resource: str, test: str, what: str, timeout: int) -> str:
-    """Shell that polls a drbdadm state query (portable across 8.4 and 9)."""
-    return (
-        f"i=0; until {test}; do i=$((i+1)); if [ $i -gt {timeout} ]; then "
-        f"echo \"{resource}: timed out after {timeout}s waiting for {what}: "
-        f"cstate $(drbdadm cstate {resource}) dstate $(drbdadm dstate {resource})\" >&2; "
-        f"cat /proc/drbd >&2 2>/dev/null; exit 1; fi; sleep 1; done"
-    )
 
 
 put(

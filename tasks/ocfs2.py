@@ -15,7 +15,7 @@ from facts.ocfs2 import O2cb
 from twonode import packages, reads
 from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import directory, fstab_entry, install, line, refuse_unless_blank, step, template
+from twonode.ops import directory, fstab_entry, install, line, refuse_unless_blank, step, template, wait_for
 from twonode.planner import Path
 from twonode.snapshot import fact, prefetch
 
@@ -105,8 +105,8 @@ for vol in host.loop(c.replicated_volumes):
         not mounted,
         f"{AREA}: mount {vol.mount_point}",
         [
-            f"i=0; until [ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]; do "
-            f"i=$((i+1)); [ $i -le 60 ] || {{ echo '{vol.resource} is not Primary' >&2; exit 1; }}; sleep 1; done",
+            # become-primary-on promotes a booting node by itself, a little later.
+            wait_for(vol.resource, f"[ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]", "Primary", 60),
             # Right after a boot the fstab mount may still be replaying the
             # journal when the facts were read; it wins the race (seen on
             # the lab: "error 16" from a second mount).

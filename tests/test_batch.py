@@ -207,3 +207,27 @@ def test_the_last_guard_passes_only_a_blank_device(tmp_path, make, passes, says)
     result = subprocess.run(["sh", "-c", refuse_unless_blank(str(img), "format")], capture_output=True, text=True)
     assert (result.returncode == 0) is passes, result.stderr
     assert says in result.stderr
+
+
+# twonode.ops.wait_for polls a drbdadm query: run for real against a stand-in
+# drbdadm that reports what a state file holds, it must pass once the state
+# is reached and otherwise fail after its timeout, saying where it stuck.
+from twonode.ops import wait_for  # noqa: E402
+
+
+@pytest.mark.parametrize("role, passes", [("Primary/Primary", True), ("Secondary/Primary", False)])
+def test_wait_for_passes_on_the_state_and_times_out_saying_where(tmp_path, role, passes):
+    (tmp_path / "role").write_text(role + "\n")
+    drbdadm = tmp_path / "drbdadm"
+    drbdadm.write_text(
+        f"#!/bin/sh\ncase $1 in role) cat {tmp_path}/role;; cstate) echo WFConnection;; dstate) echo UpToDate/DUnknown;; esac\n"
+    )
+    drbdadm.chmod(0o755)
+    test = '[ "$(drbdadm role r0 | cut -d/ -f1)" = Primary ]'
+    result = subprocess.run(
+        ["sh", "-c", wait_for("r0", test, "Primary", 1)],
+        capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+    )
+    assert (result.returncode == 0) is passes, result.stderr
+    if not passes:
+        assert "r0: timed out after 1s waiting for Primary: cstate WFConnection dstate UpToDate/DUnknown" in result.stderr

@@ -180,6 +180,18 @@ def refuse_unless_blank(device: str, action: str) -> str:
     )
 
 
+def wait_for(resource: str, test: str, what: str, timeout: int) -> str:
+    """Shell that polls ``test`` (a drbdadm state query: portable across
+    DRBD 8.4 and 9) once a second, and fails after ``timeout`` seconds
+    with the resource's states, so that the error says where it stuck."""
+    return (
+        f"i=0; until {test}; do i=$((i+1)); if [ $i -gt {timeout} ]; then "
+        f"echo \"{resource}: timed out after {timeout}s waiting for {what}: "
+        f"cstate $(drbdadm cstate {resource}) dstate $(drbdadm dstate {resource})\" >&2; "
+        f"cat /proc/drbd >&2 2>/dev/null; exit 1; fi; sleep 1; done"
+    )
+
+
 def step(wanted: bool, name: str, commands: list[str], **kwargs) -> None:
     """An operation that must keep its place relative to the OTHER node's
     operations: emitted on every host, with no commands where not wanted.
