@@ -92,6 +92,11 @@ def _check_node_name(name: str) -> str:
     return name
 
 
+#: One path component: what fstab, exports(5), udev, libvirt XML and a shell
+#: word all take as it is (no blank, quote, '$', ';', '\\', '#' or newline).
+PATH_COMPONENT = r"[A-Za-z0-9_.@+-]+"
+
+
 def _check_abs_path(path: str) -> str:
     p = PurePosixPath(path)
     if not p.is_absolute() or ".." in p.parts or str(p) != path.rstrip("/") or path == "/":
@@ -99,7 +104,22 @@ def _check_abs_path(path: str) -> str:
             f"{path!r} is not a usable mount point: give an absolute, normalised path "
             "other than '/', e.g. '/vol/small'"
         )
+    if not re.fullmatch(rf"(/{PATH_COMPONENT})+", path):
+        raise ValueError(
+            f"{path!r} has a character this tool does not write into fstab, exports or a shell "
+            "command: use only letters, digits and '.', '_', '-', '@', '+' between the slashes, "
+            "e.g. '/vol/small'"
+        )
     return path
+
+
+def _check_mount_options(options: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.=:+/-]+(,[A-Za-z0-9_.=:+/-]+)*", options):
+        raise ValueError(
+            f"{options!r} is not a list of mount options: separate them with commas and "
+            "no blanks, e.g. 'noatime,nodiratime'"
+        )
+    return options
 
 
 def _check_mac(mac: str) -> str:
@@ -123,6 +143,7 @@ Size = Annotated[str, AfterValidator(_check_size)]
 VolumeName = Annotated[str, AfterValidator(_check_name)]
 NodeName = Annotated[str, AfterValidator(_check_node_name)]
 MountPoint = Annotated[str, AfterValidator(_check_abs_path)]
+MountOptions = Annotated[str, AfterValidator(_check_mount_options)]
 Mac = Annotated[str, AfterValidator(_check_mac)]
 InterfaceName = Annotated[str, AfterValidator(_check_iface)]
 
@@ -156,7 +177,7 @@ class Node(Strict):
 
     name: NodeName
     #: Where pyinfra reaches the node (its public LAN address or DNS name).
-    ssh_host: str
+    ssh_host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
     ssh_port: int = Field(22, ge=1, le=65535)
     #: The node's address on the dedicated cluster network (DRBD, o2cb).
     cluster_address: IPv4Address
@@ -196,7 +217,7 @@ class LocalVolume(Strict):
     name: VolumeName
     size: Size
     mount_point: MountPoint
-    mount_options: str = "auto,noatime,nodiratime"
+    mount_options: MountOptions = "auto,noatime,nodiratime"
 
 
 class ReplicatedVolume(Strict):
@@ -207,7 +228,7 @@ class ReplicatedVolume(Strict):
     mount_point: MountPoint
     #: mkfs.ocfs2 -T: the intended usage (see mkfs.ocfs2(8)).
     fs_type: Literal["mail", "datafiles", "vmstore"] = "mail"
-    mount_options: str = "_netdev,noatime,data=writeback,commit=60,nodiratime"
+    mount_options: MountOptions = "_netdev,noatime,data=writeback,commit=60,nodiratime"
     #: DRBD minor and TCP port; assigned from the volume's position when omitted.
     minor: int | None = Field(None, ge=0, le=1048575)
     port: int | None = Field(None, ge=1024, le=65535)
@@ -254,6 +275,17 @@ AFTER_SB_2PRI = Literal["disconnect", "call-pri-lost-after-sb"]
 
 BEFORE_RESYNC_TARGET = "/usr/local/lib/twonode/drbd-before-resync-target"
 
+#: The handlers drbd.conf(5) knows (8.4 and 9): a misspelt one would be
+#: rejected by drbdadm on the nodes, or worse, never called.
+DRBD_HANDLERS = (
+    "pri-on-incon-degr", "pri-lost-after-sb", "pri-lost", "fence-peer", "unfence-peer",
+    "local-io-error", "initial-split-brain", "split-brain", "before-resync-target",
+    "after-resync-target", "before-resync-source", "out-of-sync", "quorum-lost", "disconnected",
+)
+#: A handler is written inside double quotes and run by /bin/sh: an absolute
+#: program and plain words, with DRBD's own environment variables.
+HANDLER_COMMAND = r"/[A-Za-z0-9_./-]+( ([A-Za-z0-9_./=:@,+-]|\$\{?DRBD_[A-Z_]+\}?)+)*"
+
 
 class Drbd(Strict):
     """DRBD settings shared by every replicated volume (the seed's values)."""
@@ -271,6 +303,22 @@ class Drbd(Strict):
         "before-resync-target": BEFORE_RESYNC_TARGET,
         "split-brain": "/usr/lib/drbd/notify-split-brain.sh root",
     }
+
+    @field_validator("handlers")
+    @classmethod
+    def _known_handlers(cls, handlers: dict[str, str]) -> dict[str, str]:
+        for name, command in handlers.items():
+            if name not in DRBD_HANDLERS:
+                close = difflib.get_close_matches(name, DRBD_HANDLERS, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(DRBD_HANDLERS)}"
+                raise ValueError(f"{name!r} is not a DRBD handler: {hint}")
+            if not re.fullmatch(HANDLER_COMMAND, command):
+                raise ValueError(
+                    f"handler {name!r}: {command!r} is not a command this tool writes into a resource "
+                    "file: an absolute program path and plain arguments (letters, digits, "
+                    "'/._-=:@,+' and $DRBD_* variables), no quotes, ';', '|' or other shell syntax"
+                )
+        return handlers
     #: Promote both nodes at boot so the OCFS2 mounts can follow (not in the
     #: seed; without it a reboot leaves the volume Secondary and unmounted).
     become_primary_on_both: bool = True
@@ -297,7 +345,17 @@ EXPORT_OPTIONS_FLAGS = {
     "insecure_locks", "secure_locks", "no_auth_nlm", "auth_nlm", "root_squash",
     "no_root_squash", "all_squash", "no_all_squash",
 }
-EXPORT_OPTIONS_VALUED = {"anonuid", "anongid", "fsid", "sec", "mountpoint", "mp", "refer", "replicas"}
+#: Each valued option with the pattern its value must match in full.
+EXPORT_OPTIONS_VALUED = {
+    "anonuid": r"\d+",
+    "anongid": r"\d+",
+    "fsid": r"\d+|root|[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}",
+    "sec": r"[a-z0-9]+(:[a-z0-9]+)*",
+    "mountpoint": rf"(/{PATH_COMPONENT})+",
+    "mp": rf"(/{PATH_COMPONENT})+",
+    "refer": rf"(/{PATH_COMPONENT})+@[A-Za-z0-9.:-]+(\+[A-Za-z0-9.:-]+)*",
+    "replicas": rf"(/{PATH_COMPONENT})+@[A-Za-z0-9.:-]+(\+[A-Za-z0-9.:-]+)*",
+}
 
 
 class ExportClient(Strict):
@@ -309,9 +367,16 @@ class ExportClient(Strict):
     @classmethod
     def _known_options(cls, options: list[str]) -> list[str]:
         for option in options:
-            key = option.split("=", 1)[0]
-            if option in EXPORT_OPTIONS_FLAGS or ("=" in option and key in EXPORT_OPTIONS_VALUED):
+            key, _, value = option.partition("=")
+            if option in EXPORT_OPTIONS_FLAGS:
                 continue
+            if key in EXPORT_OPTIONS_VALUED and _:
+                if re.fullmatch(EXPORT_OPTIONS_VALUED[key], value):
+                    continue
+                raise ValueError(
+                    f"{option!r} is not an exports(5) option: the value of {key} must match "
+                    f"{EXPORT_OPTIONS_VALUED[key]} (nothing else may reach /etc/exports)"
+                )
             raise ValueError(
                 f"{option!r} is not an exports(5) option: use e.g. rw, ro, sync, "
                 "no_root_squash, no_subtree_check, fsid=N"
@@ -361,7 +426,7 @@ class VirtNetwork(Strict):
     #: The bridge's address and prefix, e.g. 192.168.10.1/24.
     address: IPv4Interface
     stp: bool = True
-    delay: int = 0
+    delay: int = Field(0, ge=0)
     autostart: bool = True
 
 
@@ -379,7 +444,8 @@ class Libvirt(Strict):
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
         for key in keys:
-            if not re.match(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$", key):
+            # One line: a newline would smuggle a second key into authorized_keys.
+            if not re.fullmatch(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( [^\x00-\x1f\x7f]*)?", key):
                 raise ValueError(
                     f"{key[:40]!r}... is not an OpenSSH public key line: paste the whole "
                     "line of the .pub file, e.g. 'ssh-ed25519 AAAA... user@host'"
