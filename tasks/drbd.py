@@ -12,6 +12,8 @@ anything runs) and by the command itself, which checks again on the device
 right before it writes.
 """
 
+from shlex import quote
+
 from pyinfra import host
 from pyinfra.operations import server
 
@@ -63,7 +65,7 @@ for vol in host.loop(c.replicated_volumes):
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):
         server.shell(
             name=f"{AREA}: apply the changed configuration of {vol.resource}",
-            commands=[f"drbdadm adjust {vol.resource}"],
+            commands=[f"drbdadm adjust {quote(vol.resource)}"],
             _if=resfile.did_change,
         )
 
@@ -75,6 +77,7 @@ for vol in host.loop(c.replicated_volumes):
 for vol in host.loop(c.replicated_volumes):
     steps = plans[vol.resource].steps_for(me.name)
     res, dev = vol.resource, f"/dev/{c.volume_group}/{vol.name}"
+    q_res, q_dev = quote(res), quote(dev)
     # Instead of the seed's `dd` over the whole device (hours for 2 TiB, and
     # it targets /dev/drbd_* which does not exist before `up`): the LV was
     # proven blank by fact; check again right here, then zero the first and
@@ -86,44 +89,44 @@ for vol in host.loop(c.replicated_volumes):
         f"{AREA}: check {dev} is blank and clear its ends",
         [
             refuse_unless_blank(dev, "touch"),
-            f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none",
-            f"dd if=/dev/zero of={dev} bs=1M count=1 oflag=direct status=none "
-            f"seek=$(( $(blockdev --getsize64 {dev}) / 1048576 - 1 ))",
+            f"dd if=/dev/zero of={q_dev} bs=1M count=1 oflag=direct status=none",
+            f"dd if=/dev/zero of={q_dev} bs=1M count=1 oflag=direct status=none "
+            f"seek=$(( $(blockdev --getsize64 {q_dev}) / 1048576 - 1 ))",
         ],
     )
     # --force only skips drbdmeta's prompt; the planner proved the LV blank
     # or holding our own never-used metadata.
-    step(Step.CREATE_MD in steps, f"{AREA}: create-md {res}", [f"drbdadm -- --force create-md {res}"])
-    step(Step.UP in steps, f"{AREA}: up {res}", [f"drbdadm up {res}"])
+    step(Step.CREATE_MD in steps, f"{AREA}: create-md {res}", [f"drbdadm -- --force create-md {q_res}"])
+    step(Step.UP in steps, f"{AREA}: up {res}", [f"drbdadm up {q_res}"])
 
 # Phase 2 (one node): both sides are new: declare them in sync.
 for vol in host.loop(c.replicated_volumes):
-    res = vol.resource
+    res, q_res = vol.resource, quote(vol.resource)
     step(
         Step.NEW_UUID_CLEAR_BITMAP in plans[res].steps_for(me.name),
         f"{AREA}: {res} is new on both nodes: new-current-uuid --clear-bitmap (no resync)",
         [
-            wait_for(res, f"[ \"$(drbdadm cstate {res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
+            wait_for(res, f"[ \"$(drbdadm cstate {q_res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
             # Checked again at the last moment: only a pair that never held
             # data (Inconsistent on both sides) may skip the sync.
-            f"ds=$(drbdadm dstate {res}); if [ \"$ds\" != Inconsistent/Inconsistent ]; then "
-            f"echo \"{res}: not a new pair (dstate $ds): refusing to clear the bitmap\" >&2; exit 1; fi",
-            f"drbdadm -- --clear-bitmap new-current-uuid {res}",
+            f"ds=$(drbdadm dstate {q_res}); if [ \"$ds\" != Inconsistent/Inconsistent ]; then "
+            f"echo {quote(f'{res}: not a new pair, refusing to clear the bitmap: dstate')} \"$ds\" >&2; exit 1; fi",
+            f"drbdadm -- --clear-bitmap new-current-uuid {q_res}",
         ],
     )
 
 # Phase 3 (both nodes): wait until up to date, then promote.
 for vol in host.loop(c.replicated_volumes):
-    res = vol.resource
+    res, q_res = vol.resource, quote(vol.resource)
     steps = plans[res].steps_for(me.name)
     step(Step.PRIMARY_FORCE in steps, f"{AREA}: {res}: primary --force (the peer joins later)",
-         [f"drbdadm primary --force {res}"])
+         [f"drbdadm primary --force {q_res}"])
     step(
         Step.PRIMARY in steps,
         f"{AREA}: {res}: wait until UpToDate, then primary",
         [
-            wait_for(res, f"drbdadm dstate {res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
-            f"drbdadm primary {res}",
+            wait_for(res, f"drbdadm dstate {q_res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
+            f"drbdadm primary {q_res}",
         ],
         # One node after the other: two promotions at once race in DRBD 8.4
         # ("State change was refused by peer node", seen on the lab).

@@ -7,6 +7,8 @@ not exist yet when the facts are read, so those operations check for
 themselves at execution time; every later run decides from facts alone.
 """
 
+from shlex import quote
+
 from pyinfra import host, logger
 from pyinfra.facts.server import Which
 from pyinfra.operations import server
@@ -27,11 +29,11 @@ def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
     """Start a pool/network unless active; set autostart as configured (a
     newly defined one starts with autostart off)."""
     if have is None or not have.active:
-        server.shell(name=f"{AREA}: start {kind} {name}", commands=[f"virsh {kind}-start {name}"])
+        server.shell(name=f"{AREA}: start {kind} {name}", commands=[f"virsh {kind}-start {quote(name)}"])
     if (have.autostart if have is not None else False) != autostart:
         flag = "" if autostart else " --disable"
         server.shell(name=f"{AREA}: {kind} {name} autostart {'on' if autostart else 'off'}",
-                     commands=[f"virsh {kind}-autostart {name}{flag}"])
+                     commands=[f"virsh {kind}-autostart {quote(name)}{flag}"])
 
 
 # Without virsh (this run installs it) the facts are empty and unknown.
@@ -65,7 +67,7 @@ for pool in host.loop(lv.pools):
     if have is None:
         server.shell(
             name=f"{AREA}: define pool {pool.name}",
-            commands=[f"virsh pool-define-as --name={pool.name} --type=dir --target={pool.target}"],
+            commands=[f"virsh pool-define-as --name={quote(pool.name)} --type=dir --target={quote(pool.target)}"],
         )
     elif have.target != pool.target:
         logger.warning(f"{host.name}: pool {pool.name} targets {have.target}, not {pool.target}: "
@@ -78,7 +80,7 @@ for net in host.loop(lv.networks):
                    dest=xml, net=net)
     have = networks.get(net.name)
     if have is None:
-        server.shell(name=f"{AREA}: define network {net.name}", commands=[f"virsh net-define {xml}"])
+        server.shell(name=f"{AREA}: define network {net.name}", commands=[f"virsh net-define {quote(xml)}"])
     elif (have.target, have.address) != (net.bridge, str(net.address)):
         logger.warning(
             f"{host.name}: network {net.name} has bridge {have.target} and address {have.address}, not "

@@ -9,6 +9,8 @@ so the names in force are read back and a mismatch is reported, never
 guessed around.
 """
 
+from shlex import quote
+
 from pyinfra import host, logger
 from pyinfra.operations import server
 
@@ -62,7 +64,7 @@ if nic is None:
 elif wanted not in nic.ipv4 or nic.state == "DOWN":
     server.shell(
         name=f"{AREA}: bring up {net.interface} with {wanted}",
-        commands=[f"ifdown --force {net.interface} 2>/dev/null || true", f"ifup {net.interface}"],
+        commands=[f"ifdown --force {quote(net.interface)} 2>/dev/null || true", f"ifup {quote(net.interface)}"],
     )
 
 for node in host.loop(c.nodes):

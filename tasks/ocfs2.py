@@ -7,6 +7,9 @@ signature: checked from facts before the run and again by the command right
 before it writes. Mounts follow on both nodes, ordered after it.
 """
 
+import re
+from shlex import quote
+
 from pyinfra import host, logger
 from pyinfra.operations import server
 
@@ -41,7 +44,7 @@ template(
 # What `dpkg-reconfigure ocfs2-tools` answering "yes" would write.
 for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
     line(name=f"{AREA}: {name}={value} in {DEFAULTS}", path=DEFAULTS,
-         regex=rf"^{name}=", replace=f"{name}={value}")
+         regex=rf"^{re.escape(name)}=", replace=f"{name}={value}")
 # No `systemctl enable o2cb`: the package enables its SysV script, which
 # starts the cluster at boot once O2CB_ENABLED=true (and systemctl would
 # report a generated unit as never enabled: a change on every run).
@@ -80,7 +83,7 @@ for vol in host.loop(c.replicated_volumes):
         f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",
         [
             refuse_unless_blank(vol.device, "format"),
-            f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {vol.fs_type} {vol.device} </dev/null",
+            f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {quote(vol.fs_type)} {quote(vol.device)} </dev/null",
         ],
     )
 
@@ -106,10 +109,11 @@ for vol in host.loop(c.replicated_volumes):
         f"{AREA}: mount {vol.mount_point}",
         [
             # become-primary-on promotes a booting node by itself, a little later.
-            wait_for(vol.resource, f"[ \"$(drbdadm role {vol.resource} | cut -d/ -f1)\" = Primary ]", "Primary", 60),
+            wait_for(vol.resource, f"[ \"$(drbdadm role {quote(vol.resource)} | cut -d/ -f1)\" = Primary ]",
+                     "Primary", 60),
             # Right after a boot the fstab mount may still be replaying the
             # journal when the facts were read; it wins the race (seen on
             # the lab: "error 16" from a second mount).
-            f"mountpoint -q {vol.mount_point} || mount {vol.mount_point}",
+            f"mountpoint -q {quote(vol.mount_point)} || mount {quote(vol.mount_point)}",
         ],
     )

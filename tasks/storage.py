@@ -4,6 +4,8 @@ configured size grows (XFS cannot shrink, and neither does this task).
     pyinfra inventory.py tasks/storage.py
 """
 
+from shlex import quote
+
 from pyinfra import host
 from pyinfra.operations import server
 
@@ -40,9 +42,9 @@ for vol, device in host.loop(zip(c.local_volumes, devices)):
     if lv == LV_CREATED or not types:
         # No -f: mkfs.xfs then refuses a device that holds a filesystem,
         # a second guard behind the fact read above.
-        server.shell(name=f"{AREA}: mkfs.xfs {device}", commands=[f"mkfs.xfs -q {device}"])
+        server.shell(name=f"{AREA}: mkfs.xfs {device}", commands=[f"mkfs.xfs -q {quote(device)}"])
     elif lv == LV_GROWN:
-        server.shell(name=f"{AREA}: grow XFS on {vol.mount_point}", commands=[f"xfs_growfs {vol.mount_point}"])
+        server.shell(name=f"{AREA}: grow XFS on {vol.mount_point}", commands=[f"xfs_growfs {quote(vol.mount_point)}"])
     entry = fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA)
     if entry.will_change:
         server.shell(name=f"{AREA}: systemd reads the new fstab", commands=["systemctl daemon-reload"])

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
+from shlex import quote
 
 from pyinfra import host, logger, state
 from pyinfra.api.util import get_template
@@ -173,10 +174,11 @@ def refuse_unless_blank(device: str, action: str) -> str:
     """Shell that stops the operation when ``device`` holds any signature:
     the last check, right before a destructive command writes (the facts
     read at planning time are the first)."""
+    refusing = quote(f"refusing to {action} {device}:")
     return (
-        f"sig=$(wipefs --no-act --noheadings {device}) || "
-        f"{{ echo \"refusing to {action} {device}: wipefs cannot read it\" >&2; exit 1; }}; "
-        f"if [ -n \"$sig\" ]; then echo \"refusing to {action} {device}: it holds: $sig\" >&2; exit 1; fi"
+        f"sig=$(wipefs --no-act --noheadings {quote(device)}) || "
+        f"{{ echo {refusing} wipefs cannot read it >&2; exit 1; }}; "
+        f"if [ -n \"$sig\" ]; then echo {refusing} it holds: \"$sig\" >&2; exit 1; fi"
     )
 
 
@@ -184,10 +186,11 @@ def wait_for(resource: str, test: str, what: str, timeout: int) -> str:
     """Shell that polls ``test`` (a drbdadm state query: portable across
     DRBD 8.4 and 9) once a second, and fails after ``timeout`` seconds
     with the resource's states, so that the error says where it stuck."""
+    res = quote(resource)
     return (
-        f"i=0; until {test}; do i=$((i+1)); if [ $i -gt {timeout} ]; then "
-        f"echo \"{resource}: timed out after {timeout}s waiting for {what}: "
-        f"cstate $(drbdadm cstate {resource}) dstate $(drbdadm dstate {resource})\" >&2; "
+        f"i=0; until {test}; do i=$((i+1)); if [ $i -gt {int(timeout)} ]; then "
+        f"echo {quote(f'{resource}: timed out after {int(timeout)}s waiting for {what}:')} "
+        f"\"cstate $(drbdadm cstate {res}) dstate $(drbdadm dstate {res})\" >&2; "
         f"cat /proc/drbd >&2 2>/dev/null; exit 1; fi; sleep 1; done"
     )
 
@@ -231,7 +234,7 @@ def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = Tru
         # contents belong to nobody; without it lvcreate would prompt.
         server.shell(
             name=f"{area}: create LV {vg.name}/{name} ({size})",
-            commands=[f"lvcreate --yes --wipesignatures y --name={name} --size={wanted}b {vg.name}"],
+            commands=[f"lvcreate --yes --wipesignatures y --name={quote(name)} --size={wanted}b {quote(vg.name)}"],
         )
         return LV_CREATED
     # Sizes are rounded up to whole extents by LVM.
@@ -242,7 +245,7 @@ def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = Tru
             return None
         server.shell(
             name=f"{area}: grow LV {vg.name}/{name} to {size}",
-            commands=[f"lvextend --size={wanted}b {vg.name}/{name}"],
+            commands=[f"lvextend --size={wanted}b {quote(f'{vg.name}/{name}')}"],
         )
         return LV_GROWN
     if lv.size_bytes > wanted + vg.extent_bytes:
@@ -260,7 +263,7 @@ def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passn
     return line(
         name=f"{area}: fstab entry for {mount_point}",
         path=FSTAB,
-        regex=rf"^\S+\s+{mount_point}\s",
+        regex=rf"^\S+\s+{re.escape(mount_point)}\s",
         replace=f"{device} {mount_point} {fs_type} {options} 0 {passno}",
     )
 
@@ -270,4 +273,4 @@ def mount(mount_point: str, area: str, **kwargs) -> None:
     if mount_point in fact(LinuxMounts):
         return
     directory(name=f"{area}: mount point {mount_point}", path=mount_point)
-    server.shell(name=f"{area}: mount {mount_point}", commands=[f"mount {mount_point}"], **kwargs)
+    server.shell(name=f"{area}: mount {mount_point}", commands=[f"mount {quote(mount_point)}"], **kwargs)
