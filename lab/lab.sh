@@ -9,6 +9,8 @@
 #   lab/lab.sh kill NODE       hard-stop one guest (power cut), by pid
 #   lab/lab.sh start NODE      boot one guest again, keeping its disks
 #   lab/lab.sh build    (re)build the cached base image
+#   lab/lab.sh save DIR       freeze both guests and keep RAM, devices and disks in DIR
+#   lab/lab.sh restore DIR    both guests exactly as saved, resumed together
 #
 # Why TCG: /dev/kvm here is a nested PVM KVM that hangs a stock Debian kernel
 # (see shared lab-notes). Why these network backends: SSH reaches a guest only
@@ -128,7 +130,7 @@ EOF
 
 image_ok() { [ -f "$IMG/base.qcow2" ] && [ "$(cat "$IMG/version" 2>/dev/null)" = "$IMAGE_VERSION" ]; }
 
-running() { local p=$RUN/$1.pid; [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; }
+running() { local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
 
 fresh_disks() {
   local n=$1
@@ -138,8 +140,10 @@ fresh_disks() {
   qemu-img create -q -f qcow2 "$RUN/$n-data.qcow2" 24G
 }
 
+# start_node NODE [STATE]: boot NODE, or with STATE (lab.sh save) load that
+# RAM and device state instead and wait paused for `cont`.
 start_node() {
-  local n=$1 peer
+  local n=$1 state=${2:-} peer
   peer=$(peer_of "$n")
   running "$n" && return 0
   mkdir -p "$RUN"
@@ -158,8 +162,12 @@ start_node() {
     -device "virtio-net-pci,netdev=n0,mac=$(mac "$n" 0)" \
     "${nics[@]}" \
     -display none -serial "file:$RUN/$n.console" -monitor none \
+    -qmp "unix:$RUN/$n.qmp,server=on,wait=off" \
+    ${state:+-S -incoming "exec:cat $state"} \
     -daemonize -pidfile "$RUN/$n.pid"
 }
+
+qmp() { python3 "$HERE/qmp.py" "$RUN/$1.qmp" "${@:2}"; }
 
 ssh_node() { local n=$1; shift; # shellcheck disable=SC2046
   ssh $(ssh_opts) -p "$(ssh_port "$n")" root@127.0.0.1 "$@"; }
@@ -189,8 +197,7 @@ up() {
 
 stop_node() {
   local n=$1 p=$RUN/$1.pid i
-  [ -f "$p" ] || return 0
-  local pid; pid=$(cat "$p")
+  local pid; pid=$(cat "$p" 2>/dev/null) || return 0
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
     for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -206,6 +213,55 @@ reset() {
   down
   local n; for n in "${NODES[@]}"; do fresh_disks "$n"; done
   up
+}
+
+# Checkpoints of the running pair. Both guests are frozen within
+# milliseconds of each other and resumed the same way, so their clocks (QEMU's
+# virtual clock stops with the guest) and their DRBD and o2cb links see no gap.
+save() {
+  local dir=$1 n
+  for n in "${NODES[@]}"; do running "$n" || { echo "lab: $n is not running" >&2; return 1; }; done
+  # Dirty pages reach the disks first, so that a later cold boot from these
+  # disks (lab.sh kill + start) finds the files the checkpoint has; the
+  # clean page cache is dropped, so the state holds what is in use (a
+  # quarter of the size after the package installation).
+  for n in "${NODES[@]}"; do ssh_node "$n" 'sync && echo 3 > /proc/sys/vm/drop_caches'; done
+  rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+  local pids=()
+  for n in "${NODES[@]}"; do pids+=("$(cat "$RUN/$n.pid")"); done
+  for n in "${NODES[@]}"; do qmp "$n" stop; done
+  for n in "${NODES[@]}"; do qmp "$n" save "$dir.tmp/$n.state" & done
+  wait_all || { down; return 1; }
+  # QEMU removes its pid file as it quits: wait for the pids read above.
+  for n in "${NODES[@]}"; do qmp "$n" quit || true; done
+  local pid i
+  for pid in "${pids[@]}"; do
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  for n in "${NODES[@]}"; do rm -f "$RUN/$n.pid"; mv "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$dir.tmp/"; done
+  rm -rf "$dir"; mv "$dir.tmp" "$dir"
+}
+
+wait_all() { local rc=0 p; for p in $(jobs -p); do wait "$p" || rc=1; done; return $rc; }
+
+restore() {
+  local dir=$1 n
+  for n in "${NODES[@]}"; do [ -f "$dir/$n.state" ] || { echo "lab: no checkpoint in $dir" >&2; return 1; }; done
+  image_ok || { echo "lab: the base image is missing or stale: $dir was made on another" >&2; return 1; }
+  down
+  mkdir -p "$RUN"
+  for n in "${NODES[@]}"; do
+    rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
+    qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n.qcow2" "$RUN/$n.qcow2"
+    qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n-data.qcow2" "$RUN/$n-data.qcow2"
+    start_node "$n" "$dir/$n.state"
+  done
+  for n in "${NODES[@]}"; do qmp "$n" wait-incoming & done
+  wait_all || { down; return 1; }
+  for n in "${NODES[@]}"; do qmp "$n" cont; done
+  # The guests' wall clocks resume at the moment of the save.
+  for n in "${NODES[@]}"; do wait_ssh "$n" && ssh_node "$n" "date -s @$(date +%s) >/dev/null"; done
 }
 
 status() {
@@ -228,7 +284,9 @@ case $cmd in
   ssh) ssh_node "$@" ;;
   kill) running "$1" && kill -9 "$(cat "$RUN/$1.pid")"; rm -f "$RUN/$1.pid" ;;
   start) start_node "$1"; wait_ssh "$1"; provision "$1" ;;
+  save) save "$1" ;;
+  restore) restore "$1" ;;
   key) echo "$KEY" ;;
   port) ssh_port "$1" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,8 +1,16 @@
 """End-to-end tests on the lab's QEMU guests (lab/lab.sh): real DRBD, OCFS2,
 NFS and libvirt. Marked ``lab``; the lab is started when it is not up.
 
-Each module states the lab state it needs and gets there itself (a reset
-costs a boot: about 30 s under TCG), so the modules can run alone.
+Each module states the lab state it needs and gets there itself, so the
+modules can run alone: from bare Debian (``lab.reset()``, test_1 only), or
+from a cached checkpoint (``lab.restore(NAME)``, lab/checkpoints.py) that
+this tree built and that is verified before the module relies on it. What a
+module asserts is always reached by the deploy it runs, not by the
+checkpoint it starts from.
+
+Every wait is bounded (pytest-timeout, and a timeout on every command); a
+failing lab test gets the guests' last console lines and DRBD states in its
+report, and the session ends with a table of each module's time.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,16 +27,79 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "lab.sh"
 PYINFRA = Path(sys.executable).with_name("pyinfra")
+sys.path.insert(0, str(ROOT / "lab"))
+
+import checkpoints  # noqa: E402  (lab/checkpoints.py)
+from checkpoints import SMALL, proc_drbd_states  # noqa: E402,F401  (used by the modules)
+
+#: Seconds one lab test (its fixtures included) may take before it is
+#: failed: a hung guest ends the test, never the CI run.
+LAB_TEST_TIMEOUT = 1500
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/lab/" in str(item.fspath):
             item.add_marker(pytest.mark.lab)
+            item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT))
+
+
+# --- Each module's time, printed at the end of the session.
+
+_module_started: dict[str, float] = {}
+_module_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_setup(item):
+    _module_started.setdefault(item.module.__name__, time.monotonic())
+
+
+def pytest_runtest_teardown(item, nextitem):
+    name = item.module.__name__
+    if nextitem is None or nextitem.module.__name__ != name:
+        _module_seconds[name] = time.monotonic() - _module_started[name]
+
+
+def pytest_terminal_summary(terminalreporter):
+    lab_modules = {m: s for m, s in _module_seconds.items() if m.startswith("test_") and m[5].isdigit()}
+    if not lab_modules:
+        return
+    terminalreporter.section("lab module times")
+    for module, seconds in lab_modules.items():
+        terminalreporter.write_line(f"{module:<32} {seconds:6.0f} s")
+    terminalreporter.write_line(f"{'all lab modules':<32} {sum(lab_modules.values()):6.0f} s")
+
+
+# --- What the guests said, on failure.
+
+def _guest_report() -> str:
+    lines = []
+    for node in checkpoints.NODES:
+        console = checkpoints.lab_dir() / "run" / f"{node}.console"
+        try:
+            tail = console.read_text(errors="replace").splitlines()[-25:]
+        except OSError as error:
+            tail = [str(error)]
+        lines += [f"--- {node}: last console lines", *tail]
+        try:
+            result = subprocess.run([str(LAB), "ssh", node, "cat /proc/drbd; findmnt -t ocfs2 || true"],
+                                    capture_output=True, text=True, timeout=30)
+            lines += [f"--- {node}: /proc/drbd and OCFS2 mounts", result.stdout + result.stderr]
+        except subprocess.TimeoutExpired:
+            lines.append(f"--- {node}: no answer over SSH within 30 s")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and item.get_closest_marker("lab") is not None and call.when != "teardown":
+        report.sections.append(("guests", _guest_report()))
 
 
 class Lab:
-    def run(self, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
         return subprocess.run([str(LAB), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
     def ensure_up(self) -> None:
@@ -35,8 +107,13 @@ class Lab:
         assert result.returncode == 0, result.stderr
 
     def reset(self) -> None:
+        """Bare Debian guests (fresh disks from the base image)."""
         result = self.run("reset")
         assert result.returncode == 0, result.stderr
+
+    def restore(self, checkpoint: str) -> None:
+        """Both guests in a verified checkpoint (lab/checkpoints.py)."""
+        checkpoints.restore(checkpoint)
 
     def kill(self, node: str) -> None:
         self.run("kill", node)
@@ -45,13 +122,13 @@ class Lab:
         result = self.run("start", node)
         assert result.returncode == 0, result.stderr
 
-    def ssh(self, node: str, command: str, check: bool = True, timeout: int = 600) -> str:
+    def ssh(self, node: str, command: str, check: bool = True, timeout: int = 300) -> str:
         result = self.run("ssh", node, command, timeout=timeout)
         if check:
             assert result.returncode == 0, f"{node}: {command}: {result.stderr}{result.stdout}"
         return result.stdout
 
-    def pyinfra(self, *args: str, inventory: str = "lab/inventory.py", timeout: int = 3600) -> "Run":
+    def pyinfra(self, *args: str, inventory: str = "lab/inventory.py", timeout: int = 1200) -> "Run":
         result = subprocess.run(
             [str(PYINFRA), "-y", inventory, *args],
             cwd=ROOT, capture_output=True, text=True, timeout=timeout,
@@ -61,14 +138,6 @@ class Lab:
 
     def deploy(self, target: str = "deploy.py", *args: str, inventory: str = "lab/inventory.py") -> "Run":
         return self.pyinfra(*args, target, inventory=inventory)
-
-
-SMALL = "tests/lab/small/inventory.py"
-
-
-def proc_drbd_states(text: str) -> list[tuple[str, str, str]]:
-    """(cs, ro, ds) of each device in /proc/drbd."""
-    return re.findall(r"\d+: cs:(\S+) ro:(\S+) ds:(\S+)", text)
 
 
 class Run:

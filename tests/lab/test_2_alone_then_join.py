@@ -2,6 +2,7 @@
 a later run joins the second node, which syncs and keeps the data.
 
 Uses the small cluster (tests/lab/small): joining syncs the whole volume.
+Starts from the provisioned checkpoint: packages installed, nothing else.
 """
 
 import pytest
@@ -11,7 +12,7 @@ from conftest import SMALL, proc_drbd_states
 
 @pytest.fixture(scope="module")
 def alone(lab):
-    lab.reset()
+    lab.restore("provisioned")
     lab.kill("torchio")
     yield lab
     lab.start("torchio")

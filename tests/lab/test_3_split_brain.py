@@ -20,9 +20,7 @@ READ = f"dd if={DEV} bs=1M skip=100 count=1 status=none | sha256sum"
 
 @pytest.fixture(scope="module")
 def split(lab):
-    lab.reset()
-    run = lab.deploy(inventory=SMALL)
-    assert run.returncode == 0, run
+    lab.restore("converged-small")
     for node in ("fiori", "torchio"):
         lab.ssh(node, "umount /vol/small")
     for node in ("fiori", "torchio"):

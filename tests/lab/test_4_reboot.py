@@ -27,9 +27,7 @@ def wait_until(check, timeout=900, interval=5):
 
 @pytest.fixture(scope="module")
 def rebooted(lab):
-    lab.reset()
-    run = lab.deploy(inventory=SMALL)
-    assert run.returncode == 0, run
+    lab.restore("converged-small")
     lab.ssh("torchio", "head -c 4M /dev/urandom > /vol/small/before-reboot && sync")
     lab.written = lab.ssh("torchio", "sha256sum /vol/small/before-reboot").split()[0]
     lab.ssh("fiori", "systemctl reboot", check=False)

@@ -1,5 +1,6 @@
 """A deploy interrupted mid-way (torchio's guest killed by pid while DRBD is
-being brought up) stops, and a re-run after torchio is back converges."""
+being brought up) stops, and a re-run after torchio is back converges.
+Starts from the provisioned checkpoint: packages installed, nothing else."""
 
 import subprocess
 
@@ -9,7 +10,7 @@ KILL_AT = "Starting operation: tasks/drbd.py | drbd: up drbd_small"
 
 
 def test_interrupted_deploy_converges_on_rerun(lab):
-    lab.reset()
+    lab.restore("provisioned")
     proc = subprocess.Popen([str(PYINFRA), "-y", SMALL, "deploy.py"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = []

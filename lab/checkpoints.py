@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Cached checkpoints of the two-node lab, keyed by what built them.
+
+    .venv/bin/python lab/checkpoints.py NAME      # restore NAME, building it if missing or stale
+    .venv/bin/python lab/checkpoints.py --keys    # each checkpoint's key
+
+A checkpoint is both guests frozen together by ``lab/lab.sh save``: RAM,
+devices and disk overlays. Restoring one (``lab.sh restore``) takes seconds
+where a reset and a deploy from bare Debian take minutes under TCG.
+
+A checkpoint is built by running the real thing (a reset lab and a pyinfra
+run of this tree) and is keyed by the files that run read: when any of them
+changes, the key changes and the checkpoint is built again, never trusted.
+Keys chain: a checkpoint built on top of another includes its parent's key.
+Every restore is verified (packages, DRBD states, mounts) before a test
+relies on it; one that fails verification is deleted and built again once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from twonode.lab import lab_dir
+from twonode.packages import ALL as PACKAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "lab" / "lab.sh"
+PYINFRA = Path(sys.executable).with_name("pyinfra")
+NODES = ("fiori", "torchio")
+SMALL = "tests/lab/small/inventory.py"
+
+#: Everything a deploy of this tree reads on the controller.
+DEPLOY_INPUTS = ("deploy.py", "config.py", "tasks/*.py", "templates/**/*", "facts/*.py", "twonode/*.py")
+
+
+def log(message: str) -> None:
+    print(f"lab: {message}", file=sys.stderr, flush=True)
+
+
+def lab_sh(*args: str, timeout: int = 900) -> str:
+    result = subprocess.run([str(LAB), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise CheckpointError(f"lab.sh {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+    return result.stdout
+
+
+def ssh(node: str, command: str, timeout: int = 120) -> str:
+    return lab_sh("ssh", node, command, timeout=timeout)
+
+
+def pyinfra(inventory: str, deploy: str, timeout: int = 1800) -> None:
+    result = subprocess.run([str(PYINFRA), "-y", inventory, deploy], cwd=ROOT, capture_output=True,
+                            text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise CheckpointError(f"pyinfra {inventory} {deploy} failed (rc {result.returncode}):\n"
+                              f"{(result.stdout + result.stderr)[-4000:]}")
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def cache_dir() -> Path:
+    return lab_dir() / "checkpoints"
+
+
+def proc_drbd_states(text: str) -> list[tuple[str, str, str]]:
+    """(cs, ro, ds) of each device in /proc/drbd (DRBD 8.4)."""
+    return re.findall(r"\d+: cs:(\S+) ro:(\S+) ds:(\S+)", text)
+
+
+# --- What each checkpoint is.
+
+def _build_provisioned() -> None:
+    lab_sh("reset", timeout=1800)
+    pyinfra("lab/inventory.py", "lab/provision.py")
+
+
+def _verify_provisioned() -> list[str]:
+    problems = []
+    for node in NODES:
+        out = ssh(node, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' " + " ".join(PACKAGES) + " || true")
+        installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+        missing = sorted(set(PACKAGES) - installed)
+        if missing:
+            problems.append(f"{node}: packages not installed: {' '.join(missing)}")
+    return problems
+
+
+def _build_converged_small() -> None:
+    restore("provisioned")
+    pyinfra(SMALL, "deploy.py")
+
+
+def _verify_converged_small() -> list[str]:
+    problems = []
+    for node in NODES:
+        out = ssh(node, "cat /proc/drbd; echo @@; findmnt -n -o TARGET -t ocfs2 || true")
+        proc, mounts = out.split("@@")
+        states = proc_drbd_states(proc)
+        if states != [("Connected", "Primary/Primary", "UpToDate/UpToDate")]:
+            problems.append(f"{node}: DRBD is not Connected Primary/Primary UpToDate: {proc.strip()}")
+        if "/vol/small" not in mounts.split():
+            problems.append(f"{node}: /vol/small is not mounted (ocfs2 mounts: {mounts.split()})")
+    return problems
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    #: The checkpoint this one is built on (None: a reset lab).
+    parent: str | None
+    #: Globs, relative to the tree, of every file the build reads.
+    inputs: tuple[str, ...]
+    build: Callable[[], None]
+    verify: Callable[[], list[str]]
+    what: str
+
+
+CHECKPOINTS = {c.name: c for c in (
+    Checkpoint(
+        "provisioned", None,
+        ("lab/lab.sh", "lab/qmp.py", "lab/checkpoints.py", "lab/provision.py", "twonode/packages.py", "twonode/ops.py"),
+        _build_provisioned, _verify_provisioned,
+        "bare guests with the deploy's packages installed by the deploy's own operation",
+    ),
+    Checkpoint(
+        "converged-small", "provisioned",
+        DEPLOY_INPUTS + ("tests/lab/small/**/*.py", "lab/inventory.py"),
+        _build_converged_small, _verify_converged_small,
+        "the small test cluster deployed by this tree: Primary/Primary, mounted on both",
+    ),
+)}
+
+
+def input_files(patterns: tuple[str, ...], root: Path = ROOT) -> list[Path]:
+    found = {p for pattern in patterns for p in root.glob(pattern)
+             if p.is_file() and "__pycache__" not in p.parts}
+    return sorted(found)
+
+
+def key(name: str, root: Path = ROOT) -> str:
+    """sha256 of the checkpoint's name, its parent's key and every input
+    file's path and content."""
+    checkpoint = CHECKPOINTS[name]
+    digest = hashlib.sha256(name.encode())
+    if checkpoint.parent:
+        digest.update(key(checkpoint.parent, root).encode())
+    for path in input_files(checkpoint.inputs, root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def path_of(name: str) -> Path:
+    return cache_dir() / f"{name}-{key(name)}"
+
+
+def build(name: str) -> Path:
+    checkpoint, where = CHECKPOINTS[name], path_of(name)
+    t0 = time.monotonic()
+    log(f"building checkpoint {name} ({checkpoint.what}) as {where.name}")
+    checkpoint.build()
+    problems = checkpoint.verify()
+    if problems:
+        raise CheckpointError(f"checkpoint {name}: the build did not reach its state:\n" + "\n".join(problems))
+    # Stale ones (other keys) go: they are never restored again.
+    for old in cache_dir().glob(f"{name}-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    lab_sh("save", str(where), timeout=600)
+    log(f"checkpoint {name} built in {time.monotonic() - t0:.0f} s")
+    return where
+
+
+def restore(name: str) -> None:
+    """Both guests in checkpoint ``name``, verified; built first when the
+    cache has none for the current key."""
+    checkpoint, where = CHECKPOINTS[name], path_of(name)
+    for attempt in (1, 2):
+        if not (where / "fiori.state").exists():
+            build(name)
+        t0 = time.monotonic()
+        lab_sh("restore", str(where), timeout=600)
+        problems = checkpoint.verify()
+        if not problems:
+            log(f"checkpoint {name} restored and verified in {time.monotonic() - t0:.0f} s")
+            return
+        log(f"checkpoint {name} failed verification after restore; deleting it:\n" + "\n".join(problems))
+        shutil.rmtree(where, ignore_errors=True)
+    raise CheckpointError(f"checkpoint {name}: verification failed twice:\n" + "\n".join(problems))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--keys"]:
+        for name in CHECKPOINTS:
+            print(name, key(name), "cached" if (path_of(name) / "fiori.state").exists() else "missing")
+    elif len(sys.argv) == 2 and sys.argv[1] in CHECKPOINTS:
+        restore(sys.argv[1])
+    else:
+        raise SystemExit(__doc__)

@@ -1,0 +1,14 @@
+"""The lab's "provisioned" checkpoint (lab/checkpoints.py): every package
+the deploy installs, installed on bare guests by the deploy's own operation
+(twonode.ops.install: apt, --no-install-recommends, from the guests'
+offline repository). The tests that start here still run every other step
+of the deploy themselves; tests/lab/test_1 keeps the installation from bare
+Debian under test.
+
+    pyinfra lab/inventory.py lab/provision.py
+"""
+
+from twonode import packages
+from twonode.ops import install
+
+install(packages.ALL, "lab")

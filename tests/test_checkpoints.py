@@ -1,0 +1,68 @@
+"""The lab's checkpoints (lab/checkpoints.py) are keyed by what built them:
+a change to any input makes a new key (the checkpoint is built again), and
+a change elsewhere does not (it is reused)."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lab"))
+
+import checkpoints  # noqa: E402
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A copy of every file any checkpoint reads, plus two it does not."""
+    patterns = {p for c in checkpoints.CHECKPOINTS.values() for p in c.inputs}
+    for path in checkpoints.input_files(tuple(patterns)) + [ROOT / "README.md", ROOT / "tests/test_model.py"]:
+        dest = tmp_path / path.relative_to(ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, dest)
+    return tmp_path
+
+
+def keys(root):
+    return {name: checkpoints.key(name, root) for name in checkpoints.CHECKPOINTS}
+
+
+def edit(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def test_a_copy_of_the_tree_has_the_trees_keys(tree):
+    assert keys(tree) == keys(ROOT)
+
+
+def test_a_new_package_rebuilds_provisioned_and_everything_built_on_it(tree):
+    before = keys(tree)
+    edit(tree / "twonode/packages.py", "\nALL = ALL + ['sanlock']\n")
+    after = keys(tree)
+    assert after["provisioned"] != before["provisioned"]
+    assert after["converged-small"] != before["converged-small"]
+
+
+def test_a_changed_task_or_template_rebuilds_the_converged_cluster_only(tree):
+    for changed in ("tasks/drbd.py", "templates/drbd/resource.res.j2", "tests/lab/small/group_data/all.py"):
+        before = keys(tree)
+        edit(tree / changed, "\n# changed\n")
+        after = keys(tree)
+        assert after["converged-small"] != before["converged-small"], changed
+        assert after["provisioned"] == before["provisioned"], changed
+
+
+def test_a_changed_lab_recipe_rebuilds_everything(tree):
+    before = keys(tree)
+    edit(tree / "lab/lab.sh", "\n# changed\n")
+    after = keys(tree)
+    assert all(after[name] != before[name] for name in before)
+
+
+def test_files_no_build_reads_change_no_key(tree):
+    before = keys(tree)
+    edit(tree / "README.md", "\nmore words\n")
+    edit(tree / "tests/test_model.py", "\n# changed\n")
+    assert keys(tree) == before
