@@ -105,7 +105,7 @@ class DeviceSignatures(FactBase):
         # Secondary), each device is read alone, so that only the one that
         # failed is unknown.
         self.groups = _by_unique_basename(tuple(devices))
-        parts = [f"echo @@{dev}; [ -b {shlex.quote(dev)} ] && echo exists" for dev in devices]
+        parts = [f"echo @@{shlex.quote(dev)}; [ -b {shlex.quote(dev)} ] && echo exists" for dev in devices]
         for index, group in enumerate(self.groups):
             quoted = " ".join(shlex.quote(d) for d in group)
             parts.append(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 
 from pyinfra.api import FactBase
@@ -325,54 +326,80 @@ def drbd_resources_from_sections(sections: dict[str, str]) -> dict[str, DrbdStat
 
 @dataclass(frozen=True)
 class DrbdMetadata(JsonDataclass):
-    """What ``drbdmeta`` finds on a backing device (resource down)."""
+    """A resource's generation identifiers (``drbdadm get-gi``: the kernel's
+    while the resource is up, the on-disk metadata's while it is down)."""
 
     #: DRBD's internal metadata is present.
     present: bool
     #: The current data-generation UUID, upper-case hex ("0000000000000004"
     #: right after create-md: the device never held replicated data).
     current_uuid: str | None = None
+    #: The data-consistency flag: False on a side whose sync never finished.
+    consistent: bool | None = None
+    #: What the command printed instead of identifiers or "no metadata":
+    #: what the device holds is unknown.
+    error: str | None = None
 
     @property
     def never_used(self) -> bool:
         return self.present and self.current_uuid == INITIAL_UUID
 
+    @property
+    def is_partial(self) -> bool:
+        """A sync into this side began (the peer handed it a generation)
+        and did not finish: a partial copy, never to be promoted."""
+        return self.present and not self.never_used and self.consistent is False
 
-_GI = re.compile(r"^([0-9A-Fa-f]{16}):")
+
+_GI = re.compile(r"^([0-9A-Fa-f]{16}):(?:[0-9A-Fa-f]{16}:){3}([01]):")
+_NO_METADATA = "No valid meta data found"
 
 
 def parse_get_gi(text: str) -> DrbdMetadata:
-    """Parse ``drbdmeta ... get-gi`` (e.g. ``0000000000000004:0000...:0:0:0:0:0:0:0:0``)."""
+    """Parse ``get-gi`` (``CURRENT:BITMAP:HIST1:HIST2:consistent:...``, e.g.
+    ``0000000000000004:0000...:0:0:0:0:0:0:0``); warnings before the line
+    (drbdmeta on an attached device) are skipped. No output, or drbdmeta's
+    "No valid meta data found", is no metadata; anything else is an error
+    that is kept, never read as "no metadata"."""
     for line in text.splitlines():
         match = _GI.match(line.strip())
         if match:
-            return DrbdMetadata(present=True, current_uuid=match.group(1).upper())
-    return DrbdMetadata(present=False)
+            return DrbdMetadata(present=True, current_uuid=match.group(1).upper(),
+                                consistent=match.group(2) == "1")
+    said = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    if not said or said == _NO_METADATA:
+        return DrbdMetadata(present=False)
+    return DrbdMetadata(present=False, error=said)
 
 
-class DrbdBackingMetadata(FactBase):
+class DrbdGenerations(FactBase):
     """
-    DRBD internal metadata on each given backing device, by device path.
-    Only meaningful while the resource is down (``drbdmeta`` refuses to read
-    a device the kernel holds; the DRBD state fact covers that case).
+    The generation identifiers of each given resource, by resource name:
+    the kernel's (``drbdadm get-gi``) where the minor exists, else the
+    backing device's on-disk metadata (``drbdmeta``, which works before the
+    resource file exists); nothing where the backing device is missing, or
+    drbd-utils is not installed yet (the first run: the LV's signatures,
+    read by wipefs, still decide whether it is blank).
 
     .. code:: python
 
-        {"/dev/vg0/small": DrbdMetadata(present=True, current_uuid="0000000000000004")}
+        {"drbd_small": DrbdMetadata(present=True, current_uuid="0000000000000004", consistent=False)}
     """
 
     default = dict
 
-    def command(self, devices: tuple[tuple[str, int], ...]) -> str:
-        # Each device is read with its own resource's minor: drbdmeta refuses
-        # a minor the kernel has configured. --force: never prompt (get-gi
-        # only reads).
+    def command(self, resources: tuple[tuple[str, int, str], ...]) -> str:
+        # (resource, minor, backing device). --force: drbdmeta never prompts
+        # (get-gi only reads).
         parts = []
-        for dev, minor in devices:
+        for res, minor, dev in resources:
+            q_res, q_dev = shlex.quote(res), shlex.quote(dev)
             parts.append(
-                f"echo @@{dev}; [ -b {dev} ] && drbdmeta --force {minor} v08 {dev} internal get-gi 2>&1"
+                f"echo @@{q_res}; if [ -e /sys/block/drbd{int(minor)} ]; then drbdadm get-gi {q_res} 2>&1; "
+                f"elif [ -b {q_dev} ] && command -v drbdmeta >/dev/null; then "
+                f"drbdmeta --force {int(minor)} v08 {q_dev} internal get-gi 2>&1; fi"
             )
         return "; ".join(parts) + "; true"
 
     def process(self, output: list[str]) -> dict[str, DrbdMetadata]:
-        return {dev: parse_get_gi(text) for dev, text in section_text(output).items() if dev}
+        return {res: parse_get_gi(text) for res, text in section_text(output).items() if res}

@@ -57,15 +57,51 @@ def parse_persistent_net_rules(text: str) -> dict[str, str]:
     return rules
 
 
+def parse_ssh_connection(text: str) -> str | None:
+    """The node's own address in sshd's ``SSH_CONNECTION`` ("client_ip
+    client_port server_ip server_port"): where the deploy reaches it."""
+    fields = text.split()
+    return fields[2] if len(fields) == 4 else None
+
+
 @dataclass(frozen=True)
 class NetworkState(JsonDataclass):
     #: Interfaces as the kernel names them now.
     nics: dict[str, Nic]
     #: MAC → name pinned by /etc/udev/rules.d/70-persistent-net.rules.
     udev_rules: dict[str, str]
+    #: The address this SSH session reached the node at (None: unknown).
+    management_address: str | None = None
 
     def name_of(self, mac: str) -> str | None:
         return next((n.name for n in self.nics.values() if n.mac == mac.lower()), None)
+
+    def management_nic(self) -> Nic | None:
+        """The NIC that carries the management address."""
+        if self.management_address is None:
+            return None
+        return next((n for n in self.nics.values()
+                     if any(a.split("/")[0] == self.management_address for a in n.ipv4)), None)
+
+    def management_conflicts(self, cluster_interface: str, pinned: dict[str, str]) -> list[str]:
+        """What the cluster network or the udev pins ({name: mac}) would do
+        to the NIC the deploy connects through: each would cut the deploy
+        off mid-run or at the next boot."""
+        nic = self.management_nic()
+        if nic is None:
+            return []
+        problems = []
+        where = f"{nic.name} ({nic.mac}) carries the management address {self.management_address}"
+        if cluster_interface == nic.name:
+            problems.append(f"{where}, and cluster_network.interface is {nic.name}: give the cluster "
+                            "network a NIC of its own")
+        for name, mac in pinned.items():
+            if mac == nic.mac:
+                problems.append(f"{where}, and nics pins it as {name}: leave the management NIC out of nics")
+            elif name == nic.name:
+                problems.append(f"{where}, and nics gives its name {name} to {mac}: the rename at the "
+                                "next boot would move the management address; pick another name")
+        return problems
 
     def mismatches(self, wanted: dict[str, str]) -> list[str]:
         """For wanted {name: mac}, what differs from the names in force."""
@@ -94,7 +130,8 @@ class NetworkInterfaces(FactBase):
     def command(self) -> str:
         return (
             "echo @@ip; ip -j addr show; "
-            "echo @@rules; cat /etc/udev/rules.d/70-persistent-net.rules 2>/dev/null; true"
+            "echo @@rules; cat /etc/udev/rules.d/70-persistent-net.rules 2>/dev/null; "
+            'echo @@ssh; echo "${SSH_CONNECTION:-}"; true'
         )
 
     def process(self, output: list[str]) -> NetworkState:
@@ -102,4 +139,5 @@ class NetworkInterfaces(FactBase):
         return NetworkState(
             nics=parse_ip_addr_json(parts.get("ip", "")),
             udev_rules=parse_persistent_net_rules(parts.get("rules", "")),
+            management_address=parse_ssh_connection(parts.get("ssh", "")),
         )

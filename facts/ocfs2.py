@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
 from .serial import JsonDataclass
 from .sections import split_sections
+
+
+@dataclass(frozen=True)
+class O2cbNode(JsonDataclass):
+    """One node as the running cluster stack knows it (configfs)."""
+
+    name: str
+    number: int | None = None
+    address: str | None = None
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -21,9 +32,45 @@ class O2cbStatus(JsonDataclass):
     online_clusters: tuple[str, ...]
     #: Node names registered under /sys/kernel/config/cluster/<name>/node.
     registered_nodes: tuple[str, ...]
+    #: Those nodes with their numbers, addresses and port, sorted by name.
+    registered: tuple[O2cbNode, ...] = ()
 
     def is_online(self, cluster: str) -> bool:
         return cluster in self.online_clusters
+
+    def live_nodes_differ(self, cluster: str, wanted: tuple[O2cbNode, ...]) -> str | None:
+        """How the running stack's nodes differ from ``wanted`` (names,
+        numbers, addresses and port, as a whole), or None: the same, or
+        not running (then cluster.conf may be written freely)."""
+        if not self.is_online(cluster) or not self.registered:
+            return None
+        by_name = sorted(wanted, key=lambda n: n.name)
+        if list(self.registered) == by_name:
+            return None
+
+        def show(nodes):
+            return ", ".join(f"{n.number}:{n.name}@{n.address}:{n.port}"
+                             for n in sorted(nodes, key=lambda n: n.number or 0))
+        return f"o2cb runs with nodes {show(self.registered)}; group_data gives {show(wanted)}"
+
+
+_NODE_ATTR = re.compile(r"/node/([^/]+)/(num|ipv4_address|ipv4_port):(.*)$")
+
+
+def parse_o2cb_nodes(lines: list[str]) -> tuple[O2cbNode, ...]:
+    """Parse ``grep -H`` of configfs' node attributes
+    (``/sys/kernel/config/cluster/ocfs2/node/fiori/num:1``)."""
+    found: dict[str, dict] = {}
+    for line in lines:
+        match = _NODE_ATTR.search(line.strip())
+        if not match:
+            continue
+        name, attr, value = match.groups()
+        if attr == "ipv4_address":
+            found.setdefault(name, {})["address"] = value
+        else:
+            found.setdefault(name, {})["number" if attr == "num" else "port"] = int(value)
+    return tuple(O2cbNode(name=name, **attrs) for name, attrs in sorted(found.items()))
 
 
 _ONLINE = re.compile(r"^Cluster '([^']+)' is online")
@@ -36,7 +83,8 @@ def parse_o2cb(sections: dict[str, list[str]]) -> O2cbStatus:
     )
     online = tuple(m.group(1) for line in sections.get("status", []) if (m := _ONLINE.match(line.strip())))
     nodes = tuple(sorted(line.strip() for line in sections.get("nodes", []) if line.strip()))
-    return O2cbStatus(installed=installed, enabled_at_boot=enabled, online_clusters=online, registered_nodes=nodes)
+    return O2cbStatus(installed=installed, enabled_at_boot=enabled, online_clusters=online, registered_nodes=nodes,
+                      registered=parse_o2cb_nodes(sections.get("attrs", [])))
 
 
 class O2cb(FactBase):
@@ -50,11 +98,13 @@ class O2cb(FactBase):
     """
 
     def command(self, cluster: str = "ocfs2") -> str:
+        nodes = f"/sys/kernel/config/cluster/{shlex.quote(cluster)}/node"
         return (
             "echo @@installed; command -v o2cb >/dev/null && echo installed; "
             "echo @@default; cat /etc/default/o2cb 2>/dev/null; "
             "echo @@status; command -v o2cb >/dev/null && o2cb cluster-status 2>&1; "
-            f"echo @@nodes; ls /sys/kernel/config/cluster/{cluster}/node 2>/dev/null; true"
+            f"echo @@nodes; ls {nodes} 2>/dev/null; "
+            f"echo @@attrs; grep -sH . {nodes}/*/num {nodes}/*/ipv4_address {nodes}/*/ipv4_port; true"
         )
 
     def process(self, output: list[str]) -> O2cbStatus:

@@ -30,11 +30,13 @@ cluster = {
     "local_volumes": [
         {"name": "local", "size": "1g", "mount_point": "/vol/local"},
     ],
-    # Minors 0, 1, 2 and ports 7790, 7791, 7792 are assigned in this order.
+    # Each volume's DRBD minor (/dev/drbdN) and port are its identity: stated,
+    # and never changed while it exists (a new volume takes the next free ones).
     "replicated_volumes": [
-        {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail"},
-        {"name": "vmpool0", "size": "3g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore"},
-        {"name": "pub", "size": "3g", "mount_point": "/vol/pub", "fs_type": "datafiles"},
+        {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail", "minor": 0, "port": 7790},
+        {"name": "vmpool0", "size": "3g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore",
+         "minor": 1, "port": 7791},
+        {"name": "pub", "size": "3g", "mount_point": "/vol/pub", "fs_type": "datafiles", "minor": 2, "port": 7792},
     ],
     "nfs": {
         "server_address": "192.168.10.1/24",

@@ -128,7 +128,7 @@ class Checkpoint:
 CHECKPOINTS = {c.name: c for c in (
     Checkpoint(
         "provisioned", None,
-        ("lab/lab.sh", "lab/qmp.py", "lab/checkpoints.py", "lab/provision.py", "twonode/packages.py", "twonode/ops.py"),
+        ("lab/lab.sh", "lab/qmp.py", "lab/checkpoints.py", "lab/provision.py", "twonode/packages.py", "twonode/install.py"),
         _build_provisioned, _verify_provisioned,
         "bare guests with the deploy's packages installed by the deploy's own operation",
     ),

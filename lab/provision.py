@@ -1,6 +1,6 @@
 """The lab's "provisioned" checkpoint (lab/checkpoints.py): every package
 the deploy installs, installed on bare guests by the deploy's own operation
-(twonode.ops.install: apt, --no-install-recommends, from the guests'
+(twonode.install: apt, --no-install-recommends, from the guests'
 offline repository). The tests that start here still run every other step
 of the deploy themselves; tests/lab/test_1 keeps the installation from bare
 Debian under test.
@@ -9,6 +9,6 @@ Debian under test.
 """
 
 from twonode import packages
-from twonode.ops import install
+from twonode.install import install
 
 install(packages.ALL, "lab")

@@ -14,16 +14,19 @@ right before it writes.
 
 from shlex import quote
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.operations import server
 
 from twonode import packages, reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.model import BEFORE_RESYNC_TARGET
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import ensure_lv, install, put, refuse_unless_blank, require_vg, service, step, template, wait_for
+from twonode.install import install
+from twonode.drbd_identity import identity_of, live_change_refusal
+from twonode.ops import checked_template, ensure_lv, file_lines, put, refuse_unless_blank, require_vg, service, step, wait_for
 from twonode.planner import Step
 from twonode.snapshot import fact, prefetch
+from facts.drbd import DrbdResources
 from facts.lvm import VolumeGroups
 
 AREA = "drbd"
@@ -52,14 +55,29 @@ put(
     mode="755",
 )
 
+# A volume removed from group_data is never torn down by an edit: its
+# resource stays up, its file, LV and mount stay; retiring it is explicit.
+for name in sorted(set(fact(DrbdResources)) - {vol.resource for vol in c.replicated_volumes}):
+    logger.warning(f"{host.name}: {name} is up but not in group_data: left as it is (unmanaged; its "
+                   "resource file, LV, fstab line and mount stay). Put it back in group_data to manage it.")
+
+refusals = [why for vol in c.replicated_volumes if (why := live_change_refusal(
+    vol.resource, vol.mount_point, file_lines(reads.resource_file(vol)),
+    identity_of(vol, c.nodes, c.volume_group), plans[vol.resource].is_up_on(me.name)))]
+if refusals:
+    raise DeployStopped(f"{host.name}: " + f"\n{host.name}: ".join(refusals))
+
 for vol in host.loop(c.replicated_volumes):
     # Growing a replicated volume needs lvextend on both nodes, then
     # `drbdadm resize` and tunefs.ocfs2 on one: not automated yet.
     ensure_lv(vg, vol.name, vol.size, AREA, grow=False)
-    resfile = template(
+    # drbdadm reads every file in /etc/drbd.d: a broken one would break
+    # every drbdadm command, for every resource, until fixed by hand.
+    resfile = checked_template(
         name=f"{AREA}: resource file for {vol.resource}",
         src="templates/drbd/resource.res.j2",
         dest=reads.resource_file(vol),
+        check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
         vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
     )
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):
@@ -70,12 +88,14 @@ for vol in host.loop(c.replicated_volumes):
         )
 
 
-# Every step below is emitted on BOTH hosts (empty where a host has nothing
-# to do): see twonode.ops.step for why that keeps the phases in order.
+# Every step below is emitted on BOTH hosts when either has it to do (see
+# twonode.ops.step for why that keeps the phases in order), and only for
+# resources whose plan has steps: a converged run lists none of them.
+with_steps = [vol for vol in c.replicated_volumes if plans[vol.resource].has_steps]
 
 # Phase 1 (both nodes): metadata and attach.
-for vol in host.loop(c.replicated_volumes):
-    steps = plans[vol.resource].steps_for(me.name)
+for vol in host.loop(with_steps):
+    plan = plans[vol.resource]
     res, dev = vol.resource, f"/dev/{c.volume_group}/{vol.name}"
     q_res, q_dev = quote(res), quote(dev)
     # Instead of the seed's `dd` over the whole device (hours for 2 TiB, and
@@ -85,8 +105,8 @@ for vol in host.loop(c.replicated_volumes):
     # is needed because `new-current-uuid --clear-bitmap` follows and the
     # filesystem is made through DRBD.
     step(
-        Step.WIPE_ENDS in steps,
-        f"{AREA}: check {dev} is blank and clear its ends",
+        plan.nodes_with(Step.WIPE_ENDS),
+        f"{AREA}: {res}: check {dev} is blank and clear its ends",
         [
             refuse_unless_blank(dev, "touch"),
             f"dd if=/dev/zero of={q_dev} bs=1M count=1 oflag=direct status=none",
@@ -96,15 +116,15 @@ for vol in host.loop(c.replicated_volumes):
     )
     # --force only skips drbdmeta's prompt; the planner proved the LV blank
     # or holding our own never-used metadata.
-    step(Step.CREATE_MD in steps, f"{AREA}: create-md {res}", [f"drbdadm -- --force create-md {q_res}"])
-    step(Step.UP in steps, f"{AREA}: up {res}", [f"drbdadm up {q_res}"])
+    step(plan.nodes_with(Step.CREATE_MD), f"{AREA}: {res}: create-md", [f"drbdadm -- --force create-md {q_res}"])
+    step(plan.nodes_with(Step.UP), f"{AREA}: {res}: up", [f"drbdadm up {q_res}"])
 
 # Phase 2 (one node): both sides are new: declare them in sync.
-for vol in host.loop(c.replicated_volumes):
+for vol in host.loop(with_steps):
     res, q_res = vol.resource, quote(vol.resource)
     step(
-        Step.NEW_UUID_CLEAR_BITMAP in plans[res].steps_for(me.name),
-        f"{AREA}: {res} is new on both nodes: new-current-uuid --clear-bitmap (no resync)",
+        plans[res].nodes_with(Step.NEW_UUID_CLEAR_BITMAP),
+        f"{AREA}: {res}: new on both nodes, no resync: new-current-uuid --clear-bitmap",
         [
             wait_for(res, f"[ \"$(drbdadm cstate {q_res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
             # Checked again at the last moment: only a pair that never held
@@ -116,13 +136,13 @@ for vol in host.loop(c.replicated_volumes):
     )
 
 # Phase 3 (both nodes): wait until up to date, then promote.
-for vol in host.loop(c.replicated_volumes):
+for vol in host.loop(with_steps):
     res, q_res = vol.resource, quote(vol.resource)
-    steps = plans[res].steps_for(me.name)
-    step(Step.PRIMARY_FORCE in steps, f"{AREA}: {res}: primary --force (the peer joins later)",
+    plan = plans[res]
+    step(plan.nodes_with(Step.PRIMARY_FORCE), f"{AREA}: {res}: alone, the peer joins later: primary --force",
          [f"drbdadm primary --force {q_res}"])
     step(
-        Step.PRIMARY in steps,
+        plan.nodes_with(Step.PRIMARY),
         f"{AREA}: {res}: wait until UpToDate, then primary",
         [
             wait_for(res, f"drbdadm dstate {q_res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),

@@ -16,7 +16,8 @@ from pyinfra.operations import server
 from facts.libvirt import Virsh
 from twonode import packages, reads
 from twonode.context import cluster
-from twonode.ops import directory, file_lines, install, template
+from twonode.install import install
+from twonode.ops import directory, file_lines, template
 from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"

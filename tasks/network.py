@@ -16,8 +16,9 @@ from pyinfra.operations import server
 
 from facts.network import NetworkInterfaces
 from twonode import packages, reads
-from twonode.context import cluster, this_node
-from twonode.ops import etc_hosts, install, line, template
+from twonode.context import DeployStopped, cluster, this_node
+from twonode.install import install
+from twonode.ops import etc_hosts, line, template
 from twonode.snapshot import fact, prefetch
 
 AREA = "network"
@@ -28,6 +29,9 @@ prefetch(*reads.network(c))
 install(packages.NETWORK, AREA)
 
 state = fact(NetworkInterfaces)
+conflicts = state.management_conflicts(net.interface, me.nics)
+if conflicts:
+    raise DeployStopped(f"{host.name}: " + f"\n{host.name}: ".join(conflicts) + "\nNothing was changed.")
 
 if me.nics:
     template(

@@ -13,7 +13,8 @@ from pyinfra.operations import server
 from facts.nfs import NfsExports
 from twonode import packages, reads
 from twonode.context import cluster
-from twonode.ops import directory, install, service, template
+from twonode.install import install
+from twonode.ops import directory, file_lines, put, service, template
 from twonode.snapshot import fact, prefetch
 
 AREA = "nfs"
@@ -37,16 +38,26 @@ unit_dropin = template(
 service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service",
         running=True, enabled=True, daemon_reload=unit_dropin.will_change)
 
+# Ours go to /etc/exports.d; the admin's /etc/exports is left alone. An
+# /etc/exports written by an earlier twonode (our first line) is handed
+# back to the admin as Debian ships it, so the exports are not served twice.
+admin_lines = file_lines(reads.ADMIN_EXPORTS) or ()
+if admin_lines[:1] == (reads.MANAGED_MARK,):
+    put(name=f"{AREA}: /etc/exports back to the admin (ours moved to {reads.EXPORTS})",
+        src="templates/nfs/exports-debian", dest=reads.ADMIN_EXPORTS)
+directory(name=f"{AREA}: {reads.EXPORTS_DIR}", path=reads.EXPORTS_DIR)
 exports_file = template(
-    name=f"{AREA}: /etc/exports",
+    name=f"{AREA}: {reads.EXPORTS}",
     src="templates/nfs/exports.j2",
     dest=reads.EXPORTS,
     exports=exports,
 )
+# Ours not all served (a boot before the mounts, an admin's exportfs -u), or
+# our file changed (a path added or removed): re-export. The admin's
+# exports are not compared: they are not ours to judge.
 in_force = fact(NfsExports)
 missing = [e.path for e in exports if e.path not in in_force]
-stale = [p for p in in_force if p not in {e.path for e in exports}]
-if missing or stale:
+if missing:
     server.shell(name=f"{AREA}: exportfs -ra", commands=["exportfs -ra"])
 elif exports_file.will_change:
     server.shell(name=f"{AREA}: exportfs -ra (exports changed)", commands=["exportfs -ra"],

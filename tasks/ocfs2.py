@@ -13,20 +13,20 @@ from shlex import quote
 from pyinfra import host, logger
 from pyinfra.operations import server
 
-from facts.blockdev import DeviceSignatures, LinuxMounts
-from facts.ocfs2 import O2cb
+from facts.blockdev import LinuxMounts
+from facts.ocfs2 import O2cb, O2cbNode
 from twonode import packages, reads
-from twonode.context import ACTIVE, DeployStopped, cluster, status_of, this_node
+from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.ops import directory, fstab_entry, install, line, refuse_unless_blank, step, template, wait_for
-from twonode.planner import Path
+from twonode.install import install
+from twonode.ops import directory, fstab_entry, line, refuse_unless_blank, step, template, wait_for
+from twonode.planner import Presence
 from twonode.snapshot import fact, prefetch
 
 AREA = "ocfs2"
 c = cluster()
 me = this_node()
 CLUSTER_CONF, DEFAULTS = reads.O2CB_CLUSTER_CONF, reads.O2CB_DEFAULTS
-devices = reads.drbd_devices(c)
 prefetch(*reads.ocfs2(c))
 install(packages.OCFS2, AREA)
 
@@ -34,6 +34,24 @@ plans = drbd_plans()
 stopping = [p for p in plans.values() if p.stops]
 if stopping:
     raise DeployStopped("\n".join(p.reason for p in stopping))
+
+# What cluster.conf says (node numbers by position in group_data), against
+# what the running stack has. o2cb keeps the list it was started with: a
+# new cluster.conf would only take effect at one node's next boot, when
+# the two nodes would then disagree on who is node 1. So a change to a live
+# stack (a node renamed, re-addressed or swapped in order, another port)
+# stops the deploy with the steps; nothing is rewritten behind its back.
+wanted = tuple(O2cbNode(name=n.name, number=i, address=str(n.cluster_address), port=c.o2cb.port)
+               for i, n in enumerate(c.nodes, start=1))
+o2cb = fact(O2cb, cluster=c.o2cb.cluster_name)
+differs = o2cb.live_nodes_differ(c.o2cb.cluster_name, wanted)
+if differs:
+    raise DeployStopped(
+        f"{host.name}: {differs}. "
+        "A live cluster stack is never re-numbered or re-addressed by the deploy. To change it: "
+        "unmount the OCFS2 volumes on BOTH nodes, run `service o2cb offline` on both, run the "
+        "deploy again (it writes cluster.conf and brings o2cb online), then mount. Nothing was changed."
+    )
 
 template(
     name=f"{AREA}: /etc/ocfs2/cluster.conf",
@@ -49,38 +67,16 @@ for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o
 # starts the cluster at boot once O2CB_ENABLED=true (and systemctl would
 # report a generated unit as never enabled: a change on every run).
 
-o2cb = fact(O2cb, cluster=c.o2cb.cluster_name)
 if not o2cb.is_online(c.o2cb.cluster_name):
     server.shell(name=f"{AREA}: o2cb online", commands=["service o2cb online"])
-elif set(o2cb.registered_nodes) != {n.name for n in c.nodes}:
-    # A running o2cb keeps the node list it was started with; changing it
-    # means unmounting the volumes on this node, which is not done behind
-    # the users' backs.
-    logger.warning(
-        f"{host.name}: o2cb runs with nodes {', '.join(o2cb.registered_nodes) or 'none'}, not those "
-        "of cluster.conf: unmount the OCFS2 volumes here and run `service o2cb offline; service o2cb online`"
-    )
 
-mounts = fact(LinuxMounts)
-contents = fact(DeviceSignatures, devices=devices)
-mkfs_node = c.first if status_of(c.first) == ACTIVE else me.name
-
+# The planner chose the one node that formats (a new volume, or one an
+# earlier run left blank) and refused a device holding anything but OCFS2.
 for vol in host.loop(c.replicated_volumes):
-    plan = plans[vol.resource]
-    found = contents.get(vol.device)
-    if found is not None and found.exists and found.signatures and \
-            {s.type for s in found.signatures} != {"ocfs2"}:
-        raise DeployStopped(
-            f"{host.name}: {vol.device} holds {found.describe()}, not OCFS2: refusing to format or "
-            "mount it. Nothing was changed."
-        )
-    # A device that is new in this run, or up and blank (an earlier run
-    # stopped before mkfs), gets a filesystem, from one node only.
-    new = plan.path in (Path.BOTH_NEW, Path.FIRST_ALONE)
-    blank_and_up = found is not None and found.is_blank
+    format_on = plans[vol.resource].format_on
     step(
-        me.name == mkfs_node and (new or blank_and_up),
-        f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device} (one node)",
+        (format_on,) if format_on else (),
+        f"{AREA}: mkfs.ocfs2 -T {vol.fs_type} {vol.device}",
         [
             refuse_unless_blank(vol.device, "format"),
             f"mkfs.ocfs2 -q --fs-feature-level=max-features -T {quote(vol.fs_type)} {quote(vol.device)} </dev/null",
@@ -100,12 +96,19 @@ for vol in host.loop(c.replicated_volumes):
 if any(op.will_change for op in unit_changes):
     server.shell(name=f"{AREA}: systemd reads the new units and fstab", commands=["systemctl daemon-reload"])
 
+
+def unmounted_on(mount_point: str) -> tuple[str, ...]:
+    """The nodes of this run where ``mount_point`` is not mounted."""
+    return tuple(n.name for n in c.nodes if presence_of(n.name) is Presence.ACTIVE
+                 and mount_point not in fact(LinuxMounts, on=host_of(n.name)))
+
+
 for vol in host.loop(c.replicated_volumes):
-    mounted = vol.mount_point in mounts
-    if not mounted:
+    unmounted = unmounted_on(vol.mount_point)
+    if me.name in unmounted:
         directory(name=f"{AREA}: mount point {vol.mount_point}", path=vol.mount_point)
     step(
-        not mounted,
+        unmounted,
         f"{AREA}: mount {vol.mount_point}",
         [
             # become-primary-on promotes a booting node by itself, a little later.

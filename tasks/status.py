@@ -19,7 +19,8 @@ from facts.libvirt import Virsh
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
 from twonode import reads
-from twonode.context import ACTIVE, cluster, host_of, once_per_run, status_of
+from twonode.context import cluster, host_of, once_per_run, presence_of
+from twonode.planner import Presence
 from twonode.snapshot import fact, key, prefetch
 from twonode.status import render_status, split_brain_recovery
 
@@ -31,7 +32,7 @@ def _gather():
     o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
     virsh = reads.virsh_names(c)
     for node in c.nodes:
-        if status_of(node.name) != ACTIVE:
+        if presence_of(node.name) is not Presence.ACTIVE:
             seen[node.name] = None
             continue
         h = host_of(node.name)

@@ -13,7 +13,8 @@ from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
 from twonode import packages, reads
 from twonode.context import DeployStopped, cluster
-from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, install, mount, require_vg
+from twonode.install import install
+from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, mount, require_vg
 from twonode.snapshot import fact, prefetch
 
 AREA = "storage"

@@ -231,3 +231,41 @@ def test_wait_for_passes_on_the_state_and_times_out_saying_where(tmp_path, role,
     assert (result.returncode == 0) is passes, result.stderr
     if not passes:
         assert "r0: timed out after 1s waiting for Primary: cstate WFConnection dstate UpToDate/DUnknown" in result.stderr
+
+
+# twonode.ops.hosts_line_names: the /etc/hosts line for a cluster address
+# gets our name without losing the admin's.
+from twonode.ops import hosts_line_names  # noqa: E402
+
+
+@pytest.mark.parametrize("current, ours, names", [
+    ([], ["fiori-cluster"], ["fiori-cluster"]),
+    (["fiori-cluster"], ["fiori-cluster"], None),
+    (["fiori-cluster", "fiori-drbd"], ["fiori-cluster"], None),
+    (["fiori-drbd"], ["fiori-cluster"], ["fiori-cluster", "fiori-drbd"]),
+    (["storage", "fiori-old"], ["fiori-cluster"], ["fiori-cluster", "storage", "fiori-old"]),
+])
+def test_hosts_line_keeps_the_admins_names(current, ours, names):
+    assert hosts_line_names(current, ours) == names
+
+
+# twonode.ops.fstab_foreign_lines: an admin's line for our mount point.
+from twonode.ops import fstab_foreign_lines  # noqa: E402
+
+FSTAB_LINES = (
+    "/dev/vda / ext4 defaults 0 1",
+    "/dev/drbd_small /vol/small ocfs2 _netdev,noatime 0 0",
+    "# /dev/sdb1 /vol/pub xfs defaults 0 2",
+    "UUID=1234-abcd /vol/pub xfs defaults 0 2",
+)
+
+
+@pytest.mark.parametrize("device, mount_point, foreign", [
+    ("/dev/drbd_small", "/vol/small", []),
+    ("/dev/drbd_pub", "/vol/pub", ["UUID=1234-abcd /vol/pub xfs defaults 0 2"]),
+    ("/dev/drbd_small", "/vol/smal", []),
+    ("/dev/drbd_other", "/vol/small", ["/dev/drbd_small /vol/small ocfs2 _netdev,noatime 0 0"]),
+    ("/dev/mapper/vg0-local", "/vol/local", []),
+])
+def test_an_admins_fstab_line_for_our_mount_point_is_found(device, mount_point, foreign):
+    assert fstab_foreign_lines(FSTAB_LINES, device, mount_point) == foreign

@@ -9,7 +9,8 @@ import pytest
 
 from facts.blockdev import DeviceSignatures, parse_wipefs_json
 from facts.drbd import (
-    DrbdBackingMetadata,
+    DrbdGenerations,
+    DrbdMetadata,
     DrbdResources,
     INITIAL_UUID,
     parse_drbdsetup_show,
@@ -20,9 +21,15 @@ from facts.drbd import (
 )
 from facts.libvirt import Virsh, parse_virsh, parse_virsh_list, split_virsh_sections
 from facts.lvm import VolumeGroups, parse_lvm_fullreport
-from facts.network import NetworkInterfaces, NetworkState, parse_ip_addr_json, parse_persistent_net_rules
+from facts.network import (
+    NetworkInterfaces,
+    NetworkState,
+    parse_ip_addr_json,
+    parse_persistent_net_rules,
+    parse_ssh_connection,
+)
 from facts.nfs import NfsExports, parse_exportfs_v
-from facts.ocfs2 import O2cb, parse_o2cb
+from facts.ocfs2 import O2cb, parse_o2cb, O2cbNode, O2cbStatus, parse_o2cb_nodes
 from facts.systemd import UnitState, UnitStates
 
 FIX = Path(__file__).parent / "fixtures"
@@ -130,18 +137,48 @@ def test_names_from_drbdsetup_show():
 # --- DRBD metadata on a backing device -------------------------------------
 
 def test_metadata_absent_prints_nothing():
-    out = ["@@/dev/vg0/small", *lines("drbd84/down_no_metadata_fiori__drbdmeta_get-gi.txt")]
-    assert DrbdBackingMetadata().process(out)["/dev/vg0/small"].present is False
+    out = ["@@drbd_small", *lines("drbd84/down_no_metadata_fiori__drbdmeta_get-gi.txt")]
+    md = DrbdGenerations().process(out)["drbd_small"]
+    assert md.present is False and md.error is None
+
+
+def test_no_backing_device_prints_nothing():
+    assert DrbdGenerations().process(["@@drbd_small"])["drbd_small"] == DrbdMetadata(present=False)
 
 
 def test_metadata_after_create_md_is_never_used():
     md = parse_get_gi(fx("drbd84/down_with_metadata_fiori__drbdmeta_get-gi.txt"))
-    assert md.present and md.current_uuid == INITIAL_UUID and md.never_used
+    assert md.present and md.current_uuid == INITIAL_UUID and md.never_used and not md.is_partial
 
 
 def test_metadata_of_a_device_with_data():
     md = parse_get_gi("6C6E40B9BD4FAA2A:0000000000000000:0000000000000000:0000000000000000:1:1:1:1:0:0:0")
-    assert md.present and not md.never_used
+    assert md.present and not md.never_used and md.consistent and not md.is_partial
+
+
+def test_a_fresh_pair_up_in_the_kernel_is_never_used():
+    md = parse_get_gi(fx("drbd84/connected_secondary_secondary_inconsistent_fiori__drbdadm_get-gi_drbd_small.txt"))
+    assert md.never_used and md.consistent is False and not md.is_partial
+
+
+def test_a_sync_target_holds_a_partial_copy():
+    # The sync source hands the target a new current UUID as the sync
+    # begins: from then on the target is not "never used", and not consistent.
+    source = parse_get_gi(fx("drbd84/syncing_early_fiori__drbdadm_get-gi_drbd_small.txt"))
+    target = parse_get_gi(fx("drbd84/syncing_mid_torchio__drbdadm_get-gi_drbd_small.txt"))
+    assert source.consistent and not source.is_partial
+    assert not target.never_used and target.consistent is False and target.is_partial
+
+
+def test_metadata_read_on_an_attached_device_skips_drbdmeta_warnings():
+    text = lines("facts/converged_fiori__DrbdBackingMetadata.txt")
+    md = parse_get_gi("\n".join(text[1:7]))
+    assert md.present and md.consistent and md.current_uuid == "F0D98DA9DFFA854A"
+
+
+def test_metadata_that_cannot_be_read_is_an_error_not_absent():
+    md = parse_get_gi(fx("drbd84/unconfigured_nolv_noip_module_loaded_fiori__drbdadm_get-gi_drbd_small.stderr.txt"))
+    assert md.present is False and "failed" in md.error
 
 
 # --- DRBD 9 JSON (published real outputs) ----------------------------------
@@ -265,8 +302,9 @@ def test_converged_facts(node):
     drbd = fact(DrbdResources)
     assert set(drbd) == {"drbd_small", "drbd_vmpool0", "drbd_pub"}
     assert all(st.is_converged and not st.split_brain for st in drbd.values())
-    metadata = fact(DrbdBackingMetadata)
-    assert all(md.present and not md.never_used for md in metadata.values())
+    metadata = fact(DrbdGenerations)
+    assert set(metadata) == set(drbd)
+    assert all(md.present and not md.never_used and md.consistent and not md.error for md in metadata.values())
     backing = fact(DeviceSignatures, "DeviceSignatures_backing")
     # DRBD's metadata at the end; the larger LVs also show the OCFS2
     # superblock DRBD passes through at the start.
@@ -275,8 +313,11 @@ def test_converged_facts(node):
     assert all({s.type for s in c.signatures} == {"ocfs2"} for c in devices.values())
     o2cb = fact(O2cb)
     assert o2cb.enabled_at_boot and o2cb.is_online("ocfs2") and o2cb.registered_nodes == ("fiori", "torchio")
+    assert o2cb.registered == (O2cbNode("fiori", 1, "192.168.3.6", 7777), O2cbNode("torchio", 2, "192.168.3.7", 7777))
     net = fact(NetworkInterfaces)
     assert net.mismatches({"eth1": net.nics["eth1"].mac}) == [] and net.udev_rules
+    # Reached through the lab's port forward: eth0, the management NIC.
+    assert net.management_address == "10.0.2.15" and net.management_nic().name == "eth0"
     exports = fact(NfsExports)
     assert {"/vol/small/home", "/vol/pub", "/vol/small"} <= set(exports)
     units = fact(UnitStates)
@@ -396,3 +437,81 @@ def test_fact_values_print_as_json_in_pyinfra_cli(name):
 
     value = converged("fiori", name)
     assert json.loads(json.dumps(value, default=json_encode))
+
+
+# --- the NIC the deploy connects through -----------------------------------
+
+def lab_state(management_address):
+    """The converged lab's interfaces (captured), reached at ``management_address``."""
+    state = converged("fiori", "NetworkInterfaces")
+    return NetworkState(nics=state.nics, udev_rules=state.udev_rules, management_address=management_address)
+
+
+def test_ssh_connection_names_the_nodes_own_address():
+    assert parse_ssh_connection("10.0.2.2 41234 10.0.2.15 22") == "10.0.2.15"
+    assert parse_ssh_connection("") is None
+
+
+def test_the_management_nic_is_the_one_with_the_address():
+    assert lab_state("10.0.2.15").management_nic().name == "eth0"
+    assert lab_state("192.0.2.1").management_nic() is None
+    assert lab_state(None).management_nic() is None
+
+
+def test_the_lab_layout_has_no_conflict():
+    assert lab_state("10.0.2.15").management_conflicts("eth1", {"eth1": "52:54:00:00:01:01",
+                                                                "eth2": "52:54:00:00:01:02"}) == []
+
+
+def test_cluster_network_on_the_management_nic_is_refused():
+    problems = lab_state("10.0.2.15").management_conflicts("eth0", {})
+    assert len(problems) == 1 and "cluster_network.interface is eth0" in problems[0]
+
+
+def test_pinning_the_management_nic_is_refused():
+    problems = lab_state("10.0.2.15").management_conflicts("eth1", {"mgmt0": "52:54:00:00:01:00"})
+    assert len(problems) == 1 and "pins it as mgmt0" in problems[0]
+
+
+def test_giving_the_management_nics_name_away_is_refused():
+    problems = lab_state("10.0.2.15").management_conflicts("eth1", {"eth0": "52:54:00:00:01:01"})
+    assert len(problems) == 1 and "gives its name eth0 to 52:54:00:00:01:01" in problems[0]
+
+
+# --- o2cb's live node list against group_data -------------------------------
+
+# The O2cb fact's configfs section on the converged lab (captured).
+O2CB_ATTRS = lines("facts/converged_fiori__O2cb.txt")[lines("facts/converged_fiori__O2cb.txt").index("@@attrs") + 1:]
+FIORI, TORCHIO = O2cbNode("fiori", 1, "192.168.3.6", 7777), O2cbNode("torchio", 2, "192.168.3.7", 7777)
+
+
+def live(attrs=O2CB_ATTRS, online=("ocfs2",)):
+    return O2cbStatus(installed=True, enabled_at_boot=True, online_clusters=online,
+                      registered_nodes=("fiori", "torchio"), registered=parse_o2cb_nodes(attrs))
+
+
+def test_configfs_node_attributes():
+    assert len(O2CB_ATTRS) == 6
+    assert parse_o2cb_nodes(O2CB_ATTRS) == (FIORI, TORCHIO)
+
+
+def test_the_same_nodes_in_any_order_of_reading_do_not_differ():
+    assert live().live_nodes_differ("ocfs2", (TORCHIO, FIORI)) is None
+
+
+@pytest.mark.parametrize("wanted, shown", [
+    ((O2cbNode("fiori", 2, "192.168.3.6", 7777), O2cbNode("torchio", 1, "192.168.3.7", 7777)), "1:torchio"),
+    ((O2cbNode("fiori", 1, "192.168.3.16", 7777), TORCHIO), "192.168.3.16"),
+    ((O2cbNode("fiori", 1, "192.168.3.6", 7778), O2cbNode("torchio", 2, "192.168.3.7", 7778)), "7778"),
+    ((FIORI, O2cbNode("pitti", 2, "192.168.3.7", 7777)), "2:pitti"),
+], ids=["swapped-order", "new-address", "new-port", "renamed"])
+def test_a_live_stack_differs_by_number_address_port_or_name(wanted, shown):
+    differs = live().live_nodes_differ("ocfs2", wanted)
+    assert differs and "o2cb runs with nodes 1:fiori@192.168.3.6:7777, 2:torchio@192.168.3.7:7777" in differs
+    assert shown in differs.split("group_data gives")[1]
+
+
+def test_a_stack_that_is_not_running_never_differs():
+    swapped = (O2cbNode("fiori", 2, "192.168.3.6", 7777), O2cbNode("torchio", 1, "192.168.3.7", 7777))
+    assert live(online=()).live_nodes_differ("ocfs2", swapped) is None
+    assert live(attrs=[]).live_nodes_differ("ocfs2", swapped) is None

@@ -122,9 +122,9 @@ BAD = [
     ("port-below-1024",
      set_(["replicated_volumes", 0, "port"], 80),
      "replicated_volumes.0.port", "greater than or equal to 1024"),
-    ("auto-port-beyond-65535",
-     set_(["replicated_volumes", 0, "minor"], 60000),
-     "replicated_volumes.0.port", "beyond 65535: give this volume an explicit port"),
+    ("suggested-port-beyond-65535",
+     both(set_(["replicated_volumes", 0, "minor"], 60000), delete(["replicated_volumes", 0, "port"])),
+     "replicated_volumes.0.port", '"minor": 60000 and a free port of your choice'),
     ("negative-minor",
      set_(["replicated_volumes", 0, "minor"], -1),
      "replicated_volumes.0.minor", "greater than or equal to 0"),
@@ -448,61 +448,48 @@ def test_validation_does_not_change_the_input():
 # --- deterministic DRBD minors and ports ------------------------------------------
 
 
-def assigned(raw) -> list[tuple[str, int, int]]:
-    return [(v.name, v.minor, v.port) for v in validate(raw).replicated_volumes]
+def without_minors_and_ports(raw):
+    for vol in raw["replicated_volumes"]:
+        vol.pop("minor", None)
+        vol.pop("port", None)
+    return raw
 
 
-def test_minors_and_ports_in_order():
-    assert assigned(example()) == [("small", 0, 7790), ("vmpool0", 1, 7791), ("pub", 2, 7792)]
+def test_minor_and_port_are_stated_with_the_values_a_live_cluster_has():
+    # A description written for an earlier twonode (no minors): each
+    # volume is told the minor and port it was given by position then.
+    lines = error_lines(without_minors_and_ports(example()))
+    for i, (minor, port) in enumerate([(0, 7790), (1, 7791), (2, 7792)]):
+        assert any(line.startswith(f"cluster.replicated_volumes.{i}.minor: required") and
+                   f'Write "minor": {minor}, "port": {port}' in line for line in lines), lines
 
 
-def test_explicit_minor_is_skipped_over():
+def test_a_volume_inserted_at_the_top_is_told_the_next_free_minor():
     raw = example()
-    raw["replicated_volumes"][0]["minor"] = 1
-    assert assigned(raw) == [("small", 1, 7791), ("vmpool0", 0, 7790), ("pub", 2, 7792)]
+    raw["replicated_volumes"].insert(0, {"name": "new", "size": "1g", "mount_point": "/vol/new"})
+    lines = error_lines(raw)
+    assert len(lines) == 1 and lines[0].startswith("cluster.replicated_volumes.0.minor: required"), lines
+    assert 'Write "minor": 3, "port": 7793' in lines[0]
 
 
-def test_explicit_minor_later_in_the_list_is_skipped_over():
+def test_inserting_removing_or_reordering_volumes_changes_no_identity():
+    def identities(raw):
+        return {v.name: (v.minor, v.port, v.device) for v in validate(raw).replicated_volumes}
+    before = identities(example())
     raw = example()
-    raw["replicated_volumes"][2]["minor"] = 0
-    assert assigned(raw) == [("small", 1, 7791), ("vmpool0", 2, 7792), ("pub", 0, 7790)]
+    raw["replicated_volumes"].insert(0, {"name": "new", "size": "1g", "mount_point": "/vol/new",
+                                         "minor": 3, "port": 7793})
+    raw["replicated_volumes"].reverse()
+    del raw["replicated_volumes"][1]  # vmpool0
+    after = identities(raw)
+    assert after == {**{k: v for k, v in before.items() if k != "vmpool0"}, "new": (3, 7793, "/dev/drbd_new")}
 
 
-def test_explicit_high_minor_leaves_the_low_ones():
+def test_a_missing_port_alone_is_named():
     raw = example()
-    raw["replicated_volumes"][1]["minor"] = 10
-    assert assigned(raw) == [("small", 0, 7790), ("vmpool0", 10, 7800), ("pub", 1, 7791)]
-
-
-def test_port_is_base_port_plus_minor():
-    raw = example()
-    raw["drbd"] = {"base_port": 7000}
-    raw["replicated_volumes"][2]["minor"] = 5
-    assert assigned(raw) == [("small", 0, 7000), ("vmpool0", 1, 7001), ("pub", 5, 7005)]
-
-
-def test_taken_port_is_skipped():
-    raw = example()
-    raw["replicated_volumes"][2]["port"] = 7790
-    assert assigned(raw) == [("small", 0, 7791), ("vmpool0", 1, 7792), ("pub", 2, 7790)]
-
-
-def test_o2cb_port_is_skipped():
-    raw = example()
-    raw["o2cb"] = {"port": 7791}
-    assert assigned(raw) == [("small", 0, 7790), ("vmpool0", 1, 7792), ("pub", 2, 7793)]
-
-
-def test_assignment_is_deterministic():
-    raw = example()
-    raw["replicated_volumes"][1]["minor"] = 0
-    raw["replicated_volumes"][2]["port"] = 7791
-    first = assigned(copy.deepcopy(raw))
-    assert assigned(copy.deepcopy(raw)) == first
-    assert assigned(raw) == first
-    minors = [m for _, m, _ in first]
-    ports = [p for _, _, p in first]
-    assert len(set(minors)) == len(minors) and len(set(ports)) == len(ports)
+    del raw["replicated_volumes"][1]["port"]
+    lines = error_lines(raw)
+    assert len(lines) == 1 and lines[0].startswith("cluster.replicated_volumes.1.port: required"), lines
 
 
 # --- load_cluster reads group_data/all.py ------------------------------------------

@@ -1,9 +1,11 @@
 """The DRBD bring-up planner, driven through every pair of node situations.
 
 Each node is in one of the situations below (what the facts can show);
-every ordered pair, with either node named first, is planned and checked
-against the rules that keep data safe. A few pairs are then pinned to the
-exact path and steps the seed procedure prescribes.
+every ordered pair, with either node named first and with or without the
+operator's leave for a lone node, is planned and checked against the rules
+that keep data safe. A few pairs are then pinned to the exact path and
+steps the seed procedure prescribes, and each hole a review found has its
+own test.
 """
 
 import itertools
@@ -12,12 +14,25 @@ import pytest
 
 from facts.blockdev import DeviceContents, Signature
 from facts.drbd import INITIAL_UUID, DrbdMetadata, DrbdState
-from twonode.planner import Content, NodeView, Path, Step, content_of, plan_resource
+from twonode.planner import Content, NodeView, Path, Presence, Step, content_of, plan_resource
 
 RES, DEV = "drbd_small", "/dev/vg0/small"
 BLANK_LV = DeviceContents(exists=True)
 XFS_LV = DeviceContents(exists=True, signatures=(Signature("xfs", "0x0"),))
-OCFS2_LV = DeviceContents(exists=True, signatures=(Signature("ocfs2", "0x2000"),))
+DRBD_LV = DeviceContents(exists=True, signatures=(Signature("drbd", "0x3fff000"),))
+XFS_AND_DRBD_LV = DeviceContents(exists=True, signatures=(Signature("xfs", "0x0"), Signature("drbd", "0x3fff000")))
+OCFS2_LV = DeviceContents(exists=True, signatures=(Signature("ocfs2", "0x2000"), Signature("drbd", "0x3fff000")))
+OCFS2_DEV = DeviceContents(exists=True, signatures=(Signature("ocfs2", "0x2000"),))
+EXT4_DEV = DeviceContents(exists=True, signatures=(Signature("ext4", "0x438"),))
+BLANK_DEV = DeviceContents(exists=True)
+SECONDARY_DEV = DeviceContents(exists=True, error="wipefs: error: /dev/drbd_small: probing initialization failed")
+
+# Generation identifiers, as get-gi prints them (tests/test_facts.py reads the real outputs).
+NEVER_USED = DrbdMetadata(True, INITIAL_UUID, consistent=False)
+WITH_DATA = DrbdMetadata(True, "2B9C6A1F3D5E7A01", consistent=True)
+PARTIAL = DrbdMetadata(True, "0EB6334CE0A1C6C2", consistent=False)
+UNREADABLE = DrbdMetadata(False, error="open(/dev/vg0/small) failed: Input/output error")
+NO_MD = DrbdMetadata(False)
 
 
 def kernel(role="Secondary", peer_role="Secondary", cs="Connected", ds="UpToDate", pds="UpToDate", sb=False):
@@ -25,39 +40,57 @@ def kernel(role="Secondary", peer_role="Secondary", cs="Connected", ds="UpToDate
                      disk=ds, peer_disk=pds, split_brain=sb)
 
 
-# name -> (view factory, content it must be classified as; None: unreachable)
+def view(node, **kwargs):
+    return NodeView(node, **kwargs)
+
+
+# name -> (view factory, content it must be classified as; None: not seen)
 SITUATIONS = {
-    "unreachable": (lambda n: NodeView(n, reachable=False), None),
-    "no-lv": (lambda n: NodeView(n), Content.BLANK),
-    "blank-lv": (lambda n: NodeView(n, backing=BLANK_LV, metadata=DrbdMetadata(False)), Content.BLANK),
-    "foreign-xfs": (lambda n: NodeView(n, backing=XFS_LV, metadata=DrbdMetadata(False)), Content.FOREIGN),
-    "fresh-md-down": (lambda n: NodeView(n, backing=BLANK_LV, metadata=DrbdMetadata(True, INITIAL_UUID)),
-                      Content.FRESH),
-    "data-md-down": (lambda n: NodeView(n, backing=OCFS2_LV, metadata=DrbdMetadata(True, "2B9C6A1F3D5E7A01")),
-                     Content.HAS_DATA),
-    "up-fresh-pair": (lambda n: NodeView(n, backing=BLANK_LV, kernel=kernel(ds="Inconsistent", pds="Inconsistent")),
-                      Content.FRESH),
-    "up-fresh-alone": (lambda n: NodeView(n, backing=BLANK_LV, kernel=kernel(
+    "unreachable": (lambda n: view(n, presence=Presence.UNREACHABLE), None),
+    "excluded": (lambda n: view(n, presence=Presence.EXCLUDED), None),
+    "no-lv": (lambda n: view(n), Content.BLANK),
+    "blank-lv": (lambda n: view(n, backing=BLANK_LV, metadata=NO_MD), Content.BLANK),
+    "foreign-xfs": (lambda n: view(n, backing=XFS_LV, metadata=NO_MD), Content.FOREIGN),
+    "fresh-md-down": (lambda n: view(n, backing=DRBD_LV, metadata=NEVER_USED), Content.FRESH),
+    "fresh-md-beside-xfs": (lambda n: view(n, backing=XFS_AND_DRBD_LV, metadata=NEVER_USED), Content.FOREIGN),
+    "data-md-down": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA), Content.HAS_DATA),
+    "partial-md-down": (lambda n: view(n, backing=OCFS2_LV, metadata=PARTIAL), Content.PARTIAL),
+    "unreadable-md": (lambda n: view(n, backing=OCFS2_LV, metadata=UNREADABLE), Content.UNREADABLE),
+    "up-fresh-pair": (lambda n: view(n, backing=DRBD_LV, metadata=NEVER_USED, device=SECONDARY_DEV,
+                                     kernel=kernel(ds="Inconsistent", pds="Inconsistent")), Content.FRESH),
+    "up-fresh-alone": (lambda n: view(n, backing=DRBD_LV, metadata=NEVER_USED, kernel=kernel(
         cs="WFConnection", peer_role="Unknown", ds="Inconsistent", pds="DUnknown")), Content.FRESH),
-    "up-converged": (lambda n: NodeView(n, backing=OCFS2_LV, kernel=kernel("Primary", "Primary")),
-                     Content.HAS_DATA),
-    "up-primary-alone": (lambda n: NodeView(n, backing=OCFS2_LV, kernel=kernel(
+    # A joining node whose sync source went away mid-sync.
+    "up-partial-alone": (lambda n: view(n, backing=OCFS2_LV, metadata=PARTIAL, device=SECONDARY_DEV, kernel=kernel(
+        cs="WFConnection", peer_role="Unknown", ds="Inconsistent", pds="DUnknown")), Content.PARTIAL),
+    # The same, with the identifiers not read: the kernel's word is not enough.
+    "up-inconsistent-no-gi": (lambda n: view(n, backing=OCFS2_LV, kernel=kernel(
+        cs="WFConnection", peer_role="Unknown", ds="Inconsistent", pds="DUnknown")), Content.PARTIAL),
+    "up-converged": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, device=OCFS2_DEV,
+                                    kernel=kernel("Primary", "Primary")), Content.HAS_DATA),
+    "up-converged-unformatted": (lambda n: view(n, backing=DRBD_LV, metadata=WITH_DATA, device=BLANK_DEV,
+                                                kernel=kernel("Primary", "Primary")), Content.HAS_DATA),
+    "up-ext4-on-drbd": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, device=EXT4_DEV,
+                                       kernel=kernel("Primary", "Primary")), Content.HAS_DATA),
+    "up-primary-alone": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, device=OCFS2_DEV, kernel=kernel(
         "Primary", "Unknown", cs="WFConnection", pds="DUnknown")), Content.HAS_DATA),
-    "up-secondary": (lambda n: NodeView(n, backing=OCFS2_LV, kernel=kernel()), Content.HAS_DATA),
-    "up-sync-target": (lambda n: NodeView(n, backing=OCFS2_LV, kernel=kernel(
+    "up-secondary": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, device=SECONDARY_DEV,
+                                    kernel=kernel()), Content.HAS_DATA),
+    "up-sync-target": (lambda n: view(n, backing=OCFS2_LV, metadata=PARTIAL, device=SECONDARY_DEV, kernel=kernel(
         peer_role="Primary", cs="SyncTarget", ds="Inconsistent")), Content.HAS_DATA),
-    "up-split-brain": (lambda n: NodeView(n, backing=OCFS2_LV, kernel=kernel(
+    "up-split-brain": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, kernel=kernel(
         "Primary", "Unknown", cs="StandAlone", pds="DUnknown", sb=True)), Content.HAS_DATA),
-    "up-standalone": (lambda n: NodeView(n, backing=OCFS2_LV, kernel=kernel(
+    "up-standalone": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, kernel=kernel(
         "Primary", "Unknown", cs="StandAlone", pds="DUnknown")), Content.HAS_DATA),
 }
-PAIRS = [(a, b, first) for a, b in itertools.product(SITUATIONS, repeat=2) for first in ("fiori", "torchio")]
+CASES = [(a, b, first, alone) for a, b in itertools.product(SITUATIONS, repeat=2)
+         for first in ("fiori", "torchio") for alone in (None, "fiori", "torchio")]
 NEW = {Content.BLANK, Content.FRESH}
 
 
-def plan_pair(a, b, first):
+def plan_pair(a, b, first, alone=None):
     va, vb = SITUATIONS[a][0]("fiori"), SITUATIONS[b][0]("torchio")
-    return va, vb, plan_resource(RES, DEV, va, vb, first)
+    return va, vb, plan_resource(RES, DEV, va, vb, first, alone)
 
 
 @pytest.mark.parametrize("name", SITUATIONS)
@@ -67,60 +100,96 @@ def test_content_classification(name):
         assert content_of(factory("fiori")) is expected
 
 
-@pytest.mark.parametrize("a,b,first", PAIRS, ids=[f"{a}+{b}-first:{f}" for a, b, f in PAIRS])
-def test_every_pair_is_safe(a, b, first):
-    va, vb, plan = plan_pair(a, b, first)
+@pytest.mark.parametrize("a,b,first,alone", CASES, ids=[f"{a}+{b}-first:{f}-alone:{x}" for a, b, f, x in CASES])
+def test_every_pair_is_safe(a, b, first, alone):
+    va, vb, plan = plan_pair(a, b, first, alone)
     views = {v.node: v for v in (va, vb)}
-    reachable = [v for v in views.values() if v.reachable]
-    contents = {v.node: content_of(v) for v in reachable}
+    seen = [v for v in views.values() if v.reachable]
+    contents = {v.node: content_of(v) for v in seen}
 
-    # Only reachable nodes get steps.
-    assert set(plan.steps) <= {v.node for v in reachable}
+    # Only nodes this run sees get steps, or format.
+    assert set(plan.steps) <= {v.node for v in seen}
+    assert plan.format_on is None or plan.format_on in {v.node for v in seen}
+    assert plan.up_on == {v.node for v in seen if v.is_up}
 
-    # Foreign data anywhere: refuse, and touch nothing on either node.
+    # Unknown or foreign contents anywhere: refuse, and touch nothing.
+    if Content.UNREADABLE in contents.values():
+        assert plan.path is Path.REFUSE and not plan.steps and plan.format_on is None
+        # Maybe this cluster's own data: never advise wiping it.
+        assert "wipefs" not in plan.reason and "Do not wipe it" in plan.reason
+        return
     if Content.FOREIGN in contents.values():
-        assert plan.path is Path.REFUSE and not plan.steps
+        assert plan.path is Path.REFUSE and not plan.steps and plan.format_on is None
         assert DEV in plan.reason and "xfs" in plan.reason
         return
+    # Something other than OCFS2 on the DRBD device: never formatted or mounted.
+    if any(v.device is not None and v.device.signatures and v.device.signatures[0].type == "ext4" for v in seen):
+        assert plan.path is Path.REFUSE and "ext4" in plan.reason
+        return
     # Split brain or StandAlone: reported, never acted on.
-    if any(v.kernel is not None and v.kernel.is_standalone for v in reachable):
+    if any(v.kernel is not None and v.kernel.is_standalone for v in seen):
         assert plan.path in (Path.SPLIT_BRAIN, Path.STANDALONE) and not plan.steps
         return
 
     for node, steps in plan.steps.items():
-        view, content = views[node], contents[node]
+        v, content = views[node], contents[node]
         # Destructive steps only where nothing but our own unused metadata is.
         if Step.WIPE_ENDS in steps:
             assert content is Content.BLANK
         if Step.CREATE_MD in steps:
-            assert content in NEW and not view.is_up
+            assert content in NEW and not v.is_up
         # A resource already up is never re-created or re-attached.
-        if view.is_up:
+        if v.is_up:
             assert not {Step.WIPE_ENDS, Step.CREATE_MD, Step.UP} & set(steps)
         # Promotion only after waiting for UpToDate, unless forced alone.
         if Step.PRIMARY in steps:
             assert steps.index(Step.WAIT_UPTODATE) < steps.index(Step.PRIMARY)
         assert len(steps) == len(set(steps))
 
+    # A partial copy is never forced, never declared in sync, and only
+    # promoted after its sync from a complete copy finishes.
+    for node, content in contents.items():
+        if content is Content.PARTIAL:
+            assert not {Step.PRIMARY_FORCE, Step.NEW_UUID_CLEAR_BITMAP} & set(plan.steps_for(node))
+            if Content.HAS_DATA not in contents.values():
+                assert plan.path is Path.REFUSE and "partial copy" in plan.reason
+
     # Clearing the bitmap (skipping the sync) only when BOTH sides never held
     # data, and on exactly one node: the first.
-    clearing = [n for n, s in plan.steps.items() if Step.NEW_UUID_CLEAR_BITMAP in s]
+    clearing = plan.nodes_with(Step.NEW_UUID_CLEAR_BITMAP)
     if clearing:
-        assert len(reachable) == 2 and set(contents.values()) <= NEW
-        assert clearing == [first]
-    # Forcing primary only for a lone node that holds no data yet.
-    forcing = [n for n, s in plan.steps.items() if Step.PRIMARY_FORCE in s]
+        assert len(seen) == 2 and set(contents.values()) <= NEW
+        assert clearing == (first,)
+    # Forcing primary only for a lone node that holds no data yet, that the
+    # operator named, and whose peer is unreachable (not left out).
+    forcing = plan.nodes_with(Step.PRIMARY_FORCE)
     if forcing:
-        assert len(reachable) == 1 and contents[forcing[0]] in NEW
+        assert len(seen) == 1 and contents[forcing[0]] in NEW and forcing == (alone,)
+        peer = vb if forcing[0] == "fiori" else va
+        assert peer.presence is Presence.UNREACHABLE
+    # A lone new node the operator did not name: refused, with the flag to use.
+    if len(seen) == 1 and contents[seen[0].node] in NEW and alone != seen[0].node:
+        assert plan.path is Path.REFUSE and not plan.steps
+        peer = vb if seen[0].node == "fiori" else va
+        assert ("--limit" if peer.presence is Presence.EXCLUDED else f"bring_up_alone={seen[0].node}") in plan.reason
+
+    # One node formats, and only a device that is new in this run or reads blank.
+    if plan.format_on is not None:
+        fv = views[plan.format_on]
+        assert plan.is_new or (fv.device is not None and fv.device.is_blank)
+        if plan.is_new and len(seen) == 2:
+            assert plan.format_on == first
+    if plan.is_new:
+        assert set(contents.values()) <= NEW
 
     # The plan does not depend on which argument a node was passed as.
-    assert plan_resource(RES, DEV, vb, va, first) == plan
+    assert plan_resource(RES, DEV, vb, va, first, alone) == plan
 
 
 @pytest.mark.parametrize("a,b", [("no-lv", "no-lv"), ("blank-lv", "no-lv"), ("fresh-md-down", "blank-lv")])
 def test_both_new_follows_the_seed(a, b):
     _, _, plan = plan_pair(a, b, "fiori")
-    assert plan.path is Path.BOTH_NEW
+    assert plan.path is Path.BOTH_NEW and plan.is_new and plan.format_on == "fiori"
     assert plan.steps["fiori"][-3:] == (Step.NEW_UUID_CLEAR_BITMAP, Step.WAIT_UPTODATE, Step.PRIMARY)
     assert plan.steps["torchio"][-2:] == (Step.WAIT_UPTODATE, Step.PRIMARY)
     assert Step.NEW_UUID_CLEAR_BITMAP not in plan.steps["torchio"]
@@ -128,27 +197,71 @@ def test_both_new_follows_the_seed(a, b):
 
 def test_interrupted_both_new_resumes_with_the_bitmap_clear():
     _, _, plan = plan_pair("up-fresh-pair", "up-fresh-pair", "torchio")
-    assert plan.path is Path.BOTH_NEW
+    assert plan.path is Path.BOTH_NEW and plan.format_on == "torchio"
     assert plan.steps["torchio"] == (Step.NEW_UUID_CLEAR_BITMAP, Step.WAIT_UPTODATE, Step.PRIMARY)
     assert plan.steps["fiori"] == (Step.WAIT_UPTODATE, Step.PRIMARY)
 
 
-def test_first_node_alone_forces_primary():
-    _, _, plan = plan_pair("no-lv", "unreachable", "fiori")
-    assert plan.path is Path.FIRST_ALONE
+def test_interrupted_before_mkfs_formats_on_the_first_node_only():
+    _, _, plan = plan_pair("up-converged-unformatted", "up-converged-unformatted", "torchio")
+    assert plan.path is Path.CONVERGED and not plan.has_steps and plan.format_on == "torchio"
+
+
+def test_first_node_alone_needs_the_operators_word():
+    _, _, refused = plan_pair("no-lv", "unreachable", "fiori")
+    assert refused.path is Path.REFUSE and not refused.steps
+    assert "--data bring_up_alone=fiori" in refused.reason and "torchio cannot be reached" in refused.reason
+    _, _, plan = plan_pair("no-lv", "unreachable", "fiori", alone="fiori")
+    assert plan.path is Path.FIRST_ALONE and plan.format_on == "fiori" and plan.is_new
     assert plan.steps == {"fiori": (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP, Step.PRIMARY_FORCE)}
+
+
+def test_leave_for_the_other_node_is_not_leave_for_this_one():
+    _, _, plan = plan_pair("no-lv", "unreachable", "fiori", alone="torchio")
+    assert plan.path is Path.REFUSE
+
+
+def test_a_node_left_out_with_limit_is_never_taken_for_down():
+    _, _, plan = plan_pair("no-lv", "excluded", "fiori", alone="fiori")
+    assert plan.path is Path.REFUSE and "--limit" in plan.reason
 
 
 def test_second_node_joins_and_waits_for_sync():
     _, _, plan = plan_pair("up-primary-alone", "no-lv", "fiori")
-    assert plan.path is Path.JOIN
+    assert plan.path is Path.JOIN and plan.format_on is None
     assert plan.steps["fiori"] == ()
     assert plan.steps["torchio"] == (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP, Step.WAIT_UPTODATE, Step.PRIMARY)
 
 
+def test_half_synced_node_alone_is_never_promoted():
+    # Issue 11, hole 1: torchio was a SyncTarget when fiori went down.
+    for alone in (None, "torchio"):
+        _, _, plan = plan_pair("unreachable", "up-partial-alone", "fiori", alone)
+        assert plan.path is Path.REFUSE and not plan.steps and plan.format_on is None
+        assert "torchio holds only a partial copy" in plan.reason
+
+
+def test_half_synced_node_resumes_its_sync_when_the_source_is_back():
+    _, _, plan = plan_pair("data-md-down", "up-partial-alone", "fiori")
+    assert plan.path is Path.JOIN
+    assert plan.steps["torchio"] == (Step.WAIT_UPTODATE, Step.PRIMARY)
+    assert plan.steps["fiori"] == (Step.UP, Step.WAIT_UPTODATE, Step.PRIMARY)
+
+
+def test_never_used_metadata_beside_a_filesystem_is_foreign():
+    # Issue 11, hole 2: an LV with XFS and create-md's metadata.
+    _, _, plan = plan_pair("fresh-md-beside-xfs", "no-lv", "fiori")
+    assert plan.path is Path.REFUSE and "beside DRBD metadata that never held replicated data" in plan.reason
+
+
+def test_unreadable_metadata_is_refused_without_advice_to_wipe():
+    _, _, plan = plan_pair("unreadable-md", "data-md-down", "fiori")
+    assert plan.path is Path.REFUSE and "Input/output error" in plan.reason and "wipefs" not in plan.reason
+
+
 def test_converged_does_nothing():
     _, _, plan = plan_pair("up-converged", "up-converged", "fiori")
-    assert plan.path is Path.CONVERGED and not any(plan.steps.values())
+    assert plan.path is Path.CONVERGED and not plan.has_steps and plan.format_on is None
 
 
 def test_rebooted_node_is_brought_up_and_promoted():

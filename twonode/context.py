@@ -13,6 +13,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from .config import cluster_of
 from .model import Cluster, Node
+from .planner import Presence
 
 
 class DeployStopped(PyinfraError):
@@ -40,21 +41,17 @@ def host_of(name: str):
     return None
 
 
-# Peer status for planning.
-ACTIVE = "active"
-UNREACHABLE = "unreachable"  # in the run, but the connection failed
-EXCLUDED = "excluded"  # left out of this run (--limit): its state is unknown
-
-
-def status_of(name: str) -> str:
+def presence_of(name: str) -> Presence:
+    """Whether this run sees node ``name``: active, unreachable (in the
+    inventory, connection failed) or excluded (left out with --limit)."""
     h = host_of(name)
     if h is None:
-        return EXCLUDED
+        return Presence.EXCLUDED
     if h in state.failed_hosts:
-        return UNREACHABLE
+        return Presence.UNREACHABLE
     if h in state.active_hosts:
-        return ACTIVE
-    return EXCLUDED
+        return Presence.ACTIVE
+    return Presence.EXCLUDED
 
 
 _run_cache: dict = {}

@@ -229,7 +229,9 @@ class ReplicatedVolume(Strict):
     #: mkfs.ocfs2 -T: the intended usage (see mkfs.ocfs2(8)).
     fs_type: Literal["mail", "datafiles", "vmstore"] = "mail"
     mount_options: MountOptions = "_netdev,noatime,data=writeback,commit=60,nodiratime"
-    #: DRBD minor and TCP port; assigned from the volume's position when omitted.
+    #: DRBD minor (/dev/drbdN) and TCP port of the replication link: the
+    #: volume's identity while it exists, so stated, never derived from its
+    #: place in the list (inserting a volume would renumber live ones).
     minor: int | None = Field(None, ge=0, le=1048575)
     port: int | None = Field(None, ge=1024, le=65535)
 
@@ -541,40 +543,57 @@ class Cluster(Strict):
                 problems.append(((field, i, "mount_point"),
                     f"mount_point {vol.mount_point!r} lies inside {outer[0]!r}: nested volume mounts "
                     "depend on mount order at boot; mount them side by side"))
-        problems += self._assign_minors_and_ports()
+        problems += self._check_minors_and_ports()
         problems += self._check_exports(mounts)
         problems += self._check_libvirt()
         if problems:
             raise _invalid(problems)
         return self
 
-    def _assign_minors_and_ports(self) -> list[tuple[tuple, str]]:
+    def _check_minors_and_ports(self) -> list[tuple[tuple, str]]:
         problems = []
         vols = self.replicated_volumes
-        taken_minors = [v.minor for v in vols if v.minor is not None]
-        taken_ports = [v.port for v in vols if v.port is not None]
         seen_minors: set[int] = set()
         seen_ports: set[int] = set()
         for i, vol in enumerate(vols):
             if vol.minor is not None:
                 if vol.minor in seen_minors:
                     problems.append((("replicated_volumes", i, "minor"),
-                        f"DRBD minor {vol.minor} is used twice: give each volume its own minor "
-                        "(or omit minor to have one assigned)"))
+                        f"DRBD minor {vol.minor} is used twice: give each volume its own minor"))
                 seen_minors.add(vol.minor)
             if vol.port is not None:
                 if vol.port in seen_ports:
                     problems.append((("replicated_volumes", i, "port"),
-                        f"DRBD port {vol.port} is used twice: give each volume its own port "
-                        "(or omit port to have one assigned)"))
+                        f"DRBD port {vol.port} is used twice: give each volume its own port"))
                 elif vol.port == self.o2cb.port:
                     problems.append((("replicated_volumes", i, "port"),
                         f"DRBD port {vol.port} is o2cb.port (the OCFS2 heartbeat): pick another port"))
                 seen_ports.add(vol.port)
-        # Deterministic: the n-th volume without a minor gets the n-th free
-        # minor; its port is base_port + minor unless that is taken.
-        next_minor = 0
-        for i, vol in enumerate(vols):
+        missing = [(i, vol) for i, vol in enumerate(vols) if vol.minor is None or vol.port is None]
+        if missing:
+            suggested = self._positional_minors_and_ports()
+            for i, vol in missing:
+                minor, port = suggested[i]
+                field = "minor" if vol.minor is None else "port"
+                values = (f"\"minor\": {minor}, \"port\": {port}" if port <= 65535 else
+                          f"\"minor\": {minor} and a free port of your choice")
+                problems.append((("replicated_volumes", i, field),
+                    f"required: a replicated volume's DRBD minor and port are its identity (/dev/drbdN, the "
+                    "replication link) and never change while it exists, so they are stated, not taken from "
+                    f"its place in the list. Write {values} (what twonode assigned it by position before, "
+                    "or the next free ones for a new volume)"))
+        return problems
+
+    def _positional_minors_and_ports(self) -> list[tuple[int, int]]:
+        """What earlier versions assigned by position (the n-th volume
+        without a minor got the n-th free minor, port base_port + minor
+        unless taken): the values a live cluster uses, for the message
+        that asks for them to be stated."""
+        vols = self.replicated_volumes
+        taken_minors = [v.minor for v in vols if v.minor is not None]
+        taken_ports = [v.port for v in vols if v.port is not None]
+        result, next_minor = [], 0
+        for vol in vols:
             minor = vol.minor
             if minor is None:
                 while next_minor in taken_minors:
@@ -586,15 +605,9 @@ class Cluster(Strict):
                 port = self.drbd.base_port + minor
                 while port in taken_ports or port == self.o2cb.port:
                     port += 1
-                if port > 65535:
-                    problems.append((("replicated_volumes", i, "port"),
-                        f"drbd.base_port + minor {minor} is {port}, beyond 65535: give this volume "
-                        "an explicit port (or a smaller minor)"))
                 taken_ports.append(port)
-            # Frozen models: set the derived values once, here.
-            object.__setattr__(vol, "minor", minor)
-            object.__setattr__(vol, "port", port)
-        return problems
+            result.append((minor, port))
+        return result
 
     def _check_exports(self, mounts: list[str]) -> list[tuple[tuple, str]]:
         if self.nfs is None:

@@ -13,20 +13,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from shlex import quote
 
 from pyinfra import host, logger, state
 from pyinfra.api.util import get_template
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import EtcHosts
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from facts.blockdev import LinuxMounts
 from facts.lvm import VolumeGroup
 from facts.paths import PathState, PathStates
 from facts.systemd import UnitStates
-from .context import DeployStopped
+from .context import DeployStopped, node_name
 from .model import size_to_bytes
 from .snapshot import fact, key
 
@@ -43,21 +42,6 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
-
-
-def install(packages: list[str], area: str) -> None:
-    """Install what is missing; refresh the package lists only then, so a
-    converged node sees no change (not even an ``apt-get update``)."""
-    installed = fact(DebPackages)
-    missing = [p for p in packages if p not in installed]
-    if not missing:
-        return
-    apt.packages(
-        name=f"{area}: install {' '.join(packages)}",
-        packages=packages,
-        no_recommends=True,
-        update=True,
-    )
 
 
 FSTAB = "/etc/fstab"
@@ -98,15 +82,29 @@ def _current(dest: str, digest: str, mode: str | None) -> bool:
     return mode is None or found.mode == int(mode)
 
 
+def _rendered(src: str, data: dict) -> str:
+    context = {"host": host, "state": state, "inventory": state.inventory, **data}
+    return get_template(os.path.join(state.cwd or "", src)).render(context)
+
+
 def template(name: str, src: str, dest: str, mode: str | None = None, **data):
     """files.template, unless ``dest`` already holds exactly what it would
     write. The rendering is pyinfra's own (same environment, same context),
     so the digests compare like for like."""
-    context = {"host": host, "state": state, "inventory": state.inventory, **data}
-    rendered = get_template(os.path.join(state.cwd or "", src)).render(context)
-    if _current(dest, _sha1(rendered.encode()), mode):
+    if _current(dest, _sha1(_rendered(src, data).encode()), mode):
         return UNCHANGED
     return files.template(name=name, src=src, dest=dest, mode=mode, **data)
+
+
+def checked_template(name: str, src: str, dest: str, check: str, **data):
+    """template(), written beside ``dest`` first and moved into place only
+    once ``check`` (a shell command; ``{file}`` is the new file) accepts it:
+    whatever reads ``dest`` never meets an invalid file."""
+    if _current(dest, _sha1(_rendered(src, data).encode()), None):
+        return UNCHANGED
+    new = f"{dest}.twonode-new"
+    files.template(name=f"{name}: written beside, to check", src=src, dest=new, **data)
+    return server.shell(name=name, commands=[check.format(file=quote(new)), f"mv -f {quote(new)} {quote(dest)}"])
 
 
 def put(name: str, src: str, dest: str, mode: str | None = None):
@@ -163,11 +161,21 @@ def etc_hosts_reads() -> tuple:
     return (path_key(ETC_HOSTS),)
 
 
+def hosts_line_names(current: Sequence[str], ours: Sequence[str]) -> list[str] | None:
+    """The names for an /etc/hosts line that has ``current`` and must have
+    ``ours``: ours first, the admin's others kept. None: nothing to add."""
+    if all(name in current for name in ours):
+        return None
+    return [*ours, *(name for name in current if name not in ours)]
+
+
 def etc_hosts(name: str, ip: str, hostnames: list[str]) -> None:
-    # pyinfra's own parser, on the lines read with every other path.
-    if EtcHosts().process(list(file_lines(ETC_HOSTS) or ())).get(ip) == hostnames:
-        return
-    server.etc_hosts(name=name, ip=ip, hostnames=hostnames)
+    # pyinfra's own parser, on the lines read with every other path. Its
+    # operation rewrites the IP's whole line: give it the admin's names too.
+    current = EtcHosts().process(list(file_lines(ETC_HOSTS) or ())).get(ip) or []
+    names = hosts_line_names(current, hostnames)
+    if names is not None:
+        server.etc_hosts(name=name, ip=ip, hostnames=names)
 
 
 def refuse_unless_blank(device: str, action: str) -> str:
@@ -195,17 +203,23 @@ def wait_for(resource: str, test: str, what: str, timeout: int) -> str:
     )
 
 
-def step(wanted: bool, name: str, commands: list[str], **kwargs) -> None:
+def step(on: Collection[str], name: str, commands: list[str], **kwargs) -> None:
     """An operation that must keep its place relative to the OTHER node's
-    operations: emitted on every host, with no commands where not wanted.
+    operations: when any node has it to do, it is emitted on every host,
+    named "<name> on <nodes>" (true on both), with no commands on the
+    others; when no node has it, it is not emitted at all.
 
     pyinfra orders operations by a topological sort of each host's own
     sequence, tie-broken by line: an operation that only one host has can
     move ahead of operations of the other host that come before it in the
     code. Seen on the lab: fiori's new-current-uuid (which waits for the
     peer) was scheduled before torchio's `drbdadm up`, and waited in vain.
+    ``on`` comes from the plans both hosts share, so both emit the same.
     """
-    server.shell(name=name, commands=commands if wanted else [], **kwargs)
+    if not on:
+        return
+    server.shell(name=f"{name} on {', '.join(sorted(on))}",
+                 commands=commands if node_name() in on else [], **kwargs)
 
 
 def require_vg(vgs: dict[str, VolumeGroup], name: str) -> VolumeGroup:
@@ -256,10 +270,30 @@ def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = Tru
     return None
 
 
+def fstab_foreign_lines(lines: Sequence[str] | None, device: str, mount_point: str) -> list[str]:
+    """fstab lines that mount something other than ``device`` on
+    ``mount_point``: the admin's, never replaced."""
+    found = []
+    for text in lines or ():
+        fields = text.split()
+        if len(fields) >= 2 and not fields[0].startswith("#") and fields[1] == mount_point and fields[0] != device:
+            found.append(text)
+    return found
+
+
 def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str):
     """The fstab line for ``mount_point``. When it changes, systemd must
     reload before the mount: its mount unit, with the x-systemd ordering,
-    is generated from fstab only then (until a reboot otherwise)."""
+    is generated from fstab only then (until a reboot otherwise). A line
+    that mounts another device there is the admin's: reported, and the
+    deploy stops."""
+    foreign = fstab_foreign_lines(file_lines(FSTAB), device, mount_point)
+    if foreign:
+        raise DeployStopped(
+            f"{host.name}: /etc/fstab already mounts something else on {mount_point}: {foreign[0]!r}. "
+            f"Not replaced: remove or change that line yourself, or give the volume another mount "
+            "point. Nothing was changed."
+        )
     return line(
         name=f"{area}: fstab entry for {mount_point}",
         path=FSTAB,

@@ -1,21 +1,26 @@
 """Which DRBD bring-up path applies, decided from the facts of BOTH nodes.
 
 Pure functions: no pyinfra, no I/O, so tests can drive every combination.
-The drbd task turns a :class:`ResourcePlan` into operations in three phases
-that pyinfra runs in lockstep across the two hosts:
+Every decision of the bring-up is made here: the path, each node's steps,
+which node formats the filesystem, whether a lone node may come up alone.
+The drbd and ocfs2 tasks turn a :class:`ResourcePlan` into operations in
+three phases that pyinfra runs in lockstep across the two hosts:
 
 1. both nodes: wipe the ends of a blank backing LV, ``create-md``, ``up``;
 2. one node only: wait for the connection, ``new-current-uuid --clear-bitmap``;
-3. both nodes: wait until up to date, ``primary`` (``primary --force`` alone).
+3. both nodes: wait until up to date, ``primary`` (``primary --force`` alone);
+
+then ``mkfs.ocfs2`` on ``format_on`` only, and the mounts on both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 
 from facts.blockdev import DeviceContents
-from facts.drbd import DS_DUNKNOWN, DS_INCONSISTENT, DrbdMetadata, DrbdState
+from facts.drbd import DS_INCONSISTENT, DrbdMetadata, DrbdState
 
 
 class Content(Enum):
@@ -23,12 +28,18 @@ class Content(Enum):
 
     #: No backing LV yet (this run creates it) or an LV without any signature.
     BLANK = "blank"
-    #: DRBD metadata written by create-md, never held data (initial UUID).
+    #: Only DRBD metadata written by create-md: the generation identifiers
+    #: say it never held data (the initial UUID), and no other signature.
     FRESH = "fresh"
     #: DRBD metadata of a device that holds replicated data.
     HAS_DATA = "has-data"
-    #: Signatures but no DRBD metadata: somebody else's data. Never touched.
+    #: A sync into this side began and did not finish: a partial copy.
+    #: Never promoted, never declared in sync.
+    PARTIAL = "partial"
+    #: Signatures that are not ours: somebody else's data. Never touched.
     FOREIGN = "foreign"
+    #: The DRBD metadata could not be read: unknown, never touched.
+    UNREADABLE = "unreadable"
 
 
 class Step(Enum):
@@ -44,12 +55,9 @@ class Step(Enum):
     PRIMARY_FORCE = "primary --force"
 
 
-PHASE_1 = (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP)
-PHASE_2 = (Step.NEW_UUID_CLEAR_BITMAP,)
-PHASE_3 = (Step.WAIT_UPTODATE, Step.PRIMARY, Step.PRIMARY_FORCE)
-
-
 class Path(Enum):
+    """A resource's bring-up path."""
+
     CONVERGED = "converged"
     BOTH_NEW = "both-new"
     FIRST_ALONE = "first-alone"
@@ -64,36 +72,68 @@ class Path(Enum):
 STOPPING_PATHS = frozenset({Path.REFUSE, Path.SPLIT_BRAIN, Path.STANDALONE})
 
 
+class Presence(Enum):
+    """Whether this run sees a node."""
+
+    ACTIVE = "active"
+    #: In the run, but the connection failed: down, or only unreachable by SSH.
+    UNREACHABLE = "unreachable"
+    #: Left out of this run (``--limit``): its state is unknown.
+    EXCLUDED = "excluded"
+
+
+#: Signatures a side of our own resource may carry: DRBD's metadata, and
+#: the OCFS2 superblock made through DRBD.
+OWN_SIGNATURES = frozenset({"drbd", "ocfs2"})
+
+
 @dataclass(frozen=True)
 class NodeView:
     """Everything the planner knows about one node's side of one resource."""
 
     node: str
-    reachable: bool = True
+    presence: Presence = Presence.ACTIVE
     #: Contents of the backing LV; None when the LV does not exist yet.
     backing: DeviceContents | None = None
-    #: On-disk metadata, read while the resource is down; None if not read.
+    #: Generation identifiers (kernel's when up, on-disk when down); None if not read.
     metadata: DrbdMetadata | None = None
     #: The kernel's state; None when the resource is not up.
     kernel: DrbdState | None = None
+    #: Contents of the DRBD device (/dev/drbd_NAME) where it could be read.
+    device: DeviceContents | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.presence is Presence.ACTIVE
 
     @property
     def is_up(self) -> bool:
         return self.kernel is not None
 
 
+def _foreign_signatures(backing: DeviceContents | None, allowed: frozenset[str]) -> bool:
+    if backing is None or not backing.exists:
+        return False
+    return backing.error is not None or bool({s.type for s in backing.signatures} - allowed)
+
+
 def content_of(view: NodeView) -> Content:
-    kernel = view.kernel
+    meta, kernel = view.metadata, view.kernel
+    if meta is not None and meta.error:
+        return Content.UNREADABLE
+    if meta is not None and meta.never_used:
+        # create-md's metadata alone; anything beside it was put there by
+        # somebody else (an LV that held a filesystem before create-md).
+        return Content.FOREIGN if _foreign_signatures(view.backing, frozenset({"drbd"})) else Content.FRESH
     if kernel is not None:
-        # Up: the kernel tells. Inconsistent on both sides with no sync
-        # running is a pair create-md just made; anything else holds data
-        # (or is receiving it).
-        if kernel.disk == DS_INCONSISTENT and kernel.peer_disk in (DS_INCONSISTENT, DS_DUNKNOWN) \
-                and not kernel.is_in_resync and not kernel.is_primary:
-            return Content.FRESH
+        # Up and Inconsistent, no sync running, not Primary: never "fresh"
+        # on the kernel's word alone. The identifiers above decide; here a
+        # sync began (or nothing proves otherwise): a partial copy.
+        if kernel.disk == DS_INCONSISTENT and not kernel.is_in_resync and not kernel.is_primary:
+            return Content.PARTIAL
         return Content.HAS_DATA
-    if view.metadata is not None and view.metadata.present:
-        return Content.FRESH if view.metadata.never_used else Content.HAS_DATA
+    if meta is not None and meta.present:
+        return Content.PARTIAL if meta.is_partial else Content.HAS_DATA
     if view.backing is None or not view.backing.exists or view.backing.is_blank:
         return Content.BLANK
     return Content.FOREIGN
@@ -105,14 +145,25 @@ class ResourcePlan:
     steps: dict[str, tuple[Step, ...]] = field(default_factory=dict)
     #: Why this path; for a stopping path, the report for the operator.
     reason: str = ""
-    #: Nodes where the resource is up in the kernel (when planned).
+    #: Nodes where the resource is up in the kernel.
     up_on: frozenset[str] = frozenset()
+    #: The one node that runs mkfs.ocfs2 on the DRBD device (None: nobody).
+    format_on: str | None = None
+    #: Neither side ever held data before this run.
+    is_new: bool = False
 
     def is_up_on(self, node: str) -> bool:
         return node in self.up_on
 
     def steps_for(self, node: str) -> tuple[Step, ...]:
         return self.steps.get(node, ())
+
+    def nodes_with(self, step: Step) -> tuple[str, ...]:
+        return tuple(node for node, steps in self.steps.items() if step in steps)
+
+    @property
+    def has_steps(self) -> bool:
+        return any(self.steps.values())
 
     @property
     def stops(self) -> bool:
@@ -137,28 +188,64 @@ def _promote(view: NodeView) -> tuple[Step, ...]:
     return (Step.WAIT_UPTODATE, Step.PRIMARY)
 
 
-def plan_resource(resource: str, device: str, a: NodeView, b: NodeView, first: str) -> ResourcePlan:
+def _refuse(reason: str) -> ResourcePlan:
+    return ResourcePlan(Path.REFUSE, reason=reason)
+
+
+def _format_on(views: list[NodeView], first: str, new: bool) -> str | None:
+    """A new volume is formatted by ``first`` (or the lone node); an old one
+    only where the DRBD device reads blank (an earlier run stopped before
+    mkfs), by the first such node in the cluster's order."""
+    active = sorted((v for v in views if v.reachable), key=lambda v: v.node != first)
+    if new:
+        return active[0].node if active else None
+    blank = [v for v in active if v.device is not None and v.device.is_blank]
+    return blank[0].node if blank else None
+
+
+def plan_resource(resource: str, device: str, a: NodeView, b: NodeView, first: str,
+                  alone: str | None = None) -> ResourcePlan:
     """Decide the bring-up of one replicated resource from both nodes' views.
 
     ``a`` and ``b`` are the two nodes (in any order); ``first`` names the
-    node that runs one-node-only actions when both are new. A node with
-    ``reachable=False`` is one this run cannot see (down, or left out).
+    node that runs one-node-only actions when both are new; ``alone`` names
+    a node the operator allowed to come up alone (its peer proven down by
+    the operator: an SSH failure proves nothing).
     """
+    plan = _plan(resource, device, a, b, first, alone)
+    return dataclasses.replace(plan, up_on=frozenset(v.node for v in (a, b) if v.reachable and v.is_up))
+
+
+def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alone: str | None) -> ResourcePlan:
     views = [v for v in (a, b) if v.reachable]
     contents = {v.node: content_of(v) for v in views}
 
+    unreadable = [v for v in views if contents[v.node] is Content.UNREADABLE]
+    if unreadable:
+        found = "; ".join(f"{v.node}: {v.metadata.error}" for v in unreadable)
+        return _refuse(
+            f"{resource}: cannot read the DRBD metadata of {device} ({found}). Nothing was changed on "
+            "either node. Do not wipe it: it may hold this cluster's data. Check the LV (lvs, dmesg) "
+            f"and `drbdadm get-gi {resource}` on that node, then run again."
+        )
     foreign = [v for v in views if contents[v.node] is Content.FOREIGN]
     if foreign:
         found = "; ".join(f"{v.node}:{device} holds {v.backing.describe()}" for v in foreign)
-        return ResourcePlan(
-            Path.REFUSE,
-            reason=(
-                f"{resource}: refusing to create DRBD metadata: {found}, and no DRBD metadata. "
-                "That is data this tool did not create. Nothing was changed on either node. "
-                "Move the data away and wipe the LV yourself (wipefs -a) if it is not needed, "
-                "or point the volume at another LV."
-            ),
+        beside = any(v.metadata is not None and v.metadata.present for v in foreign)
+        return _refuse(
+            f"{resource}: refusing to create DRBD metadata: {found}"
+            + (", beside DRBD metadata that never held replicated data" if beside else ", and no DRBD metadata")
+            + ". That is data this tool did not create. Nothing was changed on either node. "
+            "Move the data away and wipe the LV yourself (wipefs -a) if it is not needed, "
+            "or point the volume at another LV."
         )
+    # The DRBD device: only signatures count (a Secondary cannot be opened:
+    # that error says nothing about what it holds).
+    not_ocfs2 = [v for v in views if v.device is not None and {s.type for s in v.device.signatures} - {"ocfs2"}]
+    if not_ocfs2:
+        found = "; ".join(f"{v.node}: {v.device.describe()}" for v in not_ocfs2)
+        return _refuse(f"{resource}: the DRBD device holds something other than OCFS2 ({found}): "
+                       "refusing to format or mount it. Nothing was changed.")
 
     for v in views:
         if v.kernel is not None and v.kernel.split_brain:
@@ -181,12 +268,25 @@ def plan_resource(resource: str, device: str, a: NodeView, b: NodeView, first: s
                 ),
             )
 
+    new = {Content.BLANK, Content.FRESH}
+    complete = [v for v in views if contents[v.node] is Content.HAS_DATA]
+    partial = [v for v in views if contents[v.node] is Content.PARTIAL]
+    if partial and not complete:
+        names = sorted(v.node for v in partial)
+        others = sorted({a.node, b.node} - set(names)) or names
+        return _refuse(
+            f"{resource}: {' and '.join(names)} {'holds' if len(names) == 1 else 'hold'} only a partial "
+            f"copy (a sync from {' or '.join(others)} began and did not finish): the deploy never promotes "
+            f"it, nor declares it in sync. Bring back the node with the complete data so the sync can "
+            "finish, then run again. Nothing was changed."
+        )
+
     if len(views) == 2:
         va, vb = views
         ca, cb = contents[va.node], contents[vb.node]
         if all(v.kernel is not None and v.kernel.is_converged for v in views):
-            return ResourcePlan(Path.CONVERGED, reason=f"{resource}: Primary/Primary, UpToDate on both nodes")
-        new = {Content.BLANK, Content.FRESH}
+            return ResourcePlan(Path.CONVERGED, reason=f"{resource}: Primary/Primary, UpToDate on both nodes",
+                                format_on=_format_on(views, first, False))
         if ca in new and cb in new:
             steps = {v.node: _bring_up(v, contents[v.node]) for v in views}
             # Neither side ever held data, so declaring them in sync loses
@@ -195,37 +295,56 @@ def plan_resource(resource: str, device: str, a: NodeView, b: NodeView, first: s
             for v in views:
                 steps[v.node] += (Step.WAIT_UPTODATE, Step.PRIMARY)
             return ResourcePlan(
-                Path.BOTH_NEW, steps,
+                Path.BOTH_NEW, steps, format_on=_format_on(views, first, True), is_new=True,
                 reason=f"{resource}: new on both nodes: no resync; {first} clears the bitmap",
             )
-        if (ca in new) != (cb in new):
-            joiner = va if ca in new else vb
+        if (ca in new) != (cb in new) or partial:
+            joiner = next(v for v in views if contents[v.node] in new or contents[v.node] is Content.PARTIAL)
             holder = vb if joiner is va else va
             steps = {
                 joiner.node: _bring_up(joiner, contents[joiner.node]) + _promote(joiner),
                 holder.node: _bring_up(holder, Content.HAS_DATA) + _promote(holder),
             }
             return ResourcePlan(
-                Path.JOIN, steps,
+                Path.JOIN, steps, format_on=_format_on(views, first, False),
                 reason=f"{resource}: {joiner.node} joins and syncs from {holder.node}",
             )
         steps = {v.node: _bring_up(v, Content.HAS_DATA) + _promote(v) for v in views}
-        return ResourcePlan(Path.RESUME, steps, reason=f"{resource}: data on both nodes: bring up and promote")
+        return ResourcePlan(Path.RESUME, steps, format_on=_format_on(views, first, False),
+                            reason=f"{resource}: data on both nodes: bring up and promote")
 
     if not views:
         return ResourcePlan(Path.RESUME, reason=f"{resource}: no node reachable")
     (v,) = views
+    peer = b if v is a else a
     content = contents[v.node]
-    if content in (Content.BLANK, Content.FRESH):
+    if content in new:
+        if peer.presence is Presence.EXCLUDED:
+            # Left out with --limit is not the same as down: its data is
+            # unknown, and a lone primary here would fork the data.
+            return _refuse(
+                f"{resource}: {peer.node} is not part of this run (--limit?) and {v.node} would come up "
+                "alone as primary: run against both nodes."
+            )
+        if alone != v.node:
+            # SSH failing proves nothing about the cluster network: a peer
+            # alive there with data would meet an unrelated lone Primary.
+            return _refuse(
+                f"{resource}: {peer.node} cannot be reached, and {v.node}'s side is new: coming up alone "
+                f"would make {v.node} the only copy, with an empty filesystem. If {peer.node} is really "
+                f"down and holds no data of this volume, run again with --data bring_up_alone={v.node}; "
+                f"otherwise make {peer.node} reachable. Nothing was changed."
+            )
         steps = _bring_up(v, content)
         if not (v.kernel is not None and v.kernel.is_primary):
             steps += (Step.PRIMARY_FORCE,)
         return ResourcePlan(
-            Path.FIRST_ALONE, {v.node: steps},
-            reason=f"{resource}: only {v.node} reachable: it comes up alone as primary; the peer joins later",
+            Path.FIRST_ALONE, {v.node: steps}, format_on=v.node, is_new=True,
+            reason=f"{resource}: only {v.node} reachable, and the operator allowed it alone: it comes up "
+                   "as primary; the peer joins later",
         )
     return ResourcePlan(
         Path.RESUME, {v.node: _bring_up(v, Content.HAS_DATA) + _promote(v)},
+        format_on=_format_on(views, first, False),
         reason=f"{resource}: only {v.node} reachable: bring up and promote its data",
     )
-

@@ -12,7 +12,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Which
 
 from facts.blockdev import DeviceSignatures, LinuxMounts
-from facts.drbd import DrbdResources
+from facts.drbd import DrbdGenerations, DrbdResources
 from facts.libvirt import Virsh
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
@@ -22,13 +22,19 @@ from .model import BEFORE_RESYNC_TARGET, Cluster
 from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
 from .snapshot import key
 
+#: The first line of the files the deploy writes (its templates).
+MANAGED_MARK = "# Managed by twonode: edit group_data/all.py, not this file."
+
 UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
 INTERFACES = "/etc/network/interfaces"
 O2CB_CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
 O2CB_DEFAULTS = "/etc/default/o2cb"
 DRBD_AFTER_OCFS2 = "/etc/systemd/system/drbd.service.d/twonode-ocfs2.conf"
 NFS_SERVER_DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
-EXPORTS = "/etc/exports"
+#: Ours; /etc/exports stays the admin's (exports(5) reads both).
+EXPORTS = "/etc/exports.d/twonode.exports"
+EXPORTS_DIR = "/etc/exports.d"
+ADMIN_EXPORTS = "/etc/exports"
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 
 
@@ -57,6 +63,11 @@ def backing_devices(c: Cluster) -> tuple[str, ...]:
     return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes)
 
 
+def drbd_generations(c: Cluster) -> tuple[tuple[str, int, str], ...]:
+    """The DrbdGenerations fact's argument: (resource, minor, backing LV)."""
+    return tuple((v.resource, v.minor, dev) for v, dev in zip(c.replicated_volumes, backing_devices(c)))
+
+
 def virsh_names(c: Cluster) -> dict[str, tuple[str, ...]]:
     """The Virsh fact's arguments: the pools and networks whose definitions
     the deploy compares."""
@@ -76,7 +87,8 @@ def storage(c: Cluster) -> tuple:
 
 def drbd_plan(c: Cluster) -> tuple:
     """What the DRBD planner reads on each node (twonode/drbd_plans.py)."""
-    return key(DrbdResources), key(DeviceSignatures, devices=backing_devices(c))
+    return (key(DrbdResources), key(DeviceSignatures, devices=backing_devices(c)),
+            key(DeviceSignatures, devices=drbd_devices(c)), key(DrbdGenerations, resources=drbd_generations(c)))
 
 
 def drbd(c: Cluster) -> tuple:
@@ -88,13 +100,14 @@ def drbd(c: Cluster) -> tuple:
 def ocfs2(c: Cluster) -> tuple:
     return (key(DebPackages), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
             *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(LinuxMounts),
-            key(DeviceSignatures, devices=drbd_devices(c)), *drbd_plan(c))
+            *drbd_plan(c))
 
 
 def nfs(c: Cluster) -> tuple:
     exports = c.nfs.grouped_exports() if c.nfs else []
     return (key(DebPackages), *(k for e in exports for k in directory_reads(e.path)),
             *file_reads(NFS_SERVER_DROPIN), *service_reads("nfs-server.service"), *file_reads(EXPORTS),
+            *file_reads(ADMIN_EXPORTS), *directory_reads(EXPORTS_DIR),
             key(NfsExports))
 
 

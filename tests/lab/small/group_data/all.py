@@ -10,7 +10,7 @@ cluster = {
     ],
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "replicated_volumes": [
-        {"name": "small", "size": "256m", "mount_point": "/vol/small", "fs_type": "mail"},
+        {"name": "small", "size": "256m", "mount_point": "/vol/small", "fs_type": "mail", "minor": 0, "port": 7790},
     ],
     "nfs": {
         "server_address": "192.168.10.1/24",
