@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks on the lab; prints a Markdown table (copied into the README).
 
-    .venv/bin/python bench/bench.py [--skip-sizes]
+    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only]
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
@@ -9,6 +9,9 @@
    and the fact commands (round trips) per node that the no-op run makes.
 3. Bring-up of one 1 GiB and one 8 GiB replicated volume: the time must not
    grow with the size (no full-device zeroing, no initial resync).
+4. The lab itself (``--lab-only`` measures just this): a reset to bare
+   guests, against restoring each cached checkpoint (lab/checkpoints.py,
+   built first if missing), verification included.
 
 Each measurement is a wall-clock time of a whole command; repeated ones
 give the median. Destroys the lab's state (it resets the guests).
@@ -61,11 +64,26 @@ def row(label: str, value: float | str) -> None:
     print(f"| {label} | {shown} |", flush=True)
 
 
+def lab_steps() -> None:
+    sys.path.insert(0, str(ROOT / "lab"))
+    import checkpoints
+
+    row("lab reset: bare guests booted to SSH, vg0 (median of 3)", median(lambda: sh("lab/lab.sh", "reset")))
+    for name in checkpoints.CHECKPOINTS:
+        checkpoints.restore(name)  # built here if the cache lacks it: not timed
+        row(f"restore checkpoint {name}, verified (median of 3)",
+            median(lambda: sh(sys.executable, "lab/checkpoints.py", name)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
+    parser.add_argument("--lab-only", action="store_true")
     args = parser.parse_args()
     print("| measurement | time |\n| --- | --- |", flush=True)
+    if args.lab_only:
+        lab_steps()
+        return
 
     sh("lab/lab.sh", "reset")
     row("full bring-up of the example cluster (reset guests)", deploy())

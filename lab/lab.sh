@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(dirname "$HERE")
 CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
 # Bump when the image recipe changes: a stale cached image is rebuilt.
-IMAGE_VERSION=4
+IMAGE_VERSION=5
 IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$IMAGE_VERSION}
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
@@ -111,6 +111,17 @@ EOF
     ln -sf /dev/null "$root/etc/systemd/system/$u"
   done
   echo 'UseDNS no' > "$root/etc/ssh/sshd_config.d/lab.conf"
+  # dpkg under TCG: every fsync and every unpacked file costs. A lab guest
+  # is thrown away, never power-cut mid-install, so no fsync; and no docs.
+  # The deploy's apt operations still install every package for real.
+  echo force-unsafe-io > "$root/etc/dpkg/dpkg.cfg.d/lab-unsafe-io"
+  cat > "$root/etc/dpkg/dpkg.cfg.d/lab-nodoc" <<'EOF'
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+EOF
   # The guests boot the kernel and initrd cached beside the image (-kernel,
   # -initrd): rebuilding the guest's own initramfs, which packages such as
   # xfsprogs trigger, would only cost minutes under TCG.

@@ -42,6 +42,8 @@ def pytest_collection_modifyitems(items):
         if "tests/lab/" in str(item.fspath):
             item.add_marker(pytest.mark.lab)
             item.add_marker(pytest.mark.timeout(LAB_TEST_TIMEOUT))
+    # The unit tests first: a broken parser fails in seconds, not after the lab.
+    items.sort(key=lambda item: item.get_closest_marker("lab") is not None)
 
 
 # --- Each module's time, printed at the end of the session.

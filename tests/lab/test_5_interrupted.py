@@ -6,7 +6,7 @@ import subprocess
 
 from conftest import PYINFRA, ROOT, SMALL, proc_drbd_states
 
-KILL_AT = "Starting operation: tasks/drbd.py | drbd: up drbd_small"
+KILL_AT = "Starting operation: tasks/drbd.py | drbd: drbd_small: up on fiori, torchio"
 
 
 def test_interrupted_deploy_converges_on_rerun(lab):
