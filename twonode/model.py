@@ -72,29 +72,34 @@ def _check_size(size: str) -> str:
     return size.strip().lower()
 
 
-def _check_name(name: str) -> str:
-    # Becomes an LV name, part of a DRBD resource name (drbd_<name>) and a
-    # device node: keep to what all three accept.
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
-        raise ValueError(
-            f"{name!r} is not a valid volume name: use 1-32 lower-case letters, digits "
-            "or '_', starting with a letter (it becomes the LV name and drbd_<name>)"
-        )
-    return name
+def _must_match(pattern: str, fix: str):
+    """A validator: the value matches ``pattern`` in full, or the error is
+    ``'<value>' <fix>``, which says what to write instead."""
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"{value!r} {fix}")
+        return value
+    return check
 
 
-def _check_node_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", name):
-        raise ValueError(
-            f"{name!r} is not a valid node name: it must be the node's short host name "
-            "(lower-case letters, digits and '-'), as `uname -n` prints it"
-        )
-    return name
-
+# Becomes an LV name, part of a DRBD resource name (drbd_<name>) and a
+# device node: keep to what all three accept.
+_check_name = _must_match(
+    r"[a-z][a-z0-9_]{0,31}",
+    "is not a valid volume name: use 1-32 lower-case letters, digits or '_', starting with a letter "
+    "(it becomes the LV name and drbd_<name>)")
+_check_node_name = _must_match(
+    r"[a-z][a-z0-9-]{0,62}",
+    "is not a valid node name: it must be the node's short host name (lower-case letters, digits "
+    "and '-'), as `uname -n` prints it")
 
 #: One path component: what fstab, exports(5), udev, libvirt XML and a shell
 #: word all take as it is (no blank, quote, '$', ';', '\\', '#' or newline).
 PATH_COMPONENT = r"[A-Za-z0-9_.@+-]+"
+_check_path_characters = _must_match(
+    rf"(/{PATH_COMPONENT})+",
+    "has a character this tool does not write into fstab, exports or a shell command: use only "
+    "letters, digits and '.', '_', '-', '@', '+' between the slashes, e.g. '/vol/small'")
 
 
 def _check_abs_path(path: str) -> str:
@@ -104,39 +109,18 @@ def _check_abs_path(path: str) -> str:
             f"{path!r} is not a usable mount point: give an absolute, normalised path "
             "other than '/', e.g. '/vol/small'"
         )
-    if not re.fullmatch(rf"(/{PATH_COMPONENT})+", path):
-        raise ValueError(
-            f"{path!r} has a character this tool does not write into fstab, exports or a shell "
-            "command: use only letters, digits and '.', '_', '-', '@', '+' between the slashes, "
-            "e.g. '/vol/small'"
-        )
-    return path
+    return _check_path_characters(path)
 
 
-def _check_mount_options(options: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.=:+/-]+(,[A-Za-z0-9_.=:+/-]+)*", options):
-        raise ValueError(
-            f"{options!r} is not a list of mount options: separate them with commas and "
-            "no blanks, e.g. 'noatime,nodiratime'"
-        )
-    return options
-
-
-def _check_mac(mac: str) -> str:
-    if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac):
-        raise ValueError(
-            f"{mac!r} is not a MAC address: write six lower-case hex pairs separated by ':', "
-            "as `ip link` prints them"
-        )
-    return mac
-
-
-def _check_iface(name: str) -> str:
-    if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}", name):
-        raise ValueError(
-            f"{name!r} is not a valid interface name: 1-15 characters, letters, digits, '_', '.', '-'"
-        )
-    return name
+_check_mount_options = _must_match(
+    r"[A-Za-z0-9_.=:+/-]+(,[A-Za-z0-9_.=:+/-]+)*",
+    "is not a list of mount options: separate them with commas and no blanks, e.g. 'noatime,nodiratime'")
+_check_mac = _must_match(
+    r"([0-9a-f]{2}:){5}[0-9a-f]{2}",
+    "is not a MAC address: write six lower-case hex pairs separated by ':', as `ip link` prints them")
+_check_iface = _must_match(
+    r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}",
+    "is not a valid interface name: 1-15 characters, letters, digits, '_', '.', '-'")
 
 
 Size = Annotated[str, AfterValidator(_check_size)]
