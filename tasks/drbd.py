@@ -46,6 +46,9 @@ if stopping:
 # progress, and the next run picks the sync up where it is).
 CONNECT_TIMEOUT = host.data.get("drbd_connect_timeout", 300)
 SYNC_TIMEOUT = host.data.get("drbd_sync_timeout", 3600)
+# Seconds the peer may be away during that wait (a blip reconnects in
+# seconds; a sync source that lost power does not come back in time).
+PEER_GRACE = host.data.get("drbd_peer_grace", 60)
 
 
 put(
@@ -145,7 +148,8 @@ for vol in host.loop(with_steps):
         plan.nodes_with(Step.PRIMARY),
         f"{AREA}: {res}: wait until UpToDate, then primary",
         [
-            wait_for(res, f"drbdadm dstate {q_res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT),
+            wait_for(res, f"drbdadm dstate {q_res} | grep -q '^UpToDate/'", "UpToDate (sync)", SYNC_TIMEOUT,
+                     peer_grace=PEER_GRACE),
             f"drbdadm primary {q_res}",
         ],
         # One node after the other: two promotions at once race in DRBD 8.4

@@ -233,6 +233,29 @@ def test_wait_for_passes_on_the_state_and_times_out_saying_where(tmp_path, role,
         assert "r0: timed out after 1s waiting for Primary: cstate WFConnection dstate UpToDate/DUnknown" in result.stderr
 
 
+@pytest.mark.parametrize("cstate, passes", [("SyncTarget", True), ("WFConnection", False)])
+def test_waiting_for_a_sync_stops_when_the_peer_is_gone(tmp_path, cstate, passes):
+    # dstate turns UpToDate on the 4th query; the peer's absence is given
+    # 1 s of grace: a sync that goes on passes, one whose source is gone
+    # fails early, saying so.
+    drbdadm = tmp_path / "drbdadm"
+    drbdadm.write_text(
+        "#!/bin/sh\n"
+        f"case $1 in cstate) echo {cstate};; dstate) n=$(cat {tmp_path}/n 2>/dev/null || echo 0); "
+        f"echo $((n+1)) > {tmp_path}/n; [ $n -ge 3 ] && echo UpToDate/UpToDate || echo Inconsistent/DUnknown;; esac\n"
+    )
+    drbdadm.chmod(0o755)
+    test = "drbdadm dstate r0 | grep -q '^UpToDate/'"
+    result = subprocess.run(
+        ["sh", "-c", wait_for("r0", test, "UpToDate (sync)", 60, peer_grace=1)],
+        capture_output=True, text=True, env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, timeout=30,
+    )
+    assert (result.returncode == 0) is passes, result.stderr
+    if not passes:
+        assert "r0: the peer has been away for 1s while waiting for UpToDate (sync): cstate WFConnection" \
+            in result.stderr
+
+
 # twonode.ops.hosts_line_names: the /etc/hosts line for a cluster address
 # gets our name without losing the admin's.
 from twonode.ops import hosts_line_names  # noqa: E402
