@@ -66,7 +66,7 @@ class FactBatch(FactBase):
                 run = (f"if command -v {requires} >/dev/null 2>&1; then {run}; "
                        f"else echo \"{MARK} missing\"; fi")
             parts.append(f"echo '{MARK} {index}'; {run}")
-        return "; ".join(parts) + "; true"
+        return "; ".join([*parts, "true"])
 
     def process(self, output) -> list:
         sections: list[list[str]] = []

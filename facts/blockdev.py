@@ -114,7 +114,7 @@ class DeviceSignatures(FactBase):
                 f"echo \"@@rc{index} $rc\"; if [ $rc -ne 0 ]; then for d; do "
                 f"echo \"@@wipefs:$d\"; wipefs --no-act --json \"$d\"; echo \"@@rc:$d $?\"; done; fi; fi"
             )
-        return "; ".join(parts) + "; true"
+        return "; ".join([*parts, "true"])
 
     def process(self, output: list[str]) -> dict[str, DeviceContents]:
         sections = split_sections(output)

@@ -399,7 +399,7 @@ class DrbdGenerations(FactBase):
                 f"elif [ -b {q_dev} ] && command -v drbdmeta >/dev/null; then "
                 f"drbdmeta --force {int(minor)} v08 {q_dev} internal get-gi 2>&1; fi"
             )
-        return "; ".join(parts) + "; true"
+        return "; ".join([*parts, "true"])
 
     def process(self, output: list[str]) -> dict[str, DrbdMetadata]:
         return {res: parse_get_gi(text) for res, text in section_text(output).items() if res}

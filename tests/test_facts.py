@@ -2,6 +2,7 @@
 see its README for the command, node and state of each file) and, for
 DRBD 9, on published real outputs."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -515,3 +516,18 @@ def test_a_stack_that_is_not_running_never_differs():
     swapped = (O2cbNode("fiori", 2, "192.168.3.6", 7777), O2cbNode("torchio", 1, "192.168.3.7", 7777))
     assert live(online=()).live_nodes_differ("ocfs2", swapped) is None
     assert live(attrs=[]).live_nodes_differ("ocfs2", swapped) is None
+
+
+# --- a cluster with nothing of a kind: the list facts read nothing, validly -
+
+@pytest.mark.parametrize("fact, kwargs", [
+    (DrbdGenerations, {"resources": ()}),
+    (DeviceSignatures, {"devices": ()}),
+], ids=["DrbdGenerations", "DeviceSignatures"])
+def test_an_empty_list_is_a_valid_shell_command(fact, kwargs):
+    # A cluster whose replicated volumes were all removed from group_data
+    # read these with nothing to list; "; true" is a syntax error (seen on
+    # the lab, test_6).
+    result = subprocess.run(["sh", "-c", fact().command(**kwargs)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert fact().process(result.stdout.splitlines()) == {}
