@@ -52,22 +52,68 @@ def test_swapping_the_node_order_never_renumbers_a_live_o2cb(live, tmp_path):
     assert state(live) == before
 
 
+NEW_VOLUME = {"name": "new", "size": "256m", "mount_point": "/vol/new", "fs_type": "mail",
+              "minor": 1, "port": 7791}
+
+
+def test_never_used_metadata_beside_a_filesystem_is_refused(live, tmp_path):
+    # Somebody's XFS on an LV, then create-md over it: its identifiers say
+    # "never used", which alone would pass for a new side.
+    for node in ("fiori", "torchio"):
+        live.ssh(node, "lvcreate -q -y -L 64m -n extra vg0 && mkfs.xfs -q /dev/vg0/extra && "
+                       "drbdmeta --force 9 v08 /dev/vg0/extra internal create-md >/dev/null 2>&1")
+    signatures = live.ssh("fiori", "wipefs --no-act --noheadings /dev/vg0/extra")
+    assert "xfs" in signatures and "drbd" in signatures, signatures
+    extra = dict(NEW_VOLUME, name="extra", mount_point="/vol/extra", minor=9, port=7799, size="64m")
+    run = live.deploy(inventory=variant(tmp_path, lambda c: c["replicated_volumes"].append(extra)))
+    assert run.returncode != 0, run
+    assert "beside DRBD metadata that never held replicated data" in run.output, run
+    assert "Beginning operation run" not in run.output, run
+    assert live.ssh("fiori", "wipefs --no-act --noheadings /dev/vg0/extra") == signatures
+    for node in ("fiori", "torchio"):
+        live.ssh(node, "lvremove -q -y vg0/extra")
+
+
+RECONNECTS = "dmesg | grep -c 'drbd_small: conn(' || true"
+
+
+def test_a_volume_inserted_at_the_top_leaves_the_live_one_alone(live, tmp_path):
+    resfile = {node: live.ssh(node, "sha256sum /etc/drbd.d/drbd_small.res") for node in ("fiori", "torchio")}
+    reconnects = {node: live.ssh(node, RECONNECTS) for node in ("fiori", "torchio")}
+    run = live.deploy(inventory=variant(tmp_path, lambda c: c["replicated_volumes"].insert(0, NEW_VOLUME)))
+    assert run.returncode == 0, run
+    assert not [op for op in run.started_ops if "drbd_small" in op], run.started_ops
+    for node in ("fiori", "torchio"):
+        assert live.ssh(node, "sha256sum /etc/drbd.d/drbd_small.res") == resfile[node]
+        states = proc_drbd_states(live.ssh(node, "cat /proc/drbd"))
+        assert states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] * 2, states
+        assert {"/vol/small", "/vol/new"} <= set(live.ssh(node, "findmnt -n -o TARGET -t ocfs2").split())
+        # drbd_small never left Connected: no adjust, no reconnect.
+        assert live.ssh(node, RECONNECTS) == reconnects[node]
+
+
+def with_new_volume(c):
+    c["replicated_volumes"].insert(0, NEW_VOLUME)
+
+
 def test_removing_a_volume_from_group_data_tears_nothing_down(live, tmp_path):
-    def remove_the_volume(c):
+    def remove_the_volumes(c):
         c["replicated_volumes"] = []
         c["nfs"]["exports"] = []
     before = state(live)
-    run = live.deploy(inventory=variant(tmp_path, remove_the_volume))
+    run = live.deploy(inventory=variant(tmp_path, remove_the_volumes))
     assert run.returncode == 0, run
-    assert "drbd_small is up but not in group_data: left as it is" in run.output, run
+    for name in ("drbd_small", "drbd_new"):
+        assert f"{name} is up but not in group_data: left as it is" in run.output, run
     assert state(live) == before
     for node in ("fiori", "torchio"):
         assert "/vol/small" in state(live)[node][1] and "resource drbd_small" in state(live)[node][1]
 
 
-def test_the_volume_put_back_is_managed_again_and_then_nothing_changes(live):
-    run = live.deploy(inventory=SMALL)
+def test_the_volumes_put_back_are_managed_again_and_then_nothing_changes(live, tmp_path):
+    inventory = variant(tmp_path, with_new_volume)
+    run = live.deploy(inventory=inventory)
     assert run.returncode == 0 and "not in group_data" not in run.output, run
     assert "/vol/small/home" in live.ssh("fiori", "exportfs -v")
-    again = live.deploy(inventory=SMALL)
+    again = live.deploy(inventory=inventory)
     assert again.returncode == 0 and again.changed_ops == [], again
