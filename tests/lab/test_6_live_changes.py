@@ -57,14 +57,15 @@ NEW_VOLUME = {"name": "new", "size": "256m", "mount_point": "/vol/new", "fs_type
 
 
 def test_never_used_metadata_beside_a_filesystem_is_refused(live, tmp_path):
-    # Somebody's XFS on an LV, then create-md over it: its identifiers say
-    # "never used", which alone would pass for a new side.
+    # Somebody's XFS on an LV (smaller than the LV, as after an lvextend,
+    # so drbdmeta's own check lets it through), then create-md over it: its
+    # identifiers say "never used", which alone would pass for a new side.
     for node in ("fiori", "torchio"):
-        live.ssh(node, "lvcreate -q -y -L 64m -n extra vg0 && mkfs.xfs -q /dev/vg0/extra && "
+        live.ssh(node, "lvcreate -q -y -L 320m -n extra vg0 && mkfs.xfs -q -d size=300m /dev/vg0/extra && "
                        "drbdmeta --force 9 v08 /dev/vg0/extra internal create-md >/dev/null 2>&1")
     signatures = live.ssh("fiori", "wipefs --no-act --noheadings /dev/vg0/extra")
     assert "xfs" in signatures and "drbd" in signatures, signatures
-    extra = dict(NEW_VOLUME, name="extra", mount_point="/vol/extra", minor=9, port=7799, size="64m")
+    extra = dict(NEW_VOLUME, name="extra", mount_point="/vol/extra", minor=9, port=7799, size="320m")
     run = live.deploy(inventory=variant(tmp_path, lambda c: c["replicated_volumes"].append(extra)))
     assert run.returncode != 0, run
     assert "beside DRBD metadata that never held replicated data" in run.output, run
