@@ -82,3 +82,11 @@ def test_a_file_not_written_by_twonode_is_never_overwritten():
     for is_up in (True, False):
         why = live_change_refusal("drbd_small", "/vol/small", lines, wanted(EXAMPLE), is_up=is_up)
         assert why and "not written by twonode" in why
+
+
+def test_an_empty_file_left_by_a_power_loss_is_written_again():
+    # Seen on the lab (test_5): torchio lost power right after the file's
+    # rename; ext4 brought it back empty.
+    for is_up in (True, False):
+        assert live_change_refusal("drbd_small", "/vol/small", (), wanted(EXAMPLE), is_up=is_up) is None
+        assert live_change_refusal("drbd_small", "/vol/small", ("",), wanted(EXAMPLE), is_up=is_up) is None

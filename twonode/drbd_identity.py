@@ -72,10 +72,12 @@ def identity_changes(current: ResourceIdentity, wanted: ResourceIdentity) -> lis
 def live_change_refusal(resource: str, mount_point: str, lines: Sequence[str] | None,
                         wanted: ResourceIdentity, is_up: bool) -> str | None:
     """Why the resource file must not be rewritten now, or None. A file
-    that is missing, or ours and the resource down, may be written."""
-    if lines is None:
+    that is missing or empty (a power loss right after it was written left
+    it so on the lab: it holds nothing), or ours and the resource down, may
+    be written."""
+    if lines is None or not any(text.strip() for text in lines):
         return None
-    if not lines or lines[0] != MANAGED_MARK:
+    if lines[0] != MANAGED_MARK:
         return (f"{resource}: its resource file was not written by twonode (no '{MANAGED_MARK}' line): "
                 "not overwritten. Move it away if twonode is to manage this resource. Nothing was changed.")
     if not is_up:

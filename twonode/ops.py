@@ -104,7 +104,10 @@ def checked_template(name: str, src: str, dest: str, check: str, **data):
         return UNCHANGED
     new = f"{dest}.twonode-new"
     files.template(name=f"{name}: written beside, to check", src=src, dest=new, **data)
-    return server.shell(name=name, commands=[check.format(file=quote(new)), f"mv -f {quote(new)} {quote(dest)}"])
+    # sync: on the disk before anything relies on it (a power loss after the
+    # rename left an empty file on the lab).
+    return server.shell(name=name, commands=[check.format(file=quote(new)), f"mv -f {quote(new)} {quote(dest)}",
+                                             f"sync {quote(dest)} {quote(os.path.dirname(dest))}"])
 
 
 def put(name: str, src: str, dest: str, mode: str | None = None):
