@@ -22,6 +22,7 @@ from pyinfra.facts.server import EtcHosts
 from pyinfra.operations import files, server, systemd
 
 from facts.blockdev import LinuxMounts
+from facts.drbd import CONNECTED_STATES
 from facts.lvm import VolumeGroup
 from facts.paths import PathState, PathStates
 from facts.systemd import UnitStates
@@ -193,9 +194,10 @@ def refuse_unless_blank(device: str, action: str) -> str:
     )
 
 
-#: Connection states in which a sync can go on (8.4 names, and DRBD 9's).
-SYNCING_CSTATES = ("Connected|SyncSource|SyncTarget|PausedSyncS|PausedSyncT|WFBitMapS|WFBitMapT|"
-                   "WFSyncUUID|StartingSyncS|StartingSyncT|VerifyS|VerifyT|WFReportParams|Established")
+#: Connection states in which a sync can go on: the fact's connected states,
+#: plus the short-lived ones around a handshake and DRBD 9's name.
+SYNCING_CSTATES = "|".join(sorted(CONNECTED_STATES | {"StartingSyncS", "StartingSyncT", "WFReportParams",
+                                                      "Established"}))
 
 
 def wait_for(resource: str, test: str, what: str, timeout: int, peer_grace: int | None = None) -> str:
