@@ -11,12 +11,16 @@ are ordered by the tasks themselves (see tasks/drbd.py).
 
 from pyinfra import local
 
-from twonode import reads
+from twonode import packages, reads
 from twonode.context import cluster
+from twonode.install import install
 from twonode.snapshot import prefetch
 
 # Everything the tasks will check, in one round trip per node.
 prefetch(*reads.every_task(cluster()))
+# Every area's packages in one apt transaction (see twonode/install.py); each
+# task run alone still installs its own.
+install(packages.ALL, "packages")
 
 for task in ("network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
     local.include(f"tasks/{task}.py")
