@@ -403,3 +403,47 @@ class DrbdGenerations(FactBase):
 
     def process(self, output: list[str]) -> dict[str, DrbdMetadata]:
         return {res: parse_get_gi(text) for res, text in section_text(output).items() if res}
+
+
+#: Where templates/drbd/drbd-event.sh records DRBD's events on a node.
+EVENTS_FILE = "/var/lib/twonode/events"
+
+
+@dataclass(frozen=True)
+class DrbdEvent(JsonDataclass):
+    """One line of the event file: ``TIME NODE EVENT RESOURCE``."""
+
+    time: str
+    node: str
+    event: str
+    resource: str
+
+
+def parse_events(lines: list[str]) -> list[DrbdEvent]:
+    events = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4:
+            raise ValueError(f"{EVENTS_FILE}: not 'TIME NODE EVENT RESOURCE': {line!r}")
+        events.append(DrbdEvent(*parts))
+    return events
+
+
+class DrbdEvents(FactBase):
+    """
+    The DRBD events (split brain, fencing) this node recorded, oldest first;
+    empty when none ever happened. The journal has them too (tag twonode).
+
+    .. code:: python
+
+        [DrbdEvent(time="2026-11-27T06:40:12Z", node="fiori", event="split-brain",
+                   resource="drbd_small")]
+    """
+
+    default = list
+
+    def command(self) -> str:
+        return f"cat {EVENTS_FILE} 2>/dev/null; true"
+
+    def process(self, output: list[str]) -> list[DrbdEvent]:
+        return parse_events([line for line in output if line.strip()])

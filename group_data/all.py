@@ -7,6 +7,13 @@ before pyinfra connects to anything. The seed's sizes (small 200g, vmpool0
 the MACs are the lab guests' (lab/lab.sh): put your NICs' MACs here.
 """
 
+def lab_bmc(node):
+    """The lab guests' BMC (lab/bmc.py, reached through QEMU's guestfwd):
+    put your servers' BMC addresses, users and agent options here."""
+    return {"agent": "fence_redfish", "address": "10.0.2.100", "port": 443, "username": "twonode-lab",
+            "options": {"ssl_insecure": "1", "systems_uri": f"/redfish/v1/Systems/{node}"}}
+
+
 RW = ["rw", "sync", "no_root_squash", "no_subtree_check"]
 RO = ["ro", "no_root_squash", "no_subtree_check"]
 
@@ -17,14 +24,22 @@ cluster = {
             "ssh_host": "fiori",
             "cluster_address": "192.168.3.6",
             "nics": {"eth1": "52:54:00:00:01:01", "eth2": "52:54:00:00:01:02"},
+            "bmc": lab_bmc("fiori"),
         },
         {
             "name": "torchio",
             "ssh_host": "torchio",
             "cluster_address": "192.168.3.7",
             "nics": {"eth1": "52:54:00:00:02:01", "eth2": "52:54:00:00:02:02"},
+            "bmc": lab_bmc("torchio"),
         },
     ],
+    # A node that loses its peer powers it off through the peer's BMC before
+    # it writes on (README, "Fencing"). The BMC passwords live outside the
+    # repository: passwords_file (default ~/.config/twonode/bmc-passwords.toml,
+    # `fiori = "..."` per node), or the file $TWONODE_FENCE_PASSWORDS names
+    # (the lab's inventory points it at the lab BMC's).
+    "fencing": {"mode": "power"},
     "volume_group": "vg0",
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "local_volumes": [

@@ -8,9 +8,18 @@
 #   lab/lab.sh ssh NODE [CMD...]
 #   lab/lab.sh kill NODE       hard-stop one guest (power cut), by pid
 #   lab/lab.sh start NODE      boot one guest again, keeping its disks
+#   lab/lab.sh power-on NODE   boot it without waiting for SSH (the BMC's "On")
+#   lab/lab.sh running NODE    exit 0 if its QEMU process runs
+#   lab/lab.sh bmc             the BMC's address for the guests, its user, password file and log
 #   lab/lab.sh build    (re)build the cached base image
 #   lab/lab.sh save DIR       freeze both guests and keep RAM, devices and disks in DIR
 #   lab/lab.sh restore DIR    both guests exactly as saved, resumed together
+#
+# Each guest has a BMC (lab/bmc.py: Redfish over HTTPS on the host, started
+# with the guests): a guest reaches it at $BMC_GUEST_ADDR:443 through its
+# user-net `guestfwd`, an explicit forward that `restrict=on` keeps (QEMU:
+# restrict "does not affect any explicitly set forwarding rules"); nothing
+# else on the host or beyond is reachable.
 #
 # Why TCG: /dev/kvm here is a nested PVM KVM that hangs a stock Debian kernel
 # (see shared lab-notes). Why these network backends: SSH reaches a guest only
@@ -24,13 +33,16 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(dirname "$HERE")
 CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
 # Bump when the image recipe changes: a stale cached image is rebuilt.
-IMAGE_VERSION=5
+IMAGE_VERSION=6
 IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$IMAGE_VERSION}
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
 [ -f "$IMG/id_ed25519" ] && KEY=$IMG/id_ed25519  # images built before the key moved
 RUN=$CACHE/run
 PORT_BASE=${TWONODE_LAB_PORT:-2220}
+BMC_PORT=$((PORT_BASE + 90))
+BMC_GUEST_ADDR=10.0.2.100
+BMC_DIR=$CACHE/bmc
 NODES=(fiori torchio)
 SUITE=bookworm
 MIRROR=${TWONODE_MIRROR:-http://deb.debian.org/debian}
@@ -136,6 +148,8 @@ EOF
   mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$IMG/"
   echo "$IMAGE_VERSION" > "$IMG/version"
   rm -rf "$work"
+  # Images of other versions are never used again (checkpoints name theirs).
+  local old; for old in "$CACHE"/image-*; do [ "$old" = "$IMG" ] || rm -rf "$old"; done
   echo "lab: image built in $((SECONDS - t0)) s" >&2
 }
 
@@ -169,7 +183,7 @@ start_node() {
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=$n" \
     -drive "file=$RUN/$n.qcow2,if=virtio,format=qcow2" \
     -drive "file=$RUN/$n-data.qcow2,if=virtio,format=qcow2" \
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$(ssh_port "$n")-:22" \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$(ssh_port "$n")-:22,guestfwd=tcp:$BMC_GUEST_ADDR:443-cmd:python3 $HERE/bmc.py relay $BMC_PORT" \
     -device "virtio-net-pci,netdev=n0,mac=$(mac "$n" 0)" \
     "${nics[@]}" \
     -display none -serial "file:$RUN/$n.console" -monitor none \
@@ -179,6 +193,28 @@ start_node() {
 }
 
 qmp() { python3 "$HERE/qmp.py" "$RUN/$1.qmp" "${@:2}"; }
+
+bmc_running() { local pid; pid=$(cat "$RUN/bmc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
+
+bmc_start() {
+  bmc_running && return 0
+  mkdir -p "$RUN" "$BMC_DIR"
+  # In a subshell: not a job of this shell, which `wait_all` would wait for.
+  ( setsid python3 "$HERE/bmc.py" serve "$BMC_DIR" "$BMC_PORT" >>"$BMC_DIR/bmc.err" 2>&1 < /dev/null &
+    echo $! > "$RUN/bmc.pid" )
+  local i
+  for i in $(seq 50); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $BMC_PORT), 1)" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "lab: the BMC did not start; see $BMC_DIR/bmc.err" >&2; return 1
+}
+
+bmc_stop() {
+  local pid; pid=$(cat "$RUN/bmc.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || true
+  rm -f "$RUN/bmc.pid"
+}
 
 ssh_node() { local n=$1; shift; # shellcheck disable=SC2046
   ssh $(ssh_opts) -p "$(ssh_port "$n")" root@127.0.0.1 "$@"; }
@@ -201,6 +237,7 @@ up() {
   image_ok || build
   need qemu-system-x86_64
   local t0=$SECONDS n
+  bmc_start
   for n in "${NODES[@]}"; do start_node "$n"; done
   for n in "${NODES[@]}"; do wait_ssh "$n"; provision "$n"; done
   echo "lab: up (fiori ssh 127.0.0.1:$(ssh_port fiori), torchio 127.0.0.1:$(ssh_port torchio)) in $((SECONDS - t0)) s" >&2
@@ -217,7 +254,7 @@ stop_node() {
   rm -f "$p"
 }
 
-down() { local n; for n in "${NODES[@]}"; do stop_node "$n"; done; }
+down() { local n; for n in "${NODES[@]}"; do stop_node "$n"; done; bmc_stop; }
 
 reset() {
   image_ok || build
@@ -262,6 +299,7 @@ restore() {
   image_ok || { echo "lab: the base image is missing or stale: $dir was made on another" >&2; return 1; }
   down
   mkdir -p "$RUN"
+  bmc_start
   for n in "${NODES[@]}"; do
     rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n.qcow2" "$RUN/$n.qcow2"
@@ -294,7 +332,11 @@ case $cmd in
   status) status ;;
   ssh) ssh_node "$@" ;;
   kill) running "$1" && kill -9 "$(cat "$RUN/$1.pid")"; rm -f "$RUN/$1.pid" ;;
-  start) start_node "$1"; wait_ssh "$1"; provision "$1" ;;
+  start) bmc_start; start_node "$1"; wait_ssh "$1"; provision "$1" ;;
+  power-on) start_node "$1" ;;
+  running) running "$1" ;;
+  bmc) python3 "$HERE/bmc.py" credentials "$BMC_DIR" >/dev/null  # made on first use
+       echo "address $BMC_GUEST_ADDR:443 user twonode-lab password-file $BMC_DIR/password log $BMC_DIR/bmc.log" ;;
   save) save "$1" ;;
   restore) restore "$1" ;;
   key) echo "$KEY" ;;

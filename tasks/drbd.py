@@ -19,11 +19,13 @@ from pyinfra.operations import server
 
 from twonode import packages, reads
 from twonode.context import DeployStopped, cluster, this_node
-from twonode.model import BEFORE_RESYNC_TARGET
+from twonode import fencing
+from twonode.model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install
 from twonode.drbd_identity import identity_of, live_change_refusal
-from twonode.ops import checked_template, ensure_lv, file_lines, put, refuse_unless_blank, require_vg, service, step, wait_for
+from twonode.ops import (checked_template, ensure_lv, file_lines, put, refuse_unless_blank, require_vg, secret_file,
+                         service, step, template, wait_for)
 from twonode.planner import Step
 from twonode.snapshot import fact, prefetch
 from facts.drbd import DrbdResources
@@ -57,6 +59,21 @@ put(
     dest=BEFORE_RESYNC_TARGET,
     mode="755",
 )
+put(name=f"{AREA}: event handler (journal and state file)", src="templates/drbd/drbd-event.sh",
+    dest=DRBD_EVENT, mode="755")
+
+# Fencing: this node powers its PEER off, through the peer's BMC.
+if c.fences:
+    try:
+        passwords = fencing.read_passwords(c)
+    except fencing.FencingError as error:
+        raise DeployStopped(f"{error}. Nothing was changed.") from None
+    peer = next(n for n in c.nodes if n.name != me.name)
+    put(name=f"{AREA}: fence-peer handler", src="templates/drbd/fence-peer.sh", dest=FENCE_PEER, mode="755")
+    template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="templates/drbd/fence-handler.conf.j2",
+             dest=fencing.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))
+    secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=fencing.FENCE_OPTIONS,
+                content=fencing.agent_options(peer.bmc, passwords[peer.name]))
 
 # A volume removed from group_data is never torn down by an edit: its
 # resource stays up, its file, LV and mount stay; retiring it is explicit.
@@ -82,6 +99,7 @@ for vol in host.loop(c.replicated_volumes):
         dest=reads.resource_file(vol),
         check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
         vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
+        fencing=c.fences, fence_peer=FENCE_PEER, drbd_event=DRBD_EVENT,
     )
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):
         server.shell(

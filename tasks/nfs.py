@@ -27,14 +27,25 @@ for export in host.loop(exports):
     # exportfs fails on a missing path; on OCFS2 both nodes see one directory.
     directory(name=f"{AREA}: {export.path}", path=export.path)
 
-# nfs-server must start after the volumes it exports are mounted.
+
+def under(path: str, mount_point: str) -> bool:
+    return path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
+
+
+# nfs-server starts after the local volumes it exports are mounted. Not
+# after the replicated ones: twonode-activate mounts those only once the
+# peer is connected, maybe hours after the boot (a RequiresMountsFor on
+# them failed nfs-server at boot, seen on the lab). Their exports carry
+# `mp=<mount point>`: exportfs skips them while the volume is not mounted
+# (instead of exporting the empty directory beneath, on the root disk), and
+# twonode-activate re-exports once it has mounted.
 unit_dropin = template(
     name=f"{AREA}: nfs-server waits for the exported volumes",
     src="templates/nfs/nfs-server-mounts.conf.j2",
     dest=reads.NFS_SERVER_DROPIN,
-    mounts=sorted({v.mount_point for v in c.replicated_volumes + c.local_volumes
-                   if any(e.path == v.mount_point or e.path.startswith(v.mount_point + "/") for e in exports)}),
+    mounts=sorted({v.mount_point for v in c.local_volumes if any(under(e.path, v.mount_point) for e in exports)}),
 )
+guards = c.export_guards()
 service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service",
         running=True, enabled=True, daemon_reload=unit_dropin.will_change)
 
@@ -51,6 +62,7 @@ exports_file = template(
     src="templates/nfs/exports.j2",
     dest=reads.EXPORTS,
     exports=exports,
+    guards=guards,
 )
 # Ours not all served (a boot before the mounts, an admin's exportfs -u), or
 # our file changed (a path added or removed): re-export. The admin's

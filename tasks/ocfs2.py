@@ -19,7 +19,8 @@ from twonode import packages, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install
-from twonode.ops import directory, fstab_entry, line, refuse_unless_blank, step, template, wait_for
+from twonode.ops import (directory, fstab_entry, line, put, refuse_unless_blank, service, step, template,
+                          wait_for)
 from twonode.planner import Presence
 from twonode.snapshot import fact, prefetch
 
@@ -67,6 +68,12 @@ for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o
 # starts the cluster at boot once O2CB_ENABLED=true (and systemctl would
 # report a generated unit as never enabled: a change on every run).
 
+sysctl = template(name=f"{AREA}: a node that o2cb fences restarts (sysctl)", src="templates/ocfs2/sysctl.conf",
+                  dest=reads.OCFS2_SYSCTL)
+if sysctl.will_change:
+    server.shell(name=f"{AREA}: apply {reads.OCFS2_SYSCTL}", commands=[f"sysctl -q -p {reads.OCFS2_SYSCTL}"],
+                 _if=sysctl.did_change)
+
 if not o2cb.is_online(c.o2cb.cluster_name):
     server.shell(name=f"{AREA}: o2cb online", commands=["service o2cb online"])
 
@@ -83,19 +90,33 @@ for vol in host.loop(c.replicated_volumes):
         ],
     )
 
-# Both are read by systemd only on a reload: before the mounts below, so
-# that the first shutdown already stops things in order.
-unit_changes = [template(name=f"{AREA}: drbd.service stops after OCFS2 and o2cb",
-                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=reads.DRBD_AFTER_OCFS2)]
-for vol in host.loop(c.replicated_volumes):
-    # Pass 0: fsck of a cluster filesystem at boot, possibly mounted by the
-    # peer, is not wanted. The x-systemd options order the mount after DRBD
-    # (which promotes at boot) and o2cb: without them it fails at boot.
-    options = f"{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
-    unit_changes.append(fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA))
-if any(op.will_change for op in unit_changes):
-    server.shell(name=f"{AREA}: systemd reads the new units and fstab", commands=["systemctl daemon-reload"])
+# At boot a node promotes and mounts only once its peer is connected with
+# up-to-date data (templates/ocfs2/twonode-activate.sh says why): the
+# volumes are `noauto` in fstab, and twonode-activate.service mounts them.
+put(name=f"{AREA}: boot activation script", src="templates/ocfs2/twonode-activate.sh",
+    dest=reads.ACTIVATE, mode="755")
+template(name=f"{AREA}: volumes activated at boot", src="templates/ocfs2/volumes.j2",
+         dest=reads.ACTIVATE_VOLUMES, volumes=c.replicated_volumes)
 
+# All of these are read by systemd only on a reload: before the mounts
+# below, so that the first shutdown already stops things in order.
+unit_changes = [template(name=f"{AREA}: drbd.service stops after OCFS2 and o2cb",
+                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=reads.DRBD_AFTER_OCFS2),
+                put(name=f"{AREA}: twonode-activate.service", src="templates/ocfs2/twonode-activate.service",
+                    dest=reads.ACTIVATE_UNIT)]
+for vol in host.loop(c.replicated_volumes):
+    # noauto: mounted by twonode-activate, never by systemd or ocfs2-tools'
+    # `mount -at ocfs2` at boot (they would meet a Secondary device). Pass
+    # 0: no fsck of a cluster filesystem the peer may hold. The x-systemd
+    # options order the mount's stop at shutdown before o2cb's and DRBD's.
+    options = f"noauto,{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
+    unit_changes.append(fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA))
+reload = any(op.will_change for op in unit_changes)
+if reload:
+    server.shell(name=f"{AREA}: systemd reads the new units and fstab", commands=["systemctl daemon-reload"])
+# Enabled, not started: it runs at boot; the deploy promotes and mounts itself.
+service(name=f"{AREA}: twonode-activate.service enabled at boot", unit="twonode-activate.service",
+        running=None, enabled=True)
 
 def unmounted_on(mount_point: str) -> tuple[str, ...]:
     """The nodes of this run where ``mount_point`` is not mounted."""
@@ -111,7 +132,7 @@ for vol in host.loop(c.replicated_volumes):
         unmounted,
         f"{AREA}: mount {vol.mount_point}",
         [
-            # become-primary-on promotes a booting node by itself, a little later.
+            # twonode-activate promotes a node that just booted, once connected.
             wait_for(vol.resource, f"[ \"$(drbdadm role {quote(vol.resource)} | cut -d/ -f1)\" = Primary ]",
                      "Primary", 60),
             # Right after a boot the fstab mount may still be replaying the

@@ -14,7 +14,7 @@ by discarding the changes of ONE node; which node is the operator's choice
 from pyinfra import host
 
 from facts.blockdev import LinuxMounts
-from facts.drbd import DrbdResources
+from facts.drbd import DrbdEvents, DrbdResources
 from facts.libvirt import Virsh
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
@@ -36,10 +36,11 @@ def _gather():
             seen[node.name] = None
             continue
         h = host_of(node.name)
-        prefetch(key(DrbdResources), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh), on=h)
+        prefetch(key(DrbdResources), key(DrbdEvents), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh), on=h)
         libvirt_objects = fact(Virsh, on=h, **virsh)
         seen[node.name] = {
             "drbd": fact(DrbdResources, on=h),
+            "events": fact(DrbdEvents, on=h),
             "o2cb": fact(O2cb, on=h, cluster=c.o2cb.cluster_name),
             "mounts": fact(LinuxMounts, on=h),
             "exports": fact(NfsExports, on=h),

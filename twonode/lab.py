@@ -18,7 +18,9 @@ def lab_dir() -> Path:
 
 
 def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
-    """The inventory's hosts; the cluster description is validated first."""
+    """The inventory's hosts; the cluster description is validated first.
+    The BMC passwords are the lab BMC's (lab/bmc.py writes the file)."""
+    os.environ.setdefault("TWONODE_FENCE_PASSWORDS", str(lab_dir() / "bmc" / "passwords.toml"))
     cluster = load_cluster(inventory_file)
     port_base = int(os.environ.get("TWONODE_LAB_PORT", "2220"))
     unknown = [n.name for n in cluster.nodes if n.name not in NODE_INDEX]

@@ -12,7 +12,7 @@ import difflib
 import re
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -144,9 +144,13 @@ class Strict(BaseModel):
         if not isinstance(data, dict):
             return data
         known = list(cls.model_fields)
+        removed = getattr(cls, "REMOVED_KEYS", {})
         problems = []
         for key in data:
             if key in known:
+                continue
+            if key in removed:
+                problems.append(((key,), f"{key!r} is no longer a setting: {removed[key]}. Remove it"))
                 continue
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else "remove it"
@@ -154,6 +158,62 @@ class Strict(BaseModel):
         if problems:
             raise _invalid(problems)
         return data
+
+
+#: Options a fence agent reads on its stdin (`name=value` lines); the ones
+#: twonode writes itself (from `address`, `port`, `username` and the password
+#: file) or that would change what the handler asks for are not accepted.
+FENCE_OPTION = r"^[a-z][a-z0-9_]{0,40}$"
+FENCE_OPTION_VALUE = r"^[A-Za-z0-9_./:@,+=-]{0,200}$"
+FENCE_OPTIONS_OWNED = {"action", "ip", "ipaddr", "ipport", "username", "login", "password", "passwd",
+                       "password_script", "passwd_script", "port", "plug", "nodename", "delay"}
+
+
+class Bmc(Strict):
+    """The node's BMC, through which its PEER powers it off (fencing)."""
+
+    #: A fence agent of Debian's fence-agents (fence_redfish, fence_ipmilan, ...).
+    agent: str = Field("fence_redfish", pattern=r"^fence_[a-z0-9_]{1,40}$")
+    #: Where the peer reaches the BMC (its management network address).
+    address: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
+    port: int = Field(443, ge=1, le=65535)
+    username: str = Field(pattern=r"^[A-Za-z0-9._@+-]{1,64}$")
+    #: More of the agent's options, e.g. {"ssl_insecure": "1",
+    #: "systems_uri": "/redfish/v1/Systems/1"}. The password is never here:
+    #: see Fencing.passwords_file.
+    options: dict[str, str] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _plain_options(cls, options: dict[str, str]) -> dict[str, str]:
+        for name, value in options.items():
+            if name in FENCE_OPTIONS_OWNED:
+                raise ValueError(f"option {name!r} is set by twonode (address, port, username, the password "
+                                 "file, the action): remove it")
+            if not re.fullmatch(FENCE_OPTION, name):
+                raise ValueError(f"option {name!r} is not a fence agent option name: lower-case letters, "
+                                 "digits and '_', as the agent reads them on stdin (e.g. 'ssl_insecure')")
+            if not re.fullmatch(FENCE_OPTION_VALUE, value):
+                raise ValueError(f"option {name!r}: {value!r} holds characters a fence agent's stdin line "
+                                 "does not take here: letters, digits and '_./:@,+=-' only")
+        return options
+
+
+class Fencing(Strict):
+    """How a node that loses its peer makes sure the peer is off before it
+    goes on writing (DRBD `fencing resource-and-stonith`)."""
+
+    #: "power": the peer is powered off through its BMC (nodes.N.bmc).
+    #: "none": no fencing; a cut cluster link can then split the data (see
+    #: the README, "Fencing"). Must be said explicitly.
+    mode: Literal["power", "none"]
+    #: On the machine that runs pyinfra, outside the repository: one line per
+    #: node, `NODE = "password"` (TOML), readable by you only. The
+    #: environment variable TWONODE_FENCE_PASSWORDS, if set, names it instead.
+    passwords_file: str = Field("~/.config/twonode/bmc-passwords.toml", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
+    #: Seconds the node that is not first_node waits before it fences, so
+    #: that when both lose the link at once exactly one survives.
+    race_delay: int = Field(15, ge=5, le=120)
 
 
 class Node(Strict):
@@ -167,6 +227,8 @@ class Node(Strict):
     cluster_address: IPv4Address
     #: Persistent NIC names pinned to MACs by udev, e.g. {"eth1": "00:0e:..."}.
     nics: dict[InterfaceName, Mac] = {}
+    #: Its BMC, for the peer's fence agent (with fencing mode "power").
+    bmc: Bmc | None = None
 
 
 class ClusterNetwork(Strict):
@@ -251,15 +313,34 @@ class ReplicatedVolume(Strict):
         return self
 
 
-AFTER_SB_0PRI = Literal[
-    "disconnect", "discard-younger-primary", "discard-older-primary",
-    "discard-zero-changes", "discard-least-changes",
-]
-AFTER_SB_1PRI = Literal["disconnect", "consensus", "discard-secondary", "call-pri-lost-after-sb"]
-AFTER_SB_2PRI = Literal["disconnect", "call-pri-lost-after-sb"]
+#: The after-split-brain policies twonode writes. Only those that never
+#: throw away a side with changes: `discard-zero-changes` drops a side that
+#: wrote nothing since the split (nothing is lost), `consensus` does what the
+#: 0pri policy would (so again only a side without changes), and
+#: `disconnect` leaves both sides to the operator (tasks/status.py).
+AFTER_SB_0PRI = Literal["disconnect", "discard-zero-changes"]
+AFTER_SB_1PRI = Literal["disconnect", "consensus"]
+AFTER_SB_2PRI = Literal["disconnect"]
+#: DRBD's other policies, each refused with the reason: every one of them
+#: discards acknowledged writes of one node. `after-sb-1pri
+#: discard-secondary` (the seed's) lost 147 fsync'd writes on the lab when a
+#: node went Secondary after a split brain, as every node does at boot.
+DISCARDING_POLICIES = {
+    "discard-younger-primary": "discards the changes of the node that became Primary last",
+    "discard-older-primary": "discards the changes of the node that became Primary first",
+    "discard-least-changes": "discards the changes of the node that wrote less, which still wrote",
+    "discard-secondary": "discards the changes of the node that is Secondary, as every node is "
+                         "right after a boot",
+    "call-pri-lost-after-sb": "discards the changes of one Primary and reboots it",
+    "violently-as0p": "may discard the changes of a Primary",
+}
 
 
 BEFORE_RESYNC_TARGET = "/usr/local/lib/twonode/drbd-before-resync-target"
+#: templates/drbd/drbd-event.sh: events to the journal and a state file.
+DRBD_EVENT = "/usr/local/lib/twonode/drbd-event"
+#: templates/drbd/fence-peer.sh, with fencing mode "power".
+FENCE_PEER = "/usr/local/lib/twonode/drbd-fence-peer"
 
 #: The handlers drbd.conf(5) knows (8.4 and 9): a misspelt one would be
 #: rejected by drbdadm on the nodes, or worse, never called.
@@ -278,8 +359,18 @@ class Drbd(Strict):
 
     protocol: Literal["C"] = "C"
     after_sb_0pri: AFTER_SB_0PRI = "discard-zero-changes"
-    after_sb_1pri: AFTER_SB_1PRI = "discard-secondary"
+    after_sb_1pri: AFTER_SB_1PRI = "consensus"
     after_sb_2pri: AFTER_SB_2PRI = "disconnect"
+
+    @field_validator("after_sb_0pri", "after_sb_1pri", "after_sb_2pri", mode="before")
+    @classmethod
+    def _never_discards_changes(cls, policy, info):
+        if policy in DISCARDING_POLICIES:
+            raise PydanticCustomError("discarding_policy", (
+                f"{policy!r} {DISCARDING_POLICIES[policy]}: twonode never discards a side with changes "
+                "automatically. Use 'disconnect' (the operator chooses, see tasks/status.py) or the "
+                f"default {cls.model_fields[info.field_name].default!r}"))
+        return policy
     base_port: int = Field(7790, ge=1024, le=65000)
     #: The seed's handlers, except that its before-resync-target
     #: (`drbdsetup $DRBD_MINOR secondary`) is wrapped to demote a Primary
@@ -287,7 +378,7 @@ class Drbd(Strict):
     #: installs at BEFORE_RESYNC_TARGET.
     handlers: dict[str, str] = {
         "before-resync-target": BEFORE_RESYNC_TARGET,
-        "split-brain": "/usr/lib/drbd/notify-split-brain.sh root",
+        "split-brain": f"{DRBD_EVENT} split-brain",
     }
 
     @field_validator("handlers")
@@ -305,19 +396,18 @@ class Drbd(Strict):
                     "'/._-=:@,+' and $DRBD_* variables), no quotes, ';', '|' or other shell syntax"
                 )
         return handlers
-    #: Promote both nodes at boot so the OCFS2 mounts can follow (not in the
-    #: seed; without it a reboot leaves the volume Secondary and unmounted).
-    become_primary_on_both: bool = True
-    #: Seconds drbd.service waits at boot for the peer (DRBD's default, 0,
-    #: waits forever: a node would not finish booting while its peer is
-    #: down), and for a peer that was already missing at shutdown.
     #: Resync never slower than this while the volume is in use (DRBD's
     #: `c-min-rate`; its default, 250k, is all a joining node gets while the
     #: peer has OCFS2 mounted: the o2cb heartbeat alone counts as use. Seen
     #: on the lab: 264 KiB/s). "0" lets DRBD's controller decide alone.
     resync_min_rate: str = Field("10M", pattern=r"^\d+[kKmMgG]?$")
-    wfc_timeout: int = Field(120, ge=0)
-    degr_wfc_timeout: int = Field(60, ge=0)
+
+    _BOOT = ("a booting node no longer promotes itself after a timeout (it came up alone, beside a "
+             "peer it could not see); twonode-activate promotes it once it is connected to its peer "
+             "with up-to-date data, and `twonode-activate --alone` is the operator's word for a node "
+             "alone (see the README, 'Boot')")
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "become_primary_on_both": _BOOT, "wfc_timeout": _BOOT, "degr_wfc_timeout": _BOOT}
 
 
 class O2cb(Strict):
@@ -463,6 +553,20 @@ class Cluster(Strict):
     #: The node that runs the one-node-only actions (new-current-uuid,
     #: mkfs.ocfs2) when both are new; the first node when omitted.
     first_node: NodeName | None = None
+    #: Required with replicated volumes: {"mode": "power"} with a BMC per
+    #: node, or {"mode": "none"} to run without fencing knowingly.
+    fencing: Fencing | None = None
+
+    def export_guards(self) -> dict[str, str]:
+        """Each export under a replicated volume, with that volume's mount
+        point: exported with `mp=` (twonode-activate mounts it late)."""
+        exports = self.nfs.grouped_exports() if self.nfs else []
+        return {e.path: v.mount_point for e in exports for v in self.replicated_volumes
+                if e.path == v.mount_point or e.path.startswith(v.mount_point.rstrip("/") + "/")}
+
+    @property
+    def fences(self) -> bool:
+        return self.fencing is not None and self.fencing.mode == "power"
 
     @field_validator("nodes")
     @classmethod
@@ -504,6 +608,22 @@ class Cluster(Strict):
                              "both nodes have the same cluster address: give each its own"))
         if self.first_node is not None and self.first_node not in names:
             problems.append((("first_node",), f"{self.first_node!r} is not a node name: use one of {names}"))
+        if self.replicated_volumes and self.fencing is None:
+            problems.append((("fencing",), (
+                "dual-primary DRBD under OCFS2 without fencing can split the data when the cluster link "
+                "fails, and LINBIT does not support it: describe each node's BMC (nodes.N.bmc) and set "
+                "fencing = {'mode': 'power'}, or run without it knowingly: fencing = {'mode': 'none'} "
+                "(README, 'Fencing')")))
+        if self.fences:
+            for i, node in enumerate(self.nodes):
+                if node.bmc is None:
+                    problems.append((("nodes", i, "bmc"), (
+                        f"fencing mode 'power' needs {node.name}'s BMC, through which its peer powers it "
+                        "off: add \"bmc\": {\"address\": ..., \"username\": ...}")))
+        for name in ("fence-peer", "unfence-peer", "after-resync-target"):
+            if name in self.drbd.handlers:
+                problems.append((("drbd", "handlers", name), (
+                    f"the {name} handler is twonode's own (fencing): remove it from drbd.handlers")))
 
         volumes = [("local_volumes", i, v) for i, v in enumerate(self.local_volumes)] + [
             ("replicated_volumes", i, v) for i, v in enumerate(self.replicated_volumes)

@@ -11,13 +11,16 @@ the pyinfra operation runs as usual and reads what it needs itself.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Collection, Sequence
 from shlex import quote
 
 from pyinfra import host, logger, state
+from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.util import get_template
+from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import EtcHosts
 from pyinfra.operations import files, server, systemd
 
@@ -130,11 +133,20 @@ def line_is_current(lines: Sequence[str] | None, regex: str, replace: str) -> bo
     return bool(matching) and all(text == replace for text in matching)
 
 
+def ere_escape(text: str) -> str:
+    """``text`` as a literal in a POSIX extended regex (and in Python's re).
+    Not re.escape: it also escapes '-' and '/', which grep -E warns about."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
 def line(name: str, path: str, regex: str, replace: str):
-    """files.line with ``replace``, unless the line is current."""
+    """files.line with ``replace``, unless the line is current. ``regex`` is
+    a POSIX extended regex (grep -E, sed -E): pyinfra's default is a basic
+    one, where `+` is a literal and a changed fstab line was appended beside
+    the old one instead of replacing it (seen on the lab)."""
     if line_is_current(file_lines(path), regex, replace):
         return UNCHANGED
-    return files.line(name=name, path=path, line=regex, replace=replace)
+    return files.line(name=name, path=path, line=regex, replace=replace, extended_regex=True)
 
 
 def directory_reads(path: str) -> tuple:
@@ -303,6 +315,18 @@ def fstab_foreign_lines(lines: Sequence[str] | None, device: str, mount_point: s
     return found
 
 
+def fstab_regex(mount_point: str) -> str:
+    """The fstab lines that mount something on ``mount_point`` (ERE)."""
+    return rf"^\S+\s+{ere_escape(mount_point)}\s"
+
+
+def one_line_command(path: str, regex: str, wanted: str) -> str:
+    """Shell: delete every line of ``path`` matching ``regex`` (ERE), then
+    append ``wanted`` once."""
+    address = "/" + regex.replace("/", "\\/") + "/d"
+    return f"sed -E -i {quote(address)} {quote(path)} && echo {quote(wanted)} >> {quote(path)}"
+
+
 def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str):
     """The fstab line for ``mount_point``. When it changes, systemd must
     reload before the mount: its mount unit, with the x-systemd ordering,
@@ -316,12 +340,17 @@ def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passn
             f"Not replaced: remove or change that line yourself, or give the volume another mount "
             "point. Nothing was changed."
         )
-    return line(
-        name=f"{area}: fstab entry for {mount_point}",
-        path=FSTAB,
-        regex=rf"^\S+\s+{re.escape(mount_point)}\s",
-        replace=f"{device} {mount_point} {fs_type} {options} 0 {passno}",
-    )
+    regex = fstab_regex(mount_point)
+    wanted = f"{device} {mount_point} {fs_type} {options} 0 {passno}"
+    matching = [text for text in file_lines(FSTAB) or [] if re.search(regex, text)]
+    if len(matching) > 1:
+        # Two lines for one mount point (left by an older twonode whose
+        # line edits could append): both go, ours is written once.
+        return server.shell(
+            name=f"{area}: fstab entry for {mount_point} (one line instead of {len(matching)})",
+            commands=[one_line_command(FSTAB, regex, wanted)],
+        )
+    return line(name=f"{area}: fstab entry for {mount_point}", path=FSTAB, regex=regex, replace=wanted)
 
 
 def mount(mount_point: str, area: str, **kwargs) -> None:
@@ -330,3 +359,23 @@ def mount(mount_point: str, area: str, **kwargs) -> None:
         return
     directory(name=f"{area}: mount point {mount_point}", path=mount_point)
     server.shell(name=f"{area}: mount {mount_point}", commands=[f"mount {quote(mount_point)}"], **kwargs)
+
+
+# --- Secrets.
+
+@operation()
+def _upload_secret(path: str, content: str):
+    # Uploaded straight into its root-only directory, then renamed: the
+    # content is never on a command line or in pyinfra's output (files.put
+    # would print it with --diff).
+    staged = f"{path}.new"
+    yield FileUploadCommand(io.BytesIO(content.encode()), staged, remote_temp_filename=staged)
+    yield f"chmod 600 {quote(staged)} && mv -f {quote(staged)} {quote(path)}"
+
+
+def secret_file(name: str, path: str, content: str) -> None:
+    """``path`` (0600) holds ``content``, compared by digest only."""
+    files.directory(name=f"{name}: root-only directory", path=os.path.dirname(path), mode="700")
+    if host.get_fact(Sha256File, path=path) == hashlib.sha256(content.encode()).hexdigest():
+        return
+    _upload_secret(name=name, path=path, content=content)

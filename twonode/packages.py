@@ -24,7 +24,12 @@ LIBVIRT = [
     "iptables",
 ]
 
-ALL = STORAGE + NETWORK + DRBD + OCFS2 + NFS + LIBVIRT
+# DRBD's fence-peer handler powers the peer off through its BMC with one of
+# these agents (fence_redfish, fence_ipmilan, ...). Bookworm ships them in
+# one package; trixie splits it (fence-agents-redfish, ...: issue 16).
+FENCING = ["fence-agents"]
+
+ALL = STORAGE + NETWORK + DRBD + FENCING + OCFS2 + NFS + LIBVIRT
 
 if __name__ == "__main__":  # used by lab/lab.sh
     print(" ".join(ALL))

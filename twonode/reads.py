@@ -18,7 +18,8 @@ from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
-from .model import BEFORE_RESYNC_TARGET, Cluster
+from .fencing import FENCE_CONF
+from .model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, Cluster
 from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
 from .snapshot import key
 
@@ -36,6 +37,13 @@ EXPORTS = "/etc/exports.d/twonode.exports"
 EXPORTS_DIR = "/etc/exports.d"
 ADMIN_EXPORTS = "/etc/exports"
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+#: Boot activation (templates/ocfs2/twonode-activate.*).
+ACTIVATE = "/usr/local/lib/twonode/activate"
+ACTIVATE_UNIT = "/etc/systemd/system/twonode-activate.service"
+ACTIVATE_VOLUMES = "/etc/twonode/volumes"
+OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
+#: Written by DRBD_EVENT on each node, shown by tasks/status.py.
+EVENTS = "/var/lib/twonode/events"
 
 
 def cluster_interface_file(c: Cluster) -> str:
@@ -92,7 +100,8 @@ def drbd_plan(c: Cluster) -> tuple:
 
 
 def drbd(c: Cluster) -> tuple:
-    return (key(DebPackages), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET),
+    return (key(DebPackages), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET), *file_reads(DRBD_EVENT),
+            *file_reads(FENCE_PEER), *file_reads(FENCE_CONF),
             *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol))),
             *service_reads("drbd.service"), *drbd_plan(c))
 
@@ -100,7 +109,9 @@ def drbd(c: Cluster) -> tuple:
 def ocfs2(c: Cluster) -> tuple:
     return (key(DebPackages), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
             *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(LinuxMounts),
-            *drbd_plan(c))
+            *file_reads(ACTIVATE), *file_reads(ACTIVATE_UNIT), *file_reads(ACTIVATE_VOLUMES),
+            *file_reads(OCFS2_SYSCTL),
+            *service_reads("twonode-activate.service"), *drbd_plan(c))
 
 
 def nfs(c: Cluster) -> tuple:

@@ -69,7 +69,50 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
                       for n in facts["networks"].values()) or "none",
         ])
     out.append(_table(rows))
+    out += [text for text in (_waiting(c, seen), _events(seen)) if text]
     return "\n\n".join(out) + "\n"
+
+
+def _waiting(c: Cluster, seen: dict[str, dict | None]) -> str:
+    """Nodes that stay Secondary because they cannot see their peer (as a
+    node that boots with its cluster link down does), with the one command
+    that brings such a node up alone: the operator's call, never automatic."""
+    lines = []
+    for node in c.nodes:
+        facts = seen.get(node.name)
+        if facts is None:
+            continue
+        waiting = [st.resource for st in facts["drbd"].values()
+                   if st.role != "Primary" and st.connection in ("WFConnection", "Unconnected")]
+        if waiting:
+            peer = next(n.name for n in c.nodes if n.name != node.name)
+            lines += [f"{node.name} waits for {peer} (Secondary, not mounted): {', '.join(sorted(waiting))}.",
+                      f"  It joins by itself once the cluster link to {peer} is back. Only if {peer} is down and",
+                      f"  stays down, bring {node.name} up alone, on {node.name}: twonode-activate --alone"]
+    return "\n".join(lines)
+
+
+def _events(seen: dict[str, dict | None]) -> str:
+    """The DRBD events recorded on the nodes (split brain, fencing), newest last."""
+    events = sorted((e for facts in seen.values() if facts for e in facts.get("events", ())),
+                    key=lambda e: e.time)
+    if not events:
+        return ""
+    rows = [["time (UTC)", "node", "event", "resource"]]
+    rows += [[e.time, e.node, e.event, e.resource] for e in events[-20:]]
+    out = "DRBD events (journal: journalctl -t twonode)\n" + _table(rows)
+    # A failed fence leaves that node's I/O frozen (by design: it cannot
+    # prove its peer is off). Say so, with the way out, until a later
+    # event on that resource supersedes it.
+    latest = {}
+    for e in events:
+        latest[(e.node, e.resource)] = e
+    for (node, resource), e in sorted(latest.items()):
+        if e.event == "fence-failed":
+            out += (f"\n\nFENCING FAILED on {node} for {resource}: its I/O is frozen, so nothing splits. It "
+                    "resumes by itself when the cluster link returns. Or: make sure the peer is powered off "
+                    f"(by its BMC or by hand), then on {node}: drbdadm resume-io {resource}")
+    return out
 
 
 def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node: str | None) -> str:

@@ -117,6 +117,10 @@ class Lab:
         """Both guests in a verified checkpoint (lab/checkpoints.py)."""
         checkpoints.restore(checkpoint)
 
+    def bmc_log(self) -> Path:
+        """Every request the lab BMC (lab/bmc.py) received, one per line."""
+        return checkpoints.lab_dir() / "bmc" / "bmc.log"
+
     def kill(self, node: str) -> None:
         self.run("kill", node)
 
@@ -140,6 +144,22 @@ class Lab:
 
     def deploy(self, target: str = "deploy.py", *args: str, inventory: str = "lab/inventory.py") -> "Run":
         return self.pyinfra(*args, target, inventory=inventory)
+
+
+def wait_until(check, timeout=900, interval=5):
+    """``check()``'s first true value, polled; an AssertionError (SSH not
+    back yet) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except AssertionError as error:
+            last = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out; last: {last}")
 
 
 class Run:

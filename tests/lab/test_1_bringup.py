@@ -52,6 +52,10 @@ def test_foreign_filesystem_is_refused_and_untouched(fresh):
     fresh.ssh("fiori", "umount /mnt/foreign && lvremove -q -y vg0/small")
 
 
+def node_has_unit(lab, node: str, unit: str, state: str) -> bool:
+    return lab.ssh(node, f"systemctl is-enabled {unit} || true").strip() == state
+
+
 ADMIN_EXPORT = "/srv/admin 192.168.10.50(ro,no_subtree_check)"
 
 
@@ -59,8 +63,12 @@ def test_fresh_deploy_reaches_dual_primary_without_resync(fresh):
     # The admin's own export, there before twonode: it must survive.
     for node in ("fiori", "torchio"):
         fresh.ssh(node, f"mkdir -p /srv/admin && echo '{ADMIN_EXPORT}' >> /etc/exports")
-    run = fresh.deploy()
+    run = fresh.deploy("deploy.py", "--diff")
     assert run.returncode == 0, run
+    # The BMC password went to the nodes, never to pyinfra's output (not even
+    # with --diff, which prints what files.put and template write).
+    password = fresh.bmc_log().with_name("password").read_text().strip()
+    assert password not in run.output
     for node in ("fiori", "torchio"):
         proc = fresh.ssh(node, "cat /proc/drbd")
         states = re.findall(r"\d+: cs:(\S+) ro:(\S+) ds:(\S+)", proc)
@@ -75,16 +83,32 @@ def test_resource_files_parse_with_drbdadm(fresh):
     for node in ("fiori", "torchio"):
         dump = fresh.ssh(node, "drbdadm dump drbd_vmpool0")
         for expected in ("protocol", "allow-two-primaries", "after-sb-0pri discard-zero-changes",
-                         "after-sb-1pri discard-secondary", "after-sb-2pri disconnect",
-                         "become-primary-on both", "minor 1", "192.168.3.6:7791", "192.168.3.7:7791",
-                         "/dev/vg0/vmpool0", "before-resync-target"):
+                         "after-sb-1pri consensus", "after-sb-2pri disconnect", "wfc-timeout 1;",
+                         "minor 1", "192.168.3.6:7791", "192.168.3.7:7791",
+                         "/dev/vg0/vmpool0", "before-resync-target",
+                         'split-brain "/usr/local/lib/twonode/drbd-event split-brain"',
+                         "fencing resource-and-stonith;", 'fence-peer "/usr/local/lib/twonode/drbd-fence-peer"',
+                         'after-resync-target "/usr/local/lib/twonode/drbd-event unfenced"'):
             assert expected in " ".join(dump.split()), (node, expected, dump)
+        # A booting node never promotes itself (twonode-activate does, once
+        # connected), and nothing discards a side with changes.
+        assert "become-primary-on" not in dump and "discard-secondary" not in dump, dump
+        assert node_has_unit(fresh, node, "twonode-activate.service", "enabled")
+        # The peer's BMC options: root only, and the handler's settings.
+        peer = "torchio" if node == "fiori" else "fiori"
+        assert fresh.ssh(node, "stat -c '%a %U' /etc/twonode/fence /etc/twonode/fence/peer-options").split() \
+            == ["700", "root", "600", "root"]
+        conf = fresh.ssh(node, "cat /etc/twonode/fence/handler.conf")
+        assert f"peer={peer}" in conf and f"delay={0 if node == 'fiori' else 15}" in conf, conf
 
 
 def test_ocfs2_is_shared(fresh):
     fresh.ssh("fiori", "head -c 4M /dev/urandom > /vol/small/from-fiori && sync")
     written = fresh.ssh("fiori", "sha256sum /vol/small/from-fiori").split()[0]
     assert fresh.ssh("torchio", "sha256sum /vol/small/from-fiori").split()[0] == written
+    # A node that o2cb fences restarts instead of hanging.
+    for node in ("fiori", "torchio"):
+        assert fresh.ssh(node, "sysctl -n kernel.panic kernel.panic_on_oops").split() == ["30", "1"]
     mounted = fresh.ssh("fiori", "mounted.ocfs2 -f")
     # Both nodes hold the filesystem on DRBD (not on the backing LV).
     assert re.search(r"^/dev/drbd0\s+o2cb\s+(fiori, torchio|torchio, fiori)\s*$", mounted, re.M), mounted
@@ -127,7 +151,7 @@ def test_second_run_changes_nothing(fresh):
     # even prepared. (Cross-node steps are always emitted, empty.)
     guarded = re.compile(r"install |udev|/etc/hosts|interfaces|fstab entry|resource file|handler|"
                          r"drbd\.service|cluster\.conf|/etc/default/o2cb|mount point|/etc/exports|exportfs|"
-                         r"nfs-server|network XML|pool target|SSH keys|/vol/")
+                         r"nfs-server|network XML|pool target|SSH keys|/vol/|activat|sysctl")
     assert [op for op in run.started_ops if guarded.search(op)] == [], run.started_ops
     # Nor any bring-up step: they are emitted only for resources whose plan
     # has steps, so a converged run claims none ("... on fiori" when it does).

@@ -1,6 +1,8 @@
 """A node rebooted while the peer keeps the volumes mounted: everything comes
 back by itself (DRBD promoted, o2cb online, OCFS2 mounted, NIC names,
 exports, networks; pools as configured, autostart off), with no full resync.
+Then a node that boots with its cluster link down: it stays Secondary and
+unmounted until the link returns, and then joins by itself.
 """
 
 import re
@@ -8,21 +10,7 @@ import time
 
 import pytest
 
-from conftest import SMALL, proc_drbd_states
-
-
-def wait_until(check, timeout=900, interval=5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except AssertionError as error:  # ssh not back yet
-            last = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out; last: {last}")
+from conftest import SMALL, proc_drbd_states, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +57,37 @@ def test_a_deploy_after_the_reboot_changes_nothing(rebooted):
     run = rebooted.deploy(inventory=SMALL)
     assert run.returncode == 0, run
     assert run.changed_ops == [], run.changed_ops
+
+
+# --- A node that boots with its cluster link down (issue 10, proof 3).
+
+def test_a_node_that_boots_with_its_link_down_stays_secondary_and_unmounted(rebooted):
+    # torchio loses power; while it is away fiori's cluster link goes down,
+    # so torchio boots unable to see its peer. (Before: become-primary-on
+    # both promoted it after degr-wfc-timeout and it mounted alone.)
+    rebooted.kill("torchio")
+    rebooted.ssh("fiori", "ip link set eth1 down")
+    rebooted.start("torchio")
+    wait_until(lambda: "waiting for the peer" in rebooted.ssh(
+        "torchio", "journalctl -b -t twonode-activate --no-pager || true"), timeout=600)
+    time.sleep(20)  # well past the old degr-wfc-timeout path
+    states = proc_drbd_states(rebooted.ssh("torchio", "cat /proc/drbd"))
+    assert states == [("WFConnection", "Secondary/Unknown", "Consistent/DUnknown")] \
+        or states == [("WFConnection", "Secondary/Unknown", "UpToDate/DUnknown")], states
+    assert "/vol/small" not in rebooted.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true")
+    run = rebooted.pyinfra("tasks/status.py", inventory=SMALL)
+    assert "torchio waits for fiori (Secondary, not mounted): drbd_small." in run.output, run.output
+    assert "on torchio: twonode-activate --alone" in run.output, run.output
+
+
+def test_it_joins_by_itself_when_the_link_returns(rebooted):
+    rebooted.ssh("fiori", "ip link set eth1 up")
+
+    def joined():
+        states = proc_drbd_states(rebooted.ssh("torchio", "cat /proc/drbd"))
+        mounted = "/vol/small" in rebooted.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true")
+        return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and mounted
+    wait_until(joined, timeout=600)
+    assert rebooted.ssh("torchio", "sha256sum /vol/small/before-reboot").split()[0] == rebooted.written
+    assert "every replicated volume is Primary and mounted" in rebooted.ssh(
+        "torchio", "journalctl -b -t twonode-activate --no-pager")

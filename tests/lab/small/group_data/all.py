@@ -1,13 +1,22 @@
 """A small cluster for the end-to-end tests that sync whole volumes: the
-example's nodes and networks, one 256 MiB replicated volume."""
+example's nodes, networks and BMCs (the lab's, lab/bmc.py), one 256 MiB
+replicated volume."""
+
+
+def lab_bmc(node):
+    return {"address": "10.0.2.100", "port": 443, "username": "twonode-lab",
+            "options": {"ssl_insecure": "1", "systems_uri": f"/redfish/v1/Systems/{node}"}}
+
 
 cluster = {
     "nodes": [
         {"name": "fiori", "ssh_host": "fiori", "cluster_address": "192.168.3.6",
-         "nics": {"eth1": "52:54:00:00:01:01", "eth2": "52:54:00:00:01:02"}},
+         "nics": {"eth1": "52:54:00:00:01:01", "eth2": "52:54:00:00:01:02"}, "bmc": lab_bmc("fiori")},
         {"name": "torchio", "ssh_host": "torchio", "cluster_address": "192.168.3.7",
-         "nics": {"eth1": "52:54:00:00:02:01", "eth2": "52:54:00:00:02:02"}},
+         "nics": {"eth1": "52:54:00:00:02:01", "eth2": "52:54:00:00:02:02"}, "bmc": lab_bmc("torchio")},
     ],
+    # The lab's BMC passwords: lab/lab.sh writes the file, twonode.lab names it.
+    "fencing": {"mode": "power"},
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "replicated_volumes": [
         {"name": "small", "size": "256m", "mount_point": "/vol/small", "fs_type": "mail", "minor": 0, "port": 7790},

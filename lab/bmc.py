@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""A Redfish BMC for each lab guest, as much of one as fence_redfish uses.
+
+    python3 lab/bmc.py serve DIR PORT        # HTTPS on 127.0.0.1:PORT, state in DIR
+    python3 lab/bmc.py credentials DIR       # the user and password, for the tests
+    python3 lab/bmc.py relay PORT            # stdin/stdout <-> 127.0.0.1:PORT (guestfwd's cmd:)
+
+Real servers are fenced through their BMC; the lab's guests are QEMU
+processes, so this service powers them off and on with ``lab/lab.sh kill``
+and ``lab/lab.sh start``. A guest reaches it only through its own QEMU
+user-net ``guestfwd`` address (lab/lab.sh), like a BMC on a management
+network. Every request is logged to DIR/bmc.log with the time, the system
+and the action, so a test can show who fenced whom and when.
+
+What fence_redfish (fence-agents 4.12) asks, and what it gets here:
+
+* ``GET /redfish/v1`` → a link to the Systems collection;
+* ``GET /redfish/v1/Systems`` → one member per guest;
+* ``GET /redfish/v1/Systems/NODE`` → ``PowerState`` (On/Off, from the
+  QEMU pid) and the ``#ComputerSystem.Reset`` action's target;
+* ``POST .../Actions/ComputerSystem.Reset`` with ``ResetType`` ForceOff,
+  On or ForceRestart.
+
+HTTPS only, as fence_redfish speaks it, with a self-signed certificate made
+at the first start (fence_redfish then needs ``ssl_insecure``); HTTP basic
+authentication with a password generated at the first start and kept in
+DIR, outside the repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+import os
+
+LAB = Path(os.environ.get("TWONODE_LAB_SH", HERE / "lab.sh"))
+NODES = ("fiori", "torchio")
+USER = "twonode-lab"
+ROOT = "/redfish/v1"
+
+
+def credentials(state: Path) -> tuple[str, str]:
+    """The BMC's user and password, generated once and kept in ``state``,
+    with the passwords file twonode reads (twonode/fencing.py; the lab's
+    inventories name it in TWONODE_FENCE_PASSWORDS)."""
+    path, toml = state / "password", state / "passwords.toml"
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(18) + "\n")
+    password = path.read_text().strip()
+    if not toml.exists():
+        toml.touch(mode=0o600)
+        toml.write_text("".join(f'{node} = "{password}"\n' for node in NODES))
+    return USER, password
+
+
+def certificate(state: Path) -> tuple[Path, Path]:
+    cert, key = state / "bmc.crt", state / "bmc.key"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                        "-subj", "/CN=twonode-lab-bmc", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+    return cert, key
+
+
+def power_state(node: str) -> str:
+    result = subprocess.run([str(LAB), "running", node], capture_output=True, text=True)
+    return "On" if result.returncode == 0 else "Off"
+
+
+def system(node: str) -> dict:
+    uri = f"{ROOT}/Systems/{node}"
+    return {
+        "@odata.id": uri, "Id": node, "Name": node, "PowerState": power_state(node),
+        "Actions": {"#ComputerSystem.Reset": {
+            "target": f"{uri}/Actions/ComputerSystem.Reset",
+            "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart"]}},
+    }
+
+
+class Bmc(BaseHTTPRequestHandler):
+    state: Path
+    user: str
+    password: str
+    #: One power action at a time per guest (kill, then start, never crossed).
+    locks = {node: threading.Lock() for node in NODES}
+
+    def log_message(self, format, *args):  # noqa: A002 (http.server's name)
+        pass
+
+    def record(self, text: str) -> None:
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {self.client_address[0]} {text}\n"
+        with open(self.state / "bmc.log", "a") as log:
+            log.write(line)
+
+    def authorised(self) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        if secrets.compare_digest(self.headers.get("Authorization", ""), expected):
+            return True
+        self.record(f"{self.command} {self.path} refused: bad credentials")
+        self.reply(401, {"error": "unauthorized"})
+        return False
+
+    def reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if not self.authorised():
+            return
+        path = self.path.rstrip("/")
+        if path == ROOT:
+            return self.reply(200, {"@odata.id": ROOT, "Systems": {"@odata.id": f"{ROOT}/Systems"}})
+        if path == f"{ROOT}/Systems":
+            return self.reply(200, {"Members": [{"@odata.id": f"{ROOT}/Systems/{n}"} for n in NODES]})
+        node = path.removeprefix(f"{ROOT}/Systems/")
+        if node in NODES:
+            return self.reply(200, system(node))
+        self.reply(404, {"error": f"no {path}"})
+
+    def do_POST(self):  # noqa: N802
+        if not self.authorised():
+            return
+        path = self.path.rstrip("/")
+        node = path.removeprefix(f"{ROOT}/Systems/").removesuffix("/Actions/ComputerSystem.Reset")
+        if node not in NODES or not path.endswith("/Actions/ComputerSystem.Reset"):
+            return self.reply(404, {"error": f"no {path}"})
+        length = int(self.headers.get("Content-Length", 0))
+        reset = json.loads(self.rfile.read(length) or b"{}").get("ResetType")
+        commands = {"ForceOff": [["kill"]], "On": [["power-on"]], "ForceRestart": [["kill"], ["power-on"]]}
+        if reset not in commands:
+            return self.reply(400, {"error": f"ResetType {reset!r} is not one of {sorted(commands)}"})
+        self.record(f"{node} {reset} requested")
+        with self.locks[node]:
+            for args in commands[reset]:
+                subprocess.run([str(LAB), *args, node], capture_output=True, timeout=60)
+        self.record(f"{node} {reset} done: power {power_state(node)}")
+        self.reply(204, {})
+
+
+def relay(port: int) -> None:
+    """One guest connection: QEMU's ``guestfwd=...-cmd:`` starts this per
+    connection with the guest's stream on stdin and stdout (a ``tcp:``
+    chardev there would be one connection made at QEMU's start, shared by
+    every guest connection)."""
+    import socket
+    sock = socket.create_connection(("127.0.0.1", port))
+
+    def upstream():
+        while data := os.read(0, 65536):
+            sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+
+    threading.Thread(target=upstream, daemon=True).start()
+    while data := sock.recv(65536):
+        os.write(1, data)
+
+
+def serve(state: Path, port: int) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    Bmc.state = state
+    Bmc.user, Bmc.password = credentials(state)
+    cert, key = certificate(state)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Bmc)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "relay":
+        relay(int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "credentials":
+        print(*credentials(Path(sys.argv[2])))
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,81 @@
+#!/bin/bash
+# DRBD fence-peer handler (installed by twonode; `fencing resource-and-stonith`).
+#
+# DRBD runs it on a Primary that lost its peer, with I/O to the resource
+# frozen until it returns. It powers the peer off through the peer's BMC
+# with a real fence agent, and returns DRBD's exit codes (drbd.conf(5),
+# kernel drbd_nl.c conn_try_outdate_peer):
+#   7  the peer was powered off ("stonithed"): DRBD marks it Outdated and
+#      I/O resumes here;
+#   1  anything else: DRBD calls the handler broken and I/O STAYS FROZEN. A
+#      node that cannot prove its peer is off must not write alone: it
+#      waits for the link to return (I/O resumes, nothing is lost), or for
+#      the operator (README, "Fencing").
+#
+# Rules, each logged (journal tag twonode-fence) and recorded as an event:
+#   - never fence from a node whose own disk is not UpToDate: a node that
+#     just booted alone, or holds a partial copy, must not shoot the peer
+#     that has the good data;
+#   - a race is settled by delay: when the link breaks under both nodes at
+#     once, both run this; first_node fences at once, the other waits
+#     race_delay seconds first, and is powered off before it is done;
+#   - one fence for all resources: every resource calls this at the same
+#     moment; the first call fences, the others find it done;
+#   - the peer is powered back on only if it was on: one that was already
+#     off (a power loss) is left off, like a BMC would find it.
+#
+# /etc/twonode/fence/handler.conf: peer=, agent=, delay= (tasks/drbd.py).
+# /etc/twonode/fence/peer-options: the agent's stdin options (root only).
+set -u
+resource=${DRBD_RESOURCE:-unknown}
+dir=/etc/twonode/fence
+marker=/run/twonode/peer-fenced
+. "$dir/handler.conf"
+
+say() { logger -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2; }
+event() { /usr/local/lib/twonode/drbd-event "$1"; }
+agent_do() {  # agent_do ACTION: the agent's own exit code
+    { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "/usr/sbin/$agent" >/dev/null 2>&1
+}
+
+disk=$(drbdadm dstate "$resource" 2>/dev/null); disk=${disk%%/*}
+if [ "$disk" != UpToDate ]; then
+    say "not fencing $peer: this node's disk is $disk, not UpToDate (I/O stays frozen)"
+    event fence-refused
+    exit 1
+fi
+
+mkdir -p /run/twonode
+exec 9>/run/twonode/fence.lock
+flock 9
+# Another resource fenced the peer moments ago (the same link loss).
+if [ -e "$marker" ] && [ $(( $(date +%s) - $(stat -c %Y "$marker") )) -lt 120 ]; then
+    say "$peer was fenced $(( $(date +%s) - $(stat -c %Y "$marker") )) s ago: done"
+    exit 7
+fi
+if [ "${delay:-0}" -gt 0 ]; then
+    say "waiting $delay s before fencing $peer (first_node fences first in a race)"
+    sleep "$delay"
+fi
+# The link may be back by now: then there is nobody to fence.
+if [ "$(drbdadm cstate "$resource" 2>/dev/null)" = Connected ]; then
+    say "connected again: not fencing $peer"
+    exit 1
+fi
+
+agent_do status; status=$?   # fence-agents: 0 on, 2 off, 1 failure
+say "fencing $peer: $agent off (power was $([ $status = 0 ] && echo on || { [ $status = 2 ] && echo off || echo unknown; }))"
+if ! agent_do off; then
+    say "FENCING $peer FAILED: its BMC did not confirm power off. I/O stays frozen; see tasks/status.py"
+    event fence-failed
+    exit 1
+fi
+touch "$marker"
+say "$peer is powered off: I/O resumes here"
+event fenced-peer
+if [ $status = 0 ]; then
+    # Back on, in the background: DRBD's I/O must not wait for a boot. The
+    # peer boots Secondary and joins by itself (twonode-activate).
+    ( agent_do on && say "$peer powered on again" || say "$peer could not be powered on again" ) &
+fi
+exit 7

@@ -1,0 +1,75 @@
+#!/bin/bash
+# twonode-activate (installed by twonode): promote and mount this node's
+# replicated volumes, each once it is connected to its peer with
+# up-to-date data. Run at boot by twonode-activate.service.
+#
+#   twonode-activate           wait for the peer, then promote and mount
+#   twonode-activate --alone   the operator's word: the peer is down and
+#                              stays down; promote this node alone now
+#
+# Why not DRBD's own `become-primary-on both`: drbd.service promotes after
+# `degr-wfc-timeout` whether or not the peer was seen, and a node that
+# booted with its cluster link down came up Primary and mounted beside a
+# peer that was still writing (a split brain by design). Here a node alone
+# stays Secondary and unmounted, fences nobody, and joins by itself when the
+# link returns: it is promoted when Connected with UpToDate data, after its
+# resync when it has one.
+#
+# /etc/twonode/volumes lists "resource mount-point" per line (tasks/ocfs2.py).
+set -u
+VOLUMES=/etc/twonode/volumes
+alone=no
+[ "${1:-}" = --alone ] && alone=yes
+
+say() { echo "$*"; logger -t twonode-activate -- "$*"; }
+
+# One pass over every volume; returns 1 while any is not yet Primary and mounted.
+activate_all() {
+    local res mp role cs disk pending=0 mounted=no
+    # The list on fd 3: drbdadm and mount must not read it as their stdin.
+    while read -r res mp <&3; do
+        case "$res" in ""|"#"*) continue ;; esac
+        role=$(drbdadm role "$res" 2>/dev/null) || { pending=1; continue; }
+        if [ "${role%%/*}" != Primary ]; then
+            cs=$(drbdadm cstate "$res" 2>/dev/null)
+            disk=$(drbdadm dstate "$res" 2>/dev/null); disk=${disk%%/*}
+            if [ "$cs" = Connected ] && [ "$disk" = UpToDate ]; then
+                # Both nodes promote at once after a joint boot: DRBD 8.4
+                # refuses one of them ("State change was refused by peer
+                # node"); the next pass promotes it.
+                drbdadm primary "$res" && say "$res: connected with UpToDate data: Primary" \
+                    || { pending=1; continue; }
+            elif [ $alone = yes ] && [ "$cs" != Connected ] && { [ "$disk" = UpToDate ] || [ "$disk" = Consistent ]; }; then
+                drbdadm primary --force "$res" \
+                    && say "$res: Primary ALONE on the operator's word (connection: $cs, disk: $disk)" \
+                    || { pending=1; continue; }
+            else
+                [ $alone = yes ] && say "$res: not promoted alone: connection $cs, disk $disk (an Inconsistent or Outdated disk is not the latest data)"
+                pending=1
+                continue
+            fi
+        fi
+        if ! mountpoint -q "$mp"; then
+            # Right after a boot the journal replay of a first mount can
+            # still run: a failed mount is retried on the next pass.
+            if mount "$mp"; then say "$res: mounted $mp"; mounted=yes; else pending=1; fi
+        fi
+    done 3< "$VOLUMES"
+    # Its exports carry mp=: exportfs skipped them until now.
+    if [ $mounted = yes ] && systemctl -q is-active nfs-server.service; then
+        exportfs -ra && say "re-exported NFS (exportfs -ra)"
+    fi
+    return $pending
+}
+
+if [ $alone = yes ]; then
+    activate_all
+    exit
+fi
+waiting_said=no
+until activate_all; do
+    [ $waiting_said = yes ] || say "waiting for the peer: a volume is not yet Connected with UpToDate data (to come up alone: twonode-activate --alone)"
+    waiting_said=yes
+    sleep 5
+done
+say "every replicated volume is Primary and mounted"

@@ -1,0 +1,135 @@
+"""Fencing settings: the rules on group_data, the passwords file (outside
+the repository, private, complete) and what each node gets."""
+
+import copy
+import os
+
+import pytest
+from twonode import fencing
+from twonode.config import ClusterConfigError, validate
+
+ROOT = fencing.REPOSITORY
+
+
+def example():
+    import runpy
+    return copy.deepcopy(runpy.run_path(str(ROOT / "group_data/all.py"))["cluster"])
+
+
+def errors(raw) -> str:
+    with pytest.raises(ClusterConfigError) as info:
+        validate(raw)
+    return str(info.value)
+
+
+def test_the_example_fences_by_power_with_a_bmc_per_node():
+    c = validate(example())
+    assert c.fences and all(n.bmc.agent == "fence_redfish" for n in c.nodes)
+
+
+def test_no_fencing_setting_is_refused_with_both_ways_out():
+    raw = example()
+    del raw["fencing"]
+    text = errors(raw)
+    assert "fencing = {'mode': 'power'}" in text and "fencing = {'mode': 'none'}" in text
+
+
+def test_none_is_accepted_when_said():
+    raw = example()
+    raw["fencing"] = {"mode": "none"}
+    for node in raw["nodes"]:
+        del node["bmc"]
+    assert not validate(raw).fences
+
+
+def test_power_needs_every_bmc():
+    raw = example()
+    del raw["nodes"][1]["bmc"]
+    assert "needs torchio's BMC" in errors(raw)
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("password", "x", "is set by twonode"),
+    ("action", "on", "is set by twonode"),
+    ("ssl-insecure", "1", "lower-case letters, digits and '_'"),
+    ("systems_uri", "/a b", "holds characters"),
+    ("systems_uri", "/x\nip=evil", "holds characters"),
+])
+def test_agent_options_are_strict(option, value, expected):
+    raw = example()
+    raw["nodes"][0]["bmc"]["options"] = {option: value}
+    assert expected in errors(raw)
+
+
+def test_twonodes_own_handlers_are_not_overridden():
+    raw = example()
+    raw["drbd"] = {"handlers": {"fence-peer": "/bin/true"}}
+    assert "the fence-peer handler is twonode's own" in errors(raw)
+
+
+@pytest.fixture
+def cluster():
+    return validate(example())
+
+
+def write(path, text, mode=0o600):
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def passwords(cluster, path, monkeypatch):
+    monkeypatch.setenv(fencing.PASSWORDS_ENV, str(path))
+    return fencing.read_passwords(cluster)
+
+
+def test_passwords_are_read(cluster, tmp_path, monkeypatch):
+    path = write(tmp_path / "p.toml", 'fiori = "s3cr=t"\ntorchio = "other"\n')
+    assert passwords(cluster, path, monkeypatch) == {"fiori": "s3cr=t", "torchio": "other"}
+
+
+@pytest.mark.parametrize("text, mode, expected", [
+    (None, 0o600, "no BMC passwords file at"),
+    ('fiori = "a"\ntorchio = "b"\n', 0o644, "can be read by others: chmod 600"),
+    ('fiori = "a"\n', 0o600, "has no password for torchio"),
+    ('fiori = a\n', 0o600, "is not TOML"),
+    ('fiori = " a"\ntorchio = "b"\n', 0o600, "starts or ends with a space"),
+    ('fiori = "a\\nip=x"\ntorchio = "b"\n', 0o600, "line break"),
+])
+def test_bad_passwords_files_are_refused_without_showing_a_password(cluster, tmp_path, monkeypatch, text,
+                                                                    mode, expected):
+    path = tmp_path / "p.toml"
+    if text is not None:
+        write(path, text, mode)
+    with pytest.raises(fencing.FencingError) as info:
+        passwords(cluster, path, monkeypatch)
+    assert expected in str(info.value)
+    assert '"a"' not in str(info.value) and "ip=x" not in str(info.value)
+
+
+def test_a_passwords_file_in_the_repository_is_refused(cluster, monkeypatch):
+    path = ROOT / "tests" / "fixtures" / ".passwords-test.toml"
+    try:
+        write(path, 'fiori = "a"\ntorchio = "b"\n')
+        with pytest.raises(fencing.FencingError, match="inside the repository"):
+            passwords(cluster, path, monkeypatch)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_agent_options_for_the_peer(cluster):
+    text = fencing.agent_options(cluster.nodes[1].bmc, "pw")
+    assert text.splitlines() == ["ip=10.0.2.100", "ipport=443", "username=twonode-lab", "password=pw",
+                                 "ssl_insecure=1", "systems_uri=/redfish/v1/Systems/torchio"]
+
+
+def test_first_node_fences_at_once_the_other_waits(cluster):
+    assert fencing.race_delay(cluster, "fiori") == 0
+    assert fencing.race_delay(cluster, "torchio") == cluster.fencing.race_delay == 15
+
+
+def test_the_lab_inventory_names_the_lab_bmc_passwords(monkeypatch):
+    monkeypatch.delenv(fencing.PASSWORDS_ENV, raising=False)
+    from twonode.lab import lab_dir, lab_hosts
+    lab_hosts(str(ROOT / "lab" / "inventory.py"))
+    assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc" / "passwords.toml")

@@ -1,0 +1,107 @@
+"""The status report's new parts: DRBD events, and nodes that wait for their
+peer. Events come from running the real handler script; DRBD states from
+/proc/drbd captured on the lab."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from facts.drbd import DrbdEvents, DrbdResources
+from twonode.config import load_cluster
+from twonode.status import render_status
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = ROOT / "tests" / "fixtures"
+
+
+def run_handler(events: Path, event: str, resource: str) -> None:
+    env = {**os.environ, "TWONODE_EVENTS": str(events), "DRBD_RESOURCE": resource}
+    subprocess.run(["sh", str(ROOT / "templates/drbd/drbd-event.sh"), event], env=env, check=True,
+                   capture_output=True)
+
+
+def drbd84(name: str):
+    proc = (FIX / "drbd84" / f"{name}__proc_drbd.txt").read_text().splitlines()
+    show = (FIX / "drbd84" / f"{name}__drbdsetup_show.txt").read_text().splitlines()
+    return DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg"])
+
+
+def facts(drbd, events=()):
+    class NoO2cb:
+        enabled_at_boot = True
+
+        @staticmethod
+        def is_online(name):
+            return True
+    return {"drbd": drbd, "events": list(events), "o2cb": NoO2cb(), "mounts": {}, "exports": {},
+            "pools": {}, "networks": {}}
+
+
+def test_the_event_handler_writes_lines_the_fact_reads(tmp_path):
+    events = tmp_path / "events"
+    run_handler(events, "split-brain", "drbd_small")
+    run_handler(events, "split-brain", "drbd_pub")
+    parsed = DrbdEvents().process(events.read_text().splitlines())
+    host = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
+    assert [(e.node, e.event, e.resource) for e in parsed] == [
+        (host, "split-brain", "drbd_small"), (host, "split-brain", "drbd_pub")]
+    assert all(e.time.endswith("Z") for e in parsed)
+
+
+def test_the_event_file_keeps_the_last_200(tmp_path):
+    events = tmp_path / "events"
+    events.write_text("".join(f"2026-01-01T00:00:{i % 60:02d}Z fiori split-brain r{i}\n" for i in range(250)))
+    run_handler(events, "split-brain", "newest")
+    lines = events.read_text().splitlines()
+    assert len(lines) == 200 and lines[0].endswith(" r51") and lines[-1].endswith(" newest")
+
+
+def test_no_events_no_section():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    both = {"fiori": facts(drbd84("connected_primary_primary_fiori")),
+            "torchio": facts(drbd84("connected_primary_primary_torchio"))}
+    report = render_status(c, both)
+    assert "DRBD events" not in report and "waits for" not in report
+
+
+def test_events_of_both_nodes_newest_last(tmp_path):
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    ev = DrbdEvents().process(["2026-11-27T06:40:12Z fiori split-brain drbd_small"])
+    ev2 = DrbdEvents().process(["2026-11-27T06:40:11Z torchio split-brain drbd_small"])
+    report = render_status(c, {"fiori": facts(drbd84("connected_primary_primary_fiori"), ev),
+                               "torchio": facts(drbd84("connected_primary_primary_torchio"), ev2)})
+    section = report[report.index("DRBD events"):].splitlines()
+    assert section[3].split() == ["2026-11-27T06:40:11Z", "torchio", "split-brain", "drbd_small"]
+    assert section[4].split() == ["2026-11-27T06:40:12Z", "fiori", "split-brain", "drbd_small"]
+
+
+def test_a_primary_without_its_peer_is_not_waiting():
+    # Primary/WFConnection is a node serving alone (after fencing, or the
+    # operator's word): it does not wait for anything.
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    report = render_status(c, {"fiori": facts(drbd84("alone_primary_wfconnection_fiori")), "torchio": None})
+    assert "waits for" not in report
+
+
+def test_a_failed_fence_is_explained_until_superseded():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    failed = DrbdEvents().process(["2026-11-27T06:40:12Z fiori fence-failed drbd_small"])
+    report = render_status(c, {"fiori": facts(drbd84("alone_primary_wfconnection_fiori"), failed),
+                               "torchio": None})
+    assert "FENCING FAILED on fiori for drbd_small" in report
+    assert "on fiori: drbdadm resume-io drbd_small" in report
+    later = failed + DrbdEvents().process(["2026-11-27T06:41:00Z fiori fenced-peer drbd_small"])
+    report = render_status(c, {"fiori": facts(drbd84("alone_primary_wfconnection_fiori"), later),
+                               "torchio": None})
+    assert "FENCING FAILED" not in report
+
+
+def test_a_node_that_booted_alone_waits_with_the_command_to_come_up_alone():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    waiting = drbd84("booted_link_down_waiting_torchio")
+    assert waiting["drbd_small"].role == "Secondary" and waiting["drbd_small"].connection == "WFConnection"
+    report = render_status(c, {"fiori": facts(drbd84("alone_primary_wfconnection_fiori")),
+                               "torchio": facts(waiting)})
+    assert "torchio waits for fiori (Secondary, not mounted): drbd_small." in report
+    assert "on torchio: twonode-activate --alone" in report
+    assert "fiori waits" not in report

@@ -1,0 +1,84 @@
+"""Fencing: what each node needs to power its peer off (the fence-peer
+handler, templates/drbd/fence-peer.sh), and the BMC passwords it needs,
+which live outside the repository and never reach a template or a log.
+
+The passwords file is read on the machine that runs pyinfra: TOML, one line
+per node, ``fiori = "..."``, readable by its owner only. It is named by
+``fencing.passwords_file`` in group_data, or by the environment variable
+TWONODE_FENCE_PASSWORDS. Each node gets its PEER's agent options, with the
+password, in a root-only file (FENCE_OPTIONS) that the handler feeds to the
+agent on stdin: never on a command line, where `ps` would show it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+from .model import Bmc, Cluster
+
+FENCE_DIR = "/etc/twonode/fence"
+#: The peer's agent options, password included (0600 in a 0700 directory).
+FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
+#: Which agent, which peer, how long to wait first: nothing secret.
+FENCE_CONF = f"{FENCE_DIR}/handler.conf"
+PASSWORDS_ENV = "TWONODE_FENCE_PASSWORDS"
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+class FencingError(Exception):
+    """The passwords file is missing, unsafe or incomplete: nothing runs."""
+
+
+def passwords_path(c: Cluster) -> Path:
+    named = os.environ.get(PASSWORDS_ENV) or c.fencing.passwords_file
+    return Path(named).expanduser()
+
+
+def read_passwords(c: Cluster) -> dict[str, str]:
+    """Each node's BMC password. Every refusal says what to fix and never
+    shows a password."""
+    path = passwords_path(c)
+    example = "\n".join(f'  {n.name} = "<{n.name}\'s BMC password>"' for n in c.nodes)
+    if not path.is_file():
+        raise FencingError(
+            f"fencing: no BMC passwords file at {path}. Create it outside the repository, readable by you "
+            f"only (chmod 600), with one line per node:\n{example}\n(or name another file with "
+            f"fencing.passwords_file in group_data, or ${PASSWORDS_ENV})")
+    if path.resolve().is_relative_to(REPOSITORY):
+        raise FencingError(f"fencing: {path} is inside the repository, where a password would be committed: "
+                           "move it out (e.g. ~/.config/twonode/bmc-passwords.toml)")
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise FencingError(f"fencing: {path} can be read by others: chmod 600 {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise FencingError(f"fencing: {path} is not TOML ({error}): one line per node, e.g.\n{example}") from None
+    passwords = {}
+    for node in c.nodes:
+        password = data.get(node.name)
+        if not isinstance(password, str) or not password:
+            raise FencingError(f"fencing: {path} has no password for {node.name}: add a line\n"
+                               f'  {node.name} = "<{node.name}\'s BMC password>"')
+        if "\n" in password or "\r" in password or password != password.strip():
+            raise FencingError(f"fencing: {node.name}'s password in {path} starts or ends with a space or "
+                               "holds a line break, which a fence agent's stdin cannot carry")
+        passwords[node.name] = password
+    return passwords
+
+
+def agent_options(bmc: Bmc, password: str) -> str:
+    """The agent's stdin (fence-agents reads `name=value` lines), without the
+    action, which the handler adds."""
+    lines = [f"ip={bmc.address}", f"ipport={bmc.port}", f"username={bmc.username}", f"password={password}",
+             *(f"{name}={value}" for name, value in sorted(bmc.options.items()))]
+    return "\n".join(lines) + "\n"
+
+
+def race_delay(c: Cluster, node_name: str) -> int:
+    """Seconds ``node_name`` waits before fencing: none for first_node, so
+    that when the link breaks under both at once, first_node survives."""
+    first = c.first_node or c.nodes[0].name
+    return 0 if node_name == first else c.fencing.race_delay
