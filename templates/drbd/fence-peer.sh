@@ -34,8 +34,8 @@ marker=/run/twonode/peer-fenced
 
 say() { logger -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2; }
 event() { /usr/local/lib/twonode/drbd-event "$1"; }
-agent_do() {  # agent_do ACTION: the agent's own exit code
-    { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "/usr/sbin/$agent" >/dev/null 2>&1
+agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
+    { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "/usr/sbin/$agent" 2>/dev/null
 }
 
 disk=$(drbdadm dstate "$resource" 2>/dev/null); disk=${disk%%/*}
@@ -63,17 +63,19 @@ if [ "$(drbdadm cstate "$resource" 2>/dev/null)" = Connected ]; then
     exit 1
 fi
 
-agent_do status; status=$?   # fence-agents: 0 on, 2 off, 1 failure
-say "fencing $peer: $agent off (power was $([ $status = 0 ] && echo on || { [ $status = 2 ] && echo off || echo unknown; }))"
-if ! agent_do off; then
+# One agent call: every second here is frozen I/O, and the other node's
+# race_delay must outlast it. fence-agents reports "Success: Powered OFF",
+# or "Success: Already OFF" for a peer that was off.
+say "fencing $peer: $agent off"
+if ! report=$(agent_do off); then
     say "FENCING $peer FAILED: its BMC did not confirm power off. I/O stays frozen; see tasks/status.py"
     event fence-failed
     exit 1
 fi
 touch "$marker"
-say "$peer is powered off: I/O resumes here"
+say "$peer is powered off ($report): I/O resumes here"
 event fenced-peer
-if [ $status = 0 ]; then
+if [ "$report" = "Success: Powered OFF" ]; then
     # Back on, in the background: DRBD's I/O must not wait for a boot. The
     # peer boots Secondary and joins by itself (twonode-activate).
     ( agent_do on && say "$peer powered on again" || say "$peer could not be powered on again" ) &
