@@ -32,7 +32,7 @@ dir=/etc/twonode/fence
 marker=/run/twonode/peer-fenced
 . "$dir/handler.conf"
 
-say() { logger -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2; }
+say() { logger -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 event() { /usr/local/lib/twonode/drbd-event "$1"; }
 agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
     { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "/usr/sbin/$agent" 2>/dev/null
@@ -78,6 +78,6 @@ event fenced-peer
 if [ "$report" = "Success: Powered OFF" ]; then
     # Back on, in the background: DRBD's I/O must not wait for a boot. The
     # peer boots Secondary and joins by itself (twonode-activate).
-    ( agent_do on && say "$peer powered on again" || say "$peer could not be powered on again" ) &
+    ( if agent_do on >/dev/null; then say "$peer powered on again"; else say "$peer could not be powered on again"; fi ) &
 fi
 exit 7

@@ -62,7 +62,16 @@ def pytest_runtest_teardown(item, nextitem):
         _module_seconds[name] = time.monotonic() - _module_started[name]
 
 
+#: Measurements the lab tests make (printed at the end, never asserted on
+#: time): e.g. how long I/O froze on the survivor of a link cut.
+measurements: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter):
+    if measurements:
+        terminalreporter.section("lab measurements")
+        for line in measurements:
+            terminalreporter.write_line(line)
     lab_modules = {m: s for m, s in _module_seconds.items() if m.startswith("test_") and m[5].isdigit()}
     if not lab_modules:
         return

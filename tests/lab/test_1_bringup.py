@@ -99,7 +99,7 @@ def test_resource_files_parse_with_drbdadm(fresh):
         assert fresh.ssh(node, "stat -c '%a %U' /etc/twonode/fence /etc/twonode/fence/peer-options").split() \
             == ["700", "root", "600", "root"]
         conf = fresh.ssh(node, "cat /etc/twonode/fence/handler.conf")
-        assert f"peer={peer}" in conf and f"delay={0 if node == 'fiori' else 15}" in conf, conf
+        assert f"peer={peer}" in conf and f"delay={0 if node == 'fiori' else 30}" in conf, conf
 
 
 def test_ocfs2_is_shared(fresh):

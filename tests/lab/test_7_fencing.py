@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import proc_drbd_states, wait_until
+from conftest import measurements, proc_drbd_states, wait_until
 
 CUT_SECONDS = 150
 # One file per write, fsync'd, then its number appended (and fsync'd) to a
@@ -102,6 +102,9 @@ def test_every_acknowledged_write_survived(cut):
         lost[node] = [int(n) for n in present.split() if int(n) in set(numbers)]
     # The freeze fiori's writer saw (a benchmark figure, not a limit).
     times = [t for _, t in acked(cut, "fiori")]
-    print(f"\nacknowledged writes lost: {sum(map(len, lost.values()))} ({lost}); "
-          f"longest pause between two acknowledged writes on fiori: {max(b - a for a, b in zip(times, times[1:])):.0f} s")
+    measurements.append(
+        f"test_7 link cut: acknowledged writes {len(times)} on fiori, "
+        f"{len(acked(cut, 'torchio'))} on torchio; lost {sum(map(len, lost.values()))}; "
+        f"longest pause between two acknowledged writes on fiori (I/O frozen by fencing and o2cb): "
+        f"{max(b - a for a, b in zip(times, times[1:])):.0f} s")
     assert lost == {"fiori": [], "torchio": []}
