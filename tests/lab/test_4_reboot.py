@@ -65,7 +65,15 @@ def test_a_node_that_boots_with_its_link_down_stays_secondary_and_unmounted(rebo
     # torchio loses power; while it is away fiori's cluster link goes down,
     # so torchio boots unable to see its peer. (Before: become-primary-on
     # both promoted it after degr-wfc-timeout and it mounted alone.)
+    fenced = rebooted.ssh("fiori", "journalctl -t twonode-fence --no-pager -o cat | grep -c 'is powered off' || true")
     rebooted.kill("torchio")
+    # fiori, Primary, lost its peer: it fences torchio (found off, left off)
+    # before it writes on. Power comes back after that, as a BMC's would:
+    # started earlier, torchio was powered off again by that fence (seen on
+    # the lab).
+    wait_until(lambda: int(rebooted.ssh("fiori", "journalctl -t twonode-fence --no-pager -o cat | "
+                                                  "grep -c 'is powered off' || true")) > int(fenced), timeout=300)
+    assert "Already OFF" in rebooted.ssh("fiori", "journalctl -t twonode-fence --no-pager -o cat | tail -n 1")
     rebooted.ssh("fiori", "ip link set eth1 down")
     rebooted.start("torchio")
     wait_until(lambda: "waiting for the peer" in rebooted.ssh(
