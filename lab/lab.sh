@@ -66,7 +66,7 @@ need() {
   echo "lab: installing host tools for: ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    qemu-system-x86 qemu-utils debootstrap apt-utils e2fsprogs openssh-client >/dev/null
+    qemu-system-x86 qemu-utils debootstrap apt-utils e2fsprogs openssh-client openssl >/dev/null
 }
 
 build() {
@@ -198,6 +198,7 @@ bmc_running() { local pid; pid=$(cat "$RUN/bmc.pid" 2>/dev/null) && kill -0 "$pi
 
 bmc_start() {
   bmc_running && return 0
+  need openssl  # the BMC's self-signed certificate
   mkdir -p "$RUN" "$BMC_DIR"
   # In a subshell: not a job of this shell, which `wait_all` would wait for.
   ( setsid python3 "$HERE/bmc.py" serve "$BMC_DIR" "$BMC_PORT" >>"$BMC_DIR/bmc.err" 2>&1 < /dev/null &
