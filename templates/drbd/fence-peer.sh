@@ -28,14 +28,18 @@
 # /etc/twonode/fence/peer-options: the agent's stdin options (root only).
 set -u
 resource=${DRBD_RESOURCE:-unknown}
-dir=/etc/twonode/fence
-marker=/run/twonode/peer-fenced
+# The TWONODE_* variables are for tests/test_fence_peer.py only: DRBD runs
+# its handlers with an environment of its own.
+dir=${TWONODE_FENCE_DIR:-/etc/twonode/fence}
+run=${TWONODE_RUN_DIR:-/run/twonode}
+agents=${TWONODE_AGENT_DIR:-/usr/sbin}
+marker=$run/peer-fenced
 . "$dir/handler.conf"
 
-say() { logger -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
-event() { /usr/local/lib/twonode/drbd-event "$1"; }
+say() { logger -t twonode-fence -- "$resource: $*" 2>/dev/null; echo "$resource: $*" >&2 || true; }
+event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
 agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
-    { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "/usr/sbin/$agent" 2>/dev/null
+    { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "$agents/$agent" 2>/dev/null
 }
 
 disk=$(drbdadm dstate "$resource" 2>/dev/null); disk=${disk%%/*}
@@ -45,8 +49,8 @@ if [ "$disk" != UpToDate ]; then
     exit 1
 fi
 
-mkdir -p /run/twonode
-exec 9>/run/twonode/fence.lock
+mkdir -p "$run"
+exec 9>"$run/fence.lock"
 flock 9
 # Another resource fenced the peer moments ago (the same link loss).
 if [ -e "$marker" ] && [ $(( $(date +%s) - $(stat -c %Y "$marker") )) -lt 120 ]; then

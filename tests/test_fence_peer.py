@@ -1,0 +1,124 @@
+"""The fence-peer handler (templates/drbd/fence-peer.sh) run for real, with
+a fake fence agent, a fake drbdadm and the real event handler: its exit
+codes are the ones DRBD acts on (7: the peer is off, I/O resumes; anything
+else: I/O stays frozen), so each rule is checked by what it returns and
+whom it asked to power off. The lab (tests/lab/test_7) runs it with
+fence_redfish and a BMC."""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLER = ROOT / "templates/drbd/fence-peer.sh"
+EVENT = ROOT / "templates/drbd/drbd-event.sh"
+
+FAKE_AGENT = """#!/bin/sh
+# A fence agent: options on stdin, as fence-agents read them.
+input=$(cat)
+echo "argv: $*" >> "$CALLS"
+action=$(echo "$input" | sed -n 's/^action=//p')
+echo "$action $(echo "$input" | grep -c '^password=secret$')" >> "$CALLS"
+[ -e "$WORK/bmc-down" ] && exit 1
+case $action in
+  off) if [ "$(cat "$WORK/power")" = off ]; then echo "Success: Already OFF"; else echo off > "$WORK/power"; echo "Success: Powered OFF"; fi ;;
+  on) echo on > "$WORK/power"; echo "Success: Powered ON" ;;
+esac
+"""
+FAKE_DRBDADM = """#!/bin/sh
+case $1 in
+  dstate) cat "$WORK/dstate" ;;
+  cstate) cat "$WORK/cstate" ;;
+esac
+"""
+
+
+@pytest.fixture
+def node(tmp_path):
+    work = tmp_path
+    for name, text in (("bin/drbdadm", FAKE_DRBDADM), ("bin/logger", "#!/bin/sh\necho \"$*\" >> \"$WORK/log\"\n"),
+                       ("agents/fence_fake", FAKE_AGENT)):
+        path = work / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    (work / "fence").mkdir()
+    (work / "fence/handler.conf").write_text("peer=torchio\nagent=fence_fake\ndelay=0\n")
+    (work / "fence/peer-options").write_text("ip=10.0.2.100\nusername=u\npassword=secret\n")
+    (work / "power").write_text("on\n")
+    (work / "dstate").write_text("UpToDate/DUnknown\n")
+    (work / "cstate").write_text("WFConnection\n")
+    return work
+
+
+def run(work: Path) -> int:
+    env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "CALLS": str(work / "calls"),
+           "DRBD_RESOURCE": "drbd_small", "TWONODE_FENCE_DIR": str(work / "fence"),
+           "TWONODE_RUN_DIR": str(work / "run"), "TWONODE_AGENT_DIR": str(work / "agents"),
+           "TWONODE_EVENT_HANDLER": str(work / "event"), "TWONODE_EVENTS": str(work / "events")}
+    (work / "event").write_text(f"#!/bin/sh\nexec sh {EVENT} \"$@\"\n")
+    (work / "event").chmod(0o755)
+    return subprocess.run(["bash", str(HANDLER)], env=env, capture_output=True, text=True, timeout=60).returncode
+
+
+def calls(work: Path) -> list[str]:
+    path = work / "calls"
+    return [line for line in path.read_text().splitlines() if not line.startswith("argv")] if path.exists() else []
+
+
+def events(work: Path) -> list[str]:
+    path = work / "events"
+    return [line.split()[2] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for_calls(work: Path, count: int) -> list[str]:
+    deadline = time.monotonic() + 10
+    while len(calls(work)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return calls(work)
+
+
+def test_a_peer_that_was_on_is_powered_off_then_on_again(node):
+    assert run(node) == 7
+    # The password reached the agent on stdin, never on its command line.
+    assert wait_for_calls(node, 2) == ["off 1", "on 1"]
+    assert "secret" not in (node / "calls").read_text().replace("password=secret", "")
+    assert events(node) == ["fenced-peer"]
+    assert (node / "run/peer-fenced").exists()
+
+
+def test_a_peer_found_off_is_left_off(node):
+    (node / "power").write_text("off\n")
+    assert run(node) == 7
+    time.sleep(1)
+    assert calls(node) == ["off 1"]
+
+
+@pytest.mark.parametrize("disk", ["Consistent", "Inconsistent", "Outdated"])
+def test_a_node_without_uptodate_data_never_fences(node, disk):
+    (node / "dstate").write_text(f"{disk}/DUnknown\n")
+    assert run(node) == 1
+    assert calls(node) == [] and events(node) == ["fence-refused"]
+
+
+def test_a_bmc_that_does_not_answer_leaves_io_frozen(node):
+    (node / "bmc-down").touch()
+    assert run(node) == 1
+    assert events(node) == ["fence-failed"] and not (node / "run/peer-fenced").exists()
+
+
+def test_one_fence_serves_every_resource(node):
+    assert run(node) == 7
+    wait_for_calls(node, 2)
+    assert run(node) == 7  # the next resource, moments later
+    assert calls(node) == ["off 1", "on 1"]
+
+
+def test_the_waiting_node_does_not_fence_once_the_link_is_back(node):
+    (node / "fence/handler.conf").write_text("peer=fiori\nagent=fence_fake\ndelay=1\n")
+    (node / "cstate").write_text("Connected\n")
+    assert run(node) == 1
+    assert calls(node) == []
