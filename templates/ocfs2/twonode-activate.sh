@@ -17,7 +17,7 @@
 #
 # /etc/twonode/volumes lists "resource mount-point" per line (tasks/ocfs2.py).
 set -u
-VOLUMES=/etc/twonode/volumes
+VOLUMES=${TWONODE_VOLUMES:-/etc/twonode/volumes}  # the variable: for tests/test_activate.py
 alone=no
 [ "${1:-}" = --alone ] && alone=yes
 

@@ -1,0 +1,101 @@
+"""twonode-activate (templates/ocfs2/twonode-activate.sh) run for real with
+fake drbdadm, mount and exportfs: it promotes only a volume Connected with
+UpToDate data, mounts after promoting, re-exports NFS, skips the list's
+comment (a comment line once kept it looping forever on the lab), and
+`--alone` refuses data that is not the latest."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "templates/ocfs2/twonode-activate.sh"
+
+FAKES = {
+    # drbdadm role|cstate|dstate|primary [--force] RES: state from files.
+    "drbdadm": """#!/bin/sh
+for last; do :; done
+[ "$last" = drbd_small ] || { echo "no resource $last" >&2; exit 10; }
+case $1 in
+  role) cat "$WORK/role" ;;
+  cstate) cat "$WORK/cstate" ;;
+  dstate) cat "$WORK/dstate" ;;
+  primary) echo "primary $2" >> "$WORK/calls"; echo Primary/Unknown > "$WORK/role" ;;
+esac
+""",
+    "mountpoint": "#!/bin/sh\ngrep -qx \"$2\" \"$WORK/mounted\" 2>/dev/null\n",
+    "mount": "#!/bin/sh\necho \"mount $1\" >> \"$WORK/calls\"; echo \"$1\" >> \"$WORK/mounted\"\n",
+    "systemctl": "#!/bin/sh\nexit 0\n",
+    "exportfs": "#!/bin/sh\necho \"exportfs $1\" >> \"$WORK/calls\"\n",
+    "logger": "#!/bin/sh\nexit 0\n",
+    "sleep": "#!/bin/sh\nexit 0\n",
+}
+
+
+@pytest.fixture
+def node(tmp_path):
+    (tmp_path / "bin").mkdir()
+    for name, text in FAKES.items():
+        (tmp_path / "bin" / name).write_text(text)
+        (tmp_path / "bin" / name).chmod(0o755)
+    volumes = (ROOT / "templates/ocfs2/volumes.j2").read_text().splitlines()[0]  # the managed mark
+    (tmp_path / "volumes").write_text(f"{volumes}\n# resource mount-point\ndrbd_small /vol/small\n")
+    return tmp_path
+
+
+def state(work: Path, role: str, cstate: str, dstate: str) -> None:
+    for name, value in (("role", role), ("cstate", cstate), ("dstate", dstate)):
+        (work / name).write_text(value + "\n")
+
+
+def run(work: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_VOLUMES": str(work / "volumes")}
+    return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def calls(work: Path) -> list[str]:
+    path = work / "calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_connected_and_uptodate_is_promoted_mounted_and_exported(node):
+    state(node, "Secondary/Primary", "Connected", "UpToDate/UpToDate")
+    result = run(node)
+    assert result.returncode == 0, result
+    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra"]
+    assert "every replicated volume is Primary and mounted" in result.stdout
+
+
+def test_already_primary_is_only_mounted(node):
+    state(node, "Primary/Primary", "Connected", "UpToDate/UpToDate")
+    assert run(node).returncode == 0
+    assert calls(node) == ["mount /vol/small", "exportfs -ra"]
+
+
+@pytest.mark.parametrize("cstate, dstate", [
+    ("WFConnection", "UpToDate/DUnknown"),     # booted with the link down
+    ("WFConnection", "Consistent/DUnknown"),
+    ("SyncTarget", "Inconsistent/UpToDate"),  # resync still running
+])
+def test_a_node_that_cannot_see_up_to_date_peer_data_waits(node, cstate, dstate):
+    state(node, "Secondary/Unknown", cstate, dstate)
+    with pytest.raises(subprocess.TimeoutExpired):
+        run(node, timeout=3)  # it waits (sleep is faked: it loops)
+    assert calls(node) == []
+
+
+@pytest.mark.parametrize("dstate", ["UpToDate/DUnknown", "Consistent/DUnknown"])
+def test_alone_promotes_on_the_operators_word(node, dstate):
+    state(node, "Secondary/Unknown", "WFConnection", dstate)
+    result = run(node, "--alone")
+    assert result.returncode == 0, result
+    assert calls(node) == ["primary --force", "mount /vol/small", "exportfs -ra"]
+
+
+@pytest.mark.parametrize("dstate", ["Inconsistent/DUnknown", "Outdated/DUnknown"])
+def test_alone_refuses_data_that_is_not_the_latest(node, dstate):
+    state(node, "Secondary/Unknown", "WFConnection", dstate)
+    result = run(node, "--alone")
+    assert result.returncode != 0
+    assert calls(node) == [] and "not promoted alone" in result.stdout
