@@ -17,9 +17,8 @@ from shlex import quote
 from pyinfra import host, logger
 from pyinfra.operations import server
 
-from twonode import packages, reads
+from twonode import fencing, packages, reads
 from twonode.context import DeployStopped, cluster, this_node
-from twonode import fencing
 from twonode.model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install

@@ -14,6 +14,7 @@ from facts.nfs import NfsExports
 from twonode import packages, reads
 from twonode.context import cluster
 from twonode.install import install
+from twonode.model import is_under
 from twonode.ops import directory, file_lines, put, service, template
 from twonode.snapshot import fact, prefetch
 
@@ -28,10 +29,6 @@ for export in host.loop(exports):
     directory(name=f"{AREA}: {export.path}", path=export.path)
 
 
-def under(path: str, mount_point: str) -> bool:
-    return path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
-
-
 # nfs-server starts after the local volumes it exports are mounted. Not
 # after the replicated ones: twonode-activate mounts those only once the
 # peer is connected, maybe hours after the boot (a RequiresMountsFor on
@@ -43,7 +40,7 @@ unit_dropin = template(
     name=f"{AREA}: nfs-server waits for the exported volumes",
     src="templates/nfs/nfs-server-mounts.conf.j2",
     dest=reads.NFS_SERVER_DROPIN,
-    mounts=sorted({v.mount_point for v in c.local_volumes if any(under(e.path, v.mount_point) for e in exports)}),
+    mounts=sorted({v.mount_point for v in c.local_volumes if any(is_under(e.path, v.mount_point) for e in exports)}),
 )
 guards = c.export_guards()
 service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service",

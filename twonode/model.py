@@ -538,6 +538,11 @@ def _duplicates(values):
     return dups
 
 
+def is_under(path: str, mount_point: str) -> bool:
+    """``path`` is ``mount_point`` or inside it."""
+    return path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
+
+
 class Cluster(Strict):
     """The whole two-node cluster."""
 
@@ -562,7 +567,7 @@ class Cluster(Strict):
         point: exported with `mp=` (twonode-activate mounts it late)."""
         exports = self.nfs.grouped_exports() if self.nfs else []
         return {e.path: v.mount_point for e in exports for v in self.replicated_volumes
-                if e.path == v.mount_point or e.path.startswith(v.mount_point.rstrip("/") + "/")}
+                if is_under(e.path, v.mount_point)}
 
     @property
     def fences(self) -> bool:
