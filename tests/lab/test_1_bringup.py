@@ -87,7 +87,7 @@ def test_resource_files_parse_with_drbdadm(fresh):
                          "minor 1", "192.168.3.6:7791", "192.168.3.7:7791",
                          "/dev/vg0/vmpool0", "before-resync-target",
                          'split-brain "/usr/local/lib/twonode/drbd-event split-brain"',
-                         "fencing resource-and-stonith;", 'fence-peer "/usr/local/lib/twonode/drbd-fence-peer"',
+                         "fencing resource-and-stonith;", 'fence-peer /usr/local/lib/twonode/drbd-fence-peer;',
                          'after-resync-target "/usr/local/lib/twonode/drbd-event unfenced"'):
             assert expected in " ".join(dump.split()), (node, expected, dump)
         # A booting node never promotes itself (twonode-activate does, once
