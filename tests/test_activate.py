@@ -67,6 +67,12 @@ def test_connected_and_uptodate_is_promoted_mounted_and_exported(node):
     assert "every replicated volume is Primary and mounted" in result.stdout
 
 
+def test_the_sync_source_of_a_joining_peer_is_promoted(node):
+    state(node, "Secondary/Secondary", "SyncSource", "UpToDate/Inconsistent")
+    assert run(node).returncode == 0
+    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra"]
+
+
 def test_already_primary_is_only_mounted(node):
     state(node, "Primary/Primary", "Connected", "UpToDate/UpToDate")
     assert run(node).returncode == 0

@@ -33,7 +33,9 @@ activate_all() {
         if [ "${role%%/*}" != Primary ]; then
             cs=$(drbdadm cstate "$res" 2>/dev/null)
             disk=$(drbdadm dstate "$res" 2>/dev/null); disk=${disk%%/*}
-            if [ "$cs" = Connected ] && [ "$disk" = UpToDate ]; then
+            # Connected, or the sync source of a peer that catches up: its
+            # own data is the latest either way.
+            if [ "$disk" = UpToDate ] && { [ "$cs" = Connected ] || [ "$cs" = SyncSource ] || [ "$cs" = PausedSyncS ]; }; then
                 # Both nodes promote at once after a joint boot: DRBD 8.4
                 # refuses one of them ("State change was refused by peer
                 # node"); the next pass promotes it.
