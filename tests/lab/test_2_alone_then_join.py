@@ -42,7 +42,9 @@ def test_fiori_comes_up_alone_on_the_operators_word(alone):
     assert run.failed_ops == [] and "Beginning operation run" in run.output, run
     assert "first-alone" in run.output
     states = proc_drbd_states(alone.ssh("fiori", "cat /proc/drbd"))
-    assert states == [("WFConnection", "Primary/Unknown", "UpToDate/DUnknown")], states
+    # With fencing, DRBD records the absent peer as Outdated when it is
+    # forced Primary alone: that peer can only come back as a sync target.
+    assert states == [("WFConnection", "Primary/Unknown", "UpToDate/Outdated")], states
     assert "/vol/small" in alone.ssh("fiori", "findmnt -n -o TARGET -t ocfs2")
     alone.ssh("fiori", "mkdir -p /vol/small/home && head -c 64M /dev/urandom > /vol/small/home/data && sync")
     alone.written = alone.ssh("fiori", "sha256sum /vol/small/home/data").split()[0]
