@@ -111,12 +111,12 @@ for vol in host.loop(c.replicated_volumes):
     # options order the mount's stop at shutdown before o2cb's and DRBD's.
     options = f"noauto,{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
     unit_changes.append(fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA))
-reload = any(op.will_change for op in unit_changes)
-if reload:
+if any(op.will_change for op in unit_changes):
     server.shell(name=f"{AREA}: systemd reads the new units and fstab", commands=["systemctl daemon-reload"])
 # Enabled, not started: it runs at boot; the deploy promotes and mounts itself.
 service(name=f"{AREA}: twonode-activate.service enabled at boot", unit="twonode-activate.service",
         running=None, enabled=True)
+
 
 def unmounted_on(mount_point: str) -> tuple[str, ...]:
     """The nodes of this run where ``mount_point`` is not mounted."""

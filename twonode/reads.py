@@ -42,8 +42,6 @@ ACTIVATE = "/usr/local/lib/twonode/activate"
 ACTIVATE_UNIT = "/etc/systemd/system/twonode-activate.service"
 ACTIVATE_VOLUMES = "/etc/twonode/volumes"
 OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
-#: Written by DRBD_EVENT on each node, shown by tasks/status.py.
-EVENTS = "/var/lib/twonode/events"
 
 
 def cluster_interface_file(c: Cluster) -> str:

@@ -6,6 +6,7 @@ output can be tested on captured states.
 
 from __future__ import annotations
 
+from facts.drbd import CS_UNCONNECTED, CS_WFCONNECTION, ROLE_PRIMARY
 from .model import Cluster
 
 
@@ -83,7 +84,7 @@ def _waiting(c: Cluster, seen: dict[str, dict | None]) -> str:
         if facts is None:
             continue
         waiting = [st.resource for st in facts["drbd"].values()
-                   if st.role != "Primary" and st.connection in ("WFConnection", "Unconnected")]
+                   if st.role != ROLE_PRIMARY and st.connection in (CS_WFCONNECTION, CS_UNCONNECTED)]
         if waiting:
             peer = next(n.name for n in c.nodes if n.name != node.name)
             lines += [f"{node.name} waits for {peer} (Secondary, not mounted): {', '.join(sorted(waiting))}.",
