@@ -3,7 +3,8 @@
 #
 #   lab/lab.sh up       build the base image if missing, then boot both guests
 #   lab/lab.sh down     stop both guests (by pid file)
-#   lab/lab.sh reset    down, fresh overlays and data disks, up
+#   lab/lab.sh reset [ROOT]    down, fresh overlays (on ROOT, default the
+#                              bare base image) and data disks, up
 #   lab/lab.sh status   which guests run and answer SSH
 #   lab/lab.sh ssh NODE [CMD...]
 #   lab/lab.sh kill NODE       hard-stop one guest (power cut), by pid
@@ -12,6 +13,8 @@
 #   lab/lab.sh running NODE    exit 0 if its QEMU process runs
 #   lab/lab.sh bmc             the BMC's address for the guests, its user, password file and log
 #   lab/lab.sh build    (re)build the cached base image
+#   lab/lab.sh rootfs DIR      the base image's root file system, unpacked into DIR
+#   lab/lab.sh disk DIR FILE   DIR as a root disk (qcow2) the guests can boot
 #   lab/lab.sh save DIR       freeze both guests and keep RAM, devices and disks in DIR
 #   lab/lab.sh restore DIR    both guests exactly as saved, resumed together
 #
@@ -32,9 +35,12 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(dirname "$HERE")
 CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
-# Bump when the image recipe changes: a stale cached image is rebuilt.
-IMAGE_VERSION=6
+# Bump when the image recipe changes: a stale cached image is rebuilt. The
+# image also holds the offline repository of the deploy's packages, so a
+# change to that list rebuilds it too.
+IMAGE_VERSION=7
 IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$IMAGE_VERSION}
+image_key() { echo "$IMAGE_VERSION $(python3 "$TOP/twonode/packages.py")"; }
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
 [ -f "$IMG/id_ed25519" ] && KEY=$IMG/id_ed25519  # images built before the key moved
@@ -142,25 +148,44 @@ EOF
   cp "$root"/boot/initrd.img-* "$work/initrd.img"
 
   echo "lab: writing root image ..." >&2
-  truncate -s 4G "$work/root.raw"
-  mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
-  qemu-img convert -O qcow2 "$work/root.raw" "$work/base.qcow2"
-  mv "$work/base.qcow2" "$work/vmlinuz" "$work/initrd.img" "$IMG/"
-  echo "$IMAGE_VERSION" > "$IMG/version"
+  disk "$root" "$work/base.qcow2"
+  # The root file system too: the provisioned checkpoint installs the
+  # deploy's packages into a copy of it at the host's speed
+  # (lab/checkpoints.py), not in a guest under TCG.
+  tar -C "$root" -cf "$work/rootfs.tar" .
+  mv "$work/base.qcow2" "$work/rootfs.tar" "$work/vmlinuz" "$work/initrd.img" "$IMG/"
+  image_key > "$IMG/version"
   rm -rf "$work"
   # Images of other versions are never used again (checkpoints name theirs).
   local old; for old in "$CACHE"/image-*; do [ "$old" = "$IMG" ] || rm -rf "$old"; done
   echo "lab: image built in $((SECONDS - t0)) s" >&2
 }
 
-image_ok() { [ -f "$IMG/base.qcow2" ] && [ "$(cat "$IMG/version" 2>/dev/null)" = "$IMAGE_VERSION" ]; }
+image_ok() { [ -f "$IMG/base.qcow2" ] && [ "$(cat "$IMG/version" 2>/dev/null)" = "$(image_key)" ]; }
+
+# disk DIR FILE: a root file system as a qcow2 disk (sparse, 4 GiB).
+disk() {
+  local root=$1 out=$2
+  need mkfs.ext4 qemu-img
+  rm -f "$out.raw"
+  truncate -s 4G "$out.raw"
+  mkfs.ext4 -q -L root -d "$root" "$out.raw"
+  qemu-img convert -O qcow2 "$out.raw" "$out"
+  rm -f "$out.raw"
+}
+
+rootfs() {
+  image_ok || build
+  mkdir -p "$1"
+  tar -C "$1" -xf "$IMG/rootfs.tar"
+}
 
 running() { local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
 
 fresh_disks() {
-  local n=$1
+  local n=$1 root=${2:-$IMG/base.qcow2}
   rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
-  qemu-img create -q -f qcow2 -F qcow2 -b "$IMG/base.qcow2" "$RUN/$n.qcow2"
+  qemu-img create -q -f qcow2 -F qcow2 -b "$root" "$RUN/$n.qcow2"
   # vg0's disk: large enough for the 8 GiB benchmark volume, sparse.
   qemu-img create -q -f qcow2 "$RUN/$n-data.qcow2" 24G
 }
@@ -258,9 +283,11 @@ stop_node() {
 down() { local n; for n in "${NODES[@]}"; do stop_node "$n"; done; bmc_stop; }
 
 reset() {
+  local root=${1:-}
   image_ok || build
   down
-  local n; for n in "${NODES[@]}"; do fresh_disks "$n"; done
+  [ -z "$root" ] || [ -f "$root" ] || { echo "lab: no root disk $root" >&2; return 1; }
+  local n; for n in "${NODES[@]}"; do fresh_disks "$n" ${root:+"$(realpath "$root")"}; done
   up
 }
 
@@ -329,7 +356,9 @@ case $cmd in
   build) build ;;
   up) up ;;
   down) down ;;
-  reset) reset ;;
+  reset) reset "${1:-}" ;;
+  rootfs) rootfs "$1" ;;
+  disk) disk "$1" "$2" ;;
   status) status ;;
   ssh) ssh_node "$@" ;;
   kill) running "$1" && kill -9 "$(cat "$RUN/$1.pid")"; rm -f "$RUN/$1.pid" ;;
@@ -341,6 +370,7 @@ case $cmd in
   save) save "$1" ;;
   restore) restore "$1" ;;
   key) echo "$KEY" ;;
+  image-key) image_key ;;
   port) ssh_port "$1" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -2,7 +2,9 @@
 a change to any input makes a new key (the checkpoint is built again), and
 a change elsewhere does not (it is reused)."""
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,3 +68,28 @@ def test_files_no_build_reads_change_no_key(tree):
     edit(tree / "README.md", "\nmore words\n")
     edit(tree / "tests/test_model.py", "\n# changed\n")
     assert keys(tree) == before
+
+
+def test_a_rebuild_deletes_other_keys_but_keeps_its_own_root_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "cache_dir", lambda: tmp_path)
+    current = checkpoints.path_of("provisioned")
+    current.mkdir()
+    checkpoints.root_disk("provisioned").touch()
+    old = [tmp_path / "provisioned-0123456789abcdef", tmp_path / "provisioned-0123456789abcdef.root.qcow2"]
+    old[0].mkdir()
+    old[1].touch()
+    (tmp_path / "converged-small-0123456789abcdef").mkdir()
+    assert checkpoints.stale("provisioned") == old
+
+
+def test_a_new_package_rebuilds_the_image_with_its_offline_repository(tree):
+    """The image carries the offline apt repository of twonode/packages.py:
+    lab.sh keys it by that list (and its recipe's version)."""
+    def image_key():
+        return subprocess.run(["bash", str(tree / "lab/lab.sh"), "image-key"], capture_output=True,
+                              text=True, check=True, env={**os.environ, "TWONODE_LAB_DIR": str(tree)}).stdout
+    before = image_key()
+    assert "fence-agents" in before
+    packages = tree / "twonode/packages.py"
+    packages.write_text(packages.read_text().replace("\nif __name__", "\nALL = ALL + ['sanlock']\n\nif __name__"))
+    assert image_key() != before and "sanlock" in image_key()
