@@ -16,7 +16,9 @@ FOREIGN_SUM = "sha256sum /mnt/foreign/precious"
 def fresh(lab):
     # TWONODE_LAB_KEEP=1 keeps the guests as they are: for re-running the
     # later tests of this module by hand on a deployed lab.
-    if not os.environ.get("TWONODE_LAB_KEEP"):
+    if os.environ.get("TWONODE_LAB_KEEP"):
+        lab.ensure_up()
+    else:
         lab.reset()
     return lab
 
