@@ -1,12 +1,11 @@
 """A node rebooted while the peer keeps the volumes mounted: everything comes
 back by itself (DRBD promoted, o2cb online, OCFS2 mounted, NIC names,
 exports, networks; pools as configured, autostart off), with no full resync.
-Then a node that boots with its cluster link down: it stays Secondary and
-unmounted until the link returns, and then joins by itself.
+(A node that boots with its cluster link down: test_7, where the fenced
+node does exactly that.)
 """
 
 import re
-import time
 
 import pytest
 
@@ -18,9 +17,13 @@ def rebooted(lab):
     lab.restore("converged-small")
     lab.ssh("torchio", "head -c 4M /dev/urandom > /vol/small/before-reboot && sync")
     lab.written = lab.ssh("torchio", "sha256sum /vol/small/before-reboot").split()[0]
-    lab.ssh("fiori", "systemctl reboot", check=False)
-    # Gone, then back.
-    wait_until(lambda: lab.run("ssh", "fiori", "true").returncode != 0, timeout=300, interval=2)
+    # The whole shutdown of a reboot (every unit stopped: OCFS2 unmounted,
+    # DRBD down, o2cb offline), then power on: the boot runs in a fresh QEMU.
+    # (A warm reboot inside a QEMU restored from a checkpoint boots two to
+    # three times slower under TCG: a 31 to 56 s kernel phase against 11.)
+    lab.ssh("fiori", "systemctl poweroff", check=False)
+    wait_until(lambda: lab.run("running", "fiori").returncode != 0, timeout=300, interval=2)
+    lab.start("fiori")
     wait_until(lambda: lab.run("ssh", "fiori", "systemctl is-system-running --wait || true").returncode == 0)
     return lab
 
@@ -58,44 +61,3 @@ def test_a_deploy_after_the_reboot_changes_nothing(rebooted):
     assert run.returncode == 0, run
     assert run.changed_ops == [], run.changed_ops
 
-
-# --- A node that boots with its cluster link down (issue 10, proof 3).
-
-def test_a_node_that_boots_with_its_link_down_stays_secondary_and_unmounted(rebooted):
-    # torchio loses power; while it is away fiori's cluster link goes down,
-    # so torchio boots unable to see its peer. (Before: become-primary-on
-    # both promoted it after degr-wfc-timeout and it mounted alone.)
-    fenced = rebooted.ssh("fiori", "journalctl -t twonode-fence --no-pager -o cat | grep -c 'is powered off' || true")
-    rebooted.kill("torchio")
-    # fiori, Primary, lost its peer: it fences torchio (found off, left off)
-    # before it writes on. Power comes back after that, as a BMC's would:
-    # started earlier, torchio was powered off again by that fence (seen on
-    # the lab).
-    wait_until(lambda: int(rebooted.ssh("fiori", "journalctl -t twonode-fence --no-pager -o cat | "
-                                                  "grep -c 'is powered off' || true")) > int(fenced), timeout=300)
-    assert "Already OFF" in rebooted.ssh("fiori", "journalctl -t twonode-fence --no-pager -o cat | tail -n 1")
-    rebooted.ssh("fiori", "ip link set eth1 down")
-    rebooted.start("torchio")
-    wait_until(lambda: "waiting for the peer" in rebooted.ssh(
-        "torchio", "journalctl -b -t twonode-activate --no-pager || true"), timeout=600)
-    time.sleep(20)  # well past the old degr-wfc-timeout path
-    states = proc_drbd_states(rebooted.ssh("torchio", "cat /proc/drbd"))
-    assert states == [("WFConnection", "Secondary/Unknown", "Consistent/DUnknown")] \
-        or states == [("WFConnection", "Secondary/Unknown", "UpToDate/DUnknown")], states
-    assert "/vol/small" not in rebooted.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true")
-    run = rebooted.pyinfra("tasks/status.py", inventory=SMALL)
-    assert "torchio waits for fiori (Secondary, not mounted): drbd_small." in run.output, run.output
-    assert "on torchio: twonode-activate --alone" in run.output, run.output
-
-
-def test_it_joins_by_itself_when_the_link_returns(rebooted):
-    rebooted.ssh("fiori", "ip link set eth1 up")
-
-    def joined():
-        states = proc_drbd_states(rebooted.ssh("torchio", "cat /proc/drbd"))
-        mounted = "/vol/small" in rebooted.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true")
-        return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and mounted
-    wait_until(joined, timeout=600)
-    assert rebooted.ssh("torchio", "sha256sum /vol/small/before-reboot").split()[0] == rebooted.written
-    assert "every replicated volume is Primary and mounted" in rebooted.ssh(
-        "torchio", "journalctl -b -t twonode-activate --no-pager")

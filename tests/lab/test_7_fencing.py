@@ -4,8 +4,10 @@ Both nodes have /vol/small mounted and a writer each, logging every
 acknowledged (fsync'd) write to the node's own root disk. The link stays
 down 125 s (longer than o2cb takes to call a node dead). Exactly one node
 must serve throughout; the other is powered off by the survivor's fence
-agent through the lab BMC, boots, waits Secondary, and joins when the link
-returns; no split brain; every acknowledged write of either node is there.
+agent through the lab BMC and boots while the link is still down: it waits
+Secondary and unmounted, fences nobody, the status shows it waiting (issue
+10, proof 3), and it joins by itself when the link returns; no split
+brain; every acknowledged write of either node is there.
 """
 
 import re
@@ -14,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import measurements, proc_drbd_states, wait_until
+from conftest import SMALL, measurements, proc_drbd_states, wait_until
 
 CUT_SECONDS = 125  # the issue asks for at least 120 s
 # One file per write, fsync'd, then its number appended (and fsync'd) to a
@@ -61,8 +63,18 @@ def cut(lab):
     for t in threads:
         t.join()
     lab.cut_at = time.time()
-    time.sleep(CUT_SECONDS)
-    # torchio was fenced and booted again meanwhile: only fiori's end is down.
+    # torchio, fenced, boots while fiori's end of the link is still down.
+    wait_until(lambda: boot_id(lab, "torchio") != lab.boots["torchio"] and "waiting for the peer" in lab.ssh(
+        "torchio", "journalctl -b -t twonode-activate --no-pager || true"), timeout=600)
+    time.sleep(20)  # well past where the old degr-wfc-timeout promoted a lone node
+    lab.waiting = {
+        "drbd": proc_drbd_states(lab.ssh("torchio", "cat /proc/drbd")),
+        "mounts": lab.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true"),
+        "status": lab.pyinfra("tasks/status.py", inventory=SMALL).output,
+        "fence handler": lab.ssh("torchio", "journalctl -q -b -t twonode-fence --no-pager -o cat"),
+    }
+    time.sleep(max(0.0, lab.cut_at + CUT_SECONDS - time.time()))
+    # Only fiori's end is down now: torchio's came up with its boot.
     lab.ssh("fiori", "ip link set eth1 up")
     lab.bmc_requests = bmc_log.read_text()[len(before):]
     return lab
@@ -76,6 +88,19 @@ def test_exactly_one_node_served_and_the_other_was_powered_off_by_it(cut):
     # fiori went on writing while torchio was away.
     during = [n for n, t in acked(cut, "fiori") if cut.cut_at + 60 < t < cut.cut_at + CUT_SECONDS]
     assert during, "fiori acknowledged no write during the cut"
+
+
+def test_the_fenced_node_booted_with_the_link_down_and_waited(cut):
+    # Secondary, unmounted, not Primary on its own (before issue 10,
+    # become-primary-on both promoted it after degr-wfc-timeout and it
+    # mounted alone), and the status says why and what the operator may do.
+    assert cut.waiting["drbd"] in ([("WFConnection", "Secondary/Unknown", "Consistent/DUnknown")],
+                                   [("WFConnection", "Secondary/Unknown", "UpToDate/DUnknown")]), cut.waiting
+    assert "/vol/small" not in cut.waiting["mounts"], cut.waiting
+    assert "torchio waits for fiori (Secondary, not mounted): drbd_small." in cut.waiting["status"], cut.waiting
+    assert "on torchio: twonode-activate --alone" in cut.waiting["status"], cut.waiting
+    # It tried to fence nobody: its fence-peer handler never ran this boot.
+    assert cut.waiting["fence handler"].strip() == "", cut.waiting
 
 
 def test_the_fenced_node_came_back_and_joined_by_itself(cut):
