@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks on the lab; prints a Markdown table (copied into the README).
 
-    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only]
+    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --link-cut]
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
@@ -12,6 +12,10 @@
 4. The lab itself (``--lab-only`` measures just this): a reset to bare
    guests, against restoring each cached checkpoint (lab/checkpoints.py,
    built first if missing), verification included.
+5. ``--link-cut`` (only this): the cluster link cut for 125 s on both nodes
+   under a writer each (lab/linkcut.py, test_7's procedure), fencing on:
+   how long I/O froze on the survivor (the longest gap between two of its
+   acknowledged writes), and how many acknowledged writes were lost.
 
 Each measurement is a wall-clock time of a whole command; repeated ones
 give the median. Destroys the lab's state (it resets the guests).
@@ -75,14 +79,49 @@ def lab_steps() -> None:
             median(lambda: sh(sys.executable, "lab/checkpoints.py", name)))
 
 
+def link_cut(seconds: int = 125) -> None:
+    sys.path.insert(0, str(ROOT / "lab"))
+    import checkpoints
+    import linkcut
+
+    ssh = checkpoints.ssh
+    checkpoints.restore("converged-small")
+    linkcut.start_writers(ssh)
+    time.sleep(20)
+    linkcut.cut_link(ssh)
+    time.sleep(seconds)
+    ssh("fiori", "ip link set eth1 up")  # torchio, fenced and booted again, has its end up
+    deadline = time.monotonic() + 900
+    while True:
+        try:
+            out = ssh("torchio", "cat /proc/drbd; findmnt -n -o TARGET -t ocfs2 || true")
+            if "cs:Connected ro:Primary/Primary ds:UpToDate/UpToDate" in out and "/vol/small" in out:
+                break
+        except checkpoints.CheckpointError:
+            pass  # still booting
+        if time.monotonic() > deadline:
+            sys.exit("torchio did not join within 15 min")
+        time.sleep(5)
+    linkcut.stop_writers(ssh)
+    time.sleep(3)
+    times = [t for _, t in linkcut.acked(ssh, "fiori")]
+    row(f"link cut {seconds} s under a writer per node: I/O frozen on the survivor "
+        "(longest gap between two acknowledged writes on fiori)", linkcut.longest_pause(times))
+    row("acknowledged writes lost (both nodes)", f"{sum(len(linkcut.lost(ssh, n)) for n in linkcut.NODES)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
     parser.add_argument("--lab-only", action="store_true")
+    parser.add_argument("--link-cut", action="store_true")
     args = parser.parse_args()
     print("| measurement | time |\n| --- | --- |", flush=True)
     if args.lab_only:
         lab_steps()
+        return
+    if args.link_cut:
+        link_cut()
         return
 
     sh("lab/lab.sh", "reset")
