@@ -28,7 +28,9 @@
 # (see shared lab-notes). Boots under TCG cost: -nodefaults (no floppy, CD or
 # parallel port to probe) and cryptomgr.notests (no self-test of every
 # kernel cipher) took a fresh boot from 50 s to 36 s with the masked
-# e2scrub_reap below; `-cpu max` stays (qemu64 ran 3 to 5 times slower). Why these network backends: SSH reaches a guest only
+# e2scrub_reap below; `-cpu max` stays (qemu64 ran 3 to 5 times slower).
+#
+# Why these network backends: SSH reaches a guest only
 # through a restricted user-net port forward on 127.0.0.1; the guests' own
 # links are UDP sockets on 127.0.0.1, so no host interface ever gets a guest
 # address and no guest can reach out. UDP (not listen/connect) so either guest
