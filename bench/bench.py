@@ -91,14 +91,16 @@ def link_cut(seconds: int = 125) -> None:
     linkcut.cut_link(ssh)
     time.sleep(seconds)
     ssh("fiori", "ip link set eth1 up")  # torchio, fenced and booted again, has its end up
+    # Joined: the state the checkpoint itself is verified by (both nodes
+    # Connected, Primary/Primary, UpToDate, mounted).
+    joined = checkpoints.CHECKPOINTS["converged-small"].verify
     deadline = time.monotonic() + 900
     while True:
         try:
-            out = ssh("torchio", "cat /proc/drbd; findmnt -n -o TARGET -t ocfs2 || true")
-            if "cs:Connected ro:Primary/Primary ds:UpToDate/UpToDate" in out and "/vol/small" in out:
+            if not joined():
                 break
         except checkpoints.CheckpointError:
-            pass  # still booting
+            pass  # torchio still booting
         if time.monotonic() > deadline:
             sys.exit("torchio did not join within 15 min")
         time.sleep(5)
