@@ -43,7 +43,7 @@ CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
 # Bump when the image recipe changes: a stale cached image is rebuilt. The
 # image also holds the offline repository of the deploy's packages, so a
 # change to that list rebuilds it too.
-IMAGE_VERSION=8
+IMAGE_VERSION=9
 IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$IMAGE_VERSION}
 image_key() { echo "$IMAGE_VERSION $(python3 "$TOP/twonode/packages.py")"; }
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
@@ -86,8 +86,14 @@ build() {
   rm -rf "$work"; mkdir -p "$work" "$IMG"
   local root=$work/rootfs
   echo "lab: debootstrap $SUITE (minbase) ..." >&2
+  # minbase plus what a server installed by Debian's installer ("SSH server",
+  # "standard system utilities") has and the deploy relies on: the guests
+  # start as the procedure's "basic OS installation, including LVM". That
+  # installation has python3 (reportbug) and ca-certificates (wget's
+  # recommends) too; under TCG they would cost test_1 over a minute of
+  # configuring (ca-certificates' rehash alone 68 s, measured).
   debootstrap --variant=minbase \
-    --include=linux-image-amd64,systemd-sysv,udev,openssh-server,lvm2,ifupdown,iproute2,kmod,procps,e2fsprogs,util-linux \
+    --include=linux-image-amd64,systemd-sysv,udev,openssh-server,lvm2,ifupdown,iproute2,kmod,procps,e2fsprogs,util-linux,python3,ca-certificates \
     "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log"; exit 1; }
 
@@ -129,6 +135,11 @@ EOF
   echo '/dev/vda / ext4 defaults 0 1' > "$root/etc/fstab"
   : > "$root/etc/hostname"
   printf '127.0.0.1\tlocalhost\n' > "$root/etc/hosts"
+  # No name server: the guests reach nothing outside (restrict=on). The host's
+  # resolv.conf, which debootstrap copies, made every lookup wait 10 s for an
+  # unreachable server (`exportfs -u` took 20 s); with none, glibc asks
+  # 127.0.0.1 and fails at once.
+  echo '# lab guest: no name server (lab/lab.sh)' > "$root/etc/resolv.conf"
   # Nothing may run apt behind the deploy's back (it would hold the dpkg lock).
   # e2scrub_reap only looks for leftover e2scrub snapshots: 10 to 28 s of
   # every boot under TCG.
