@@ -125,7 +125,7 @@ def test_agent_options_for_the_peer(cluster):
 
 def test_first_node_fences_at_once_the_other_waits(cluster):
     assert fencing.race_delay(cluster, "fiori") == 0
-    assert fencing.race_delay(cluster, "torchio") == cluster.fencing.race_delay == 30
+    assert fencing.race_delay(cluster, "torchio") == cluster.fencing.race_delay == 20
 
 
 def test_the_lab_inventory_names_the_lab_bmc_passwords(monkeypatch):

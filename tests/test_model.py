@@ -106,6 +106,16 @@ def third_node(c):
 
 
 BAD = [
+    # Fencing: the waiting node must fence inside o2cb's heartbeat timeout.
+    ("race-delay-beyond-o2cb",
+     set_(["fencing", "race_delay"], 31),
+     "fencing.race_delay", "31 s is too long: when first_node loses power"),
+    ("race-delay-says-the-bound",
+     set_(["fencing", "race_delay"], 120),
+     "fencing.race_delay", "Use at most 30 s"),
+    ("race-delay-too-short",
+     set_(["fencing", "race_delay"], 2),
+     "fencing.race_delay", "greater than or equal to 5"),
     # DRBD minors and ports
     ("duplicate-minor",
      both(set_(["replicated_volumes", 0, "minor"], 5), set_(["replicated_volumes", 1, "minor"], 5)),

@@ -212,8 +212,31 @@ class Fencing(Strict):
     #: environment variable TWONODE_FENCE_PASSWORDS, if set, names it instead.
     passwords_file: str = Field("~/.config/twonode/bmc-passwords.toml", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
     #: Seconds the node that is not first_node waits before it fences, so
-    #: that when both lose the link at once exactly one survives.
-    race_delay: int = Field(15, ge=5, le=120)
+    #: that when both lose the link at once exactly one survives. It must
+    #: outlast first_node's fence agent, and it must not outlast o2cb: while
+    #: the handler runs, DRBD holds every write, o2cb's disk heartbeat
+    #: included, and a node whose heartbeat write hangs for o2cb's 60 s
+    #: fences itself. If first_node loses power, the other node spends
+    #: DRBD's ping interval (3 s), this delay and its own agent's time inside
+    #: those 60 s (seen on the lab with 30 s and ping-int 10: it did not
+    #: make it, and both nodes were down).
+    race_delay: int = Field(15, ge=5)
+
+    #: Above this, race_delay plus DRBD's ping interval and a slow agent
+    #: (15 s under the lab's TCG) leave o2cb's 60 s no margin.
+    MAX_RACE_DELAY: ClassVar[int] = 30
+
+    @field_validator("race_delay")
+    @classmethod
+    def _inside_o2cb_heartbeat(cls, delay: int) -> int:
+        if delay > cls.MAX_RACE_DELAY:
+            raise ValueError(
+                f"{delay} s is too long: when first_node loses power, the other node waits this long "
+                "with its I/O frozen before it fences, and o2cb makes a node whose heartbeat write "
+                "hangs for 60 s fence itself, so both nodes would go down. Use at most "
+                f"{cls.MAX_RACE_DELAY} s: a little more than your fence agent takes to power a node "
+                "off (README, 'Fencing')")
+        return delay
 
 
 class Node(Strict):

@@ -89,7 +89,7 @@ def test_resource_files_parse_with_drbdadm(fresh):
                          "minor 1", "192.168.3.6:7791", "192.168.3.7:7791",
                          "/dev/vg0/vmpool0", "before-resync-target",
                          'split-brain "/usr/local/lib/twonode/drbd-event split-brain"',
-                         "fencing resource-and-stonith;", 'fence-peer /usr/local/lib/twonode/drbd-fence-peer;',
+                         "fencing resource-and-stonith;", "ping-int 3;", 'fence-peer /usr/local/lib/twonode/drbd-fence-peer;',
                          'after-resync-target "/usr/local/lib/twonode/drbd-event unfenced"'):
             assert expected in " ".join(dump.split()), (node, expected, dump)
         # A booting node never promotes itself (twonode-activate does, once
@@ -101,7 +101,7 @@ def test_resource_files_parse_with_drbdadm(fresh):
         assert fresh.ssh(node, "stat -c '%a %U' /etc/twonode/fence /etc/twonode/fence/peer-options").split() \
             == ["700", "root", "600", "root"]
         conf = fresh.ssh(node, "cat /etc/twonode/fence/handler.conf")
-        assert f"peer={peer}" in conf and f"delay={0 if node == 'fiori' else 30}" in conf, conf
+        assert f"peer={peer}" in conf and f"delay={0 if node == 'fiori' else 20}" in conf, conf
 
 
 def test_ocfs2_is_shared(fresh):
