@@ -79,6 +79,10 @@ class DrbdState(JsonDataclass):
     sync_percent: float | None = None
     #: The kernel logged a split brain it did not resolve on this device.
     split_brain: bool = False
+    #: I/O is suspended (8.4 ``/proc/drbd`` flag ``s``; 9 ``suspended``):
+    #: with `fencing resource-and-stonith`, while the fence-peer handler
+    #: runs, and after it failed, until the link returns or resume-io.
+    io_suspended: bool = False
 
     @property
     def is_connected(self) -> bool:
@@ -124,6 +128,8 @@ class DrbdState(JsonDataclass):
 
 _PROC_LINE = re.compile(
     r"^\s*(?P<minor>\d+):\s+cs:(?P<cs>\S+)\s+ro:(?P<ro>\S+)\s+ds:(?P<ds>\S+)"
+    # Protocol, then the I/O flags: the first is r(unning) or s(uspended).
+    r"(?:\s+[ABC]\s+(?P<io>[rs])\S*)?"
 )
 _PROC_UNCONFIGURED = re.compile(r"^\s*(?P<minor>\d+):\s+cs:Unconfigured")
 _PROC_OOS = re.compile(r"\boos:(\d+)")
@@ -148,7 +154,7 @@ def parse_proc_drbd(text: str, names: dict[int, str] | None = None) -> dict[int,
             current = int(match["minor"])
             states[current] = dict(
                 minor=current, resource=names.get(current), role=role, peer_role=peer_role,
-                connection=match["cs"], disk=disk, peer_disk=peer_disk,
+                connection=match["cs"], disk=disk, peer_disk=peer_disk, io_suspended=match["io"] == "s",
             )
             continue
         if _PROC_UNCONFIGURED.match(line):
@@ -237,6 +243,7 @@ def parse_status_json(text: str) -> dict[int, DrbdState]:
                 peer_disk=(peer_dev or {}).get("peer-disk-state", DS_DUNKNOWN),
                 out_of_sync_kib=int((peer_dev or {}).get("out-of-sync", 0)),
                 sync_percent=percent,
+                io_suspended=bool(res.get("suspended", False)),
             )
     return states
 

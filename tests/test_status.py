@@ -83,17 +83,23 @@ def test_a_primary_without_its_peer_is_not_waiting():
     assert "waits for" not in report
 
 
-def test_a_failed_fence_is_explained_until_superseded():
+def test_a_failed_fence_is_explained_while_the_io_is_frozen():
     c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    frozen = drbd84("fence_failed_frozen_fiori")
+    assert frozen["drbd_small"].io_suspended
     failed = DrbdEvents().process(["2026-11-27T06:40:12Z fiori fence-failed drbd_small"])
-    report = render_status(c, {"fiori": facts(drbd84("alone_primary_wfconnection_fiori"), failed),
-                               "torchio": None})
+    report = render_status(c, {"fiori": facts(frozen, failed), "torchio": None})
     assert "FENCING FAILED on fiori for drbd_small" in report
     assert "on fiori: drbdadm resume-io drbd_small" in report
+    # A later fence superseded it.
     later = failed + DrbdEvents().process(["2026-11-27T06:41:00Z fiori fenced-peer drbd_small"])
-    report = render_status(c, {"fiori": facts(drbd84("alone_primary_wfconnection_fiori"), later),
-                               "torchio": None})
-    assert "FENCING FAILED" not in report
+    assert "FENCING FAILED" not in render_status(c, {"fiori": facts(frozen, later), "torchio": None})
+    # The link came back, or o2cb restarted the node: I/O runs, the event
+    # stays in the table only.
+    running = drbd84("alone_primary_wfconnection_fiori")
+    assert not running["drbd_small"].io_suspended
+    report = render_status(c, {"fiori": facts(running, failed), "torchio": None})
+    assert "FENCING FAILED" not in report and "fence-failed" in report
 
 
 def test_a_node_that_booted_alone_waits_with_the_command_to_come_up_alone():

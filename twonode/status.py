@@ -103,13 +103,15 @@ def _events(seen: dict[str, dict | None]) -> str:
     rows += [[e.time, e.node, e.event, e.resource] for e in events[-20:]]
     out = "DRBD events (journal: journalctl -t twonode)\n" + _table(rows)
     # A failed fence leaves that node's I/O frozen (by design: it cannot
-    # prove its peer is off). Say so, with the way out, until a later
-    # event on that resource supersedes it.
+    # prove its peer is off). Say so, with the way out, while DRBD says it
+    # is frozen: the event stays in the record after the link returned or
+    # o2cb restarted the node.
     latest = {}
     for e in events:
         latest[(e.node, e.resource)] = e
     for (node, resource), e in sorted(latest.items()):
-        if e.event == "fence-failed":
+        state = (seen.get(node) or {}).get("drbd", {}).get(resource)
+        if e.event == "fence-failed" and state is not None and state.io_suspended:
             out += (f"\n\nFENCING FAILED on {node} for {resource}: its I/O is frozen, so nothing splits. It "
                     "resumes by itself when the cluster link returns. Or: make sure the peer is powered off "
                     f"(by its BMC or by hand), then on {node}: drbdadm resume-io {resource}")

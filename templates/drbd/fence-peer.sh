@@ -10,7 +10,8 @@
 #   1  anything else: DRBD calls the handler broken and I/O STAYS FROZEN. A
 #      node that cannot prove its peer is off must not write alone: it
 #      waits for the link to return (I/O resumes, nothing is lost), or for
-#      the operator (README, "Fencing").
+#      the operator (README, "Fencing"); after o2cb's 60 s heartbeat
+#      timeout, o2cb restarts it, and it boots Secondary and waits.
 #
 # Rules, each logged (journal tag twonode-fence) and recorded as an event:
 #   - never fence from a node whose own disk is not UpToDate: a node that
