@@ -77,9 +77,15 @@ def lost(ssh: Ssh, node: str, reader: str = "fiori") -> list[int]:
     numbers = {n for n, _ in acked(ssh, node)}
     if not numbers:
         return []
-    missing = ssh(reader, f"cd /vol/small/w-{node} && for i in $(seq {max(numbers)}); do "
-                          f"[ \"$(cat $i 2>/dev/null)\" = '{node} '$i ] || echo $i; done")
-    return sorted(int(n) for n in missing.split() if int(n) in numbers)
+    # One grep reads every file ("./NUMBER:CONTENT" per line): a shell loop
+    # of `cat`s took a minute under TCG.
+    held = ssh(reader, f"cd /vol/small/w-{node} && grep -r '' . || true")
+    present = set()
+    for line in held.splitlines():
+        name, _, content = line.removeprefix("./").partition(":")
+        if name.isdigit() and content == f"{node} {name}":
+            present.add(int(name))
+    return sorted(numbers - present)
 
 
 def longest_pause(times: list[float]) -> float:

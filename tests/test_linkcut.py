@@ -15,10 +15,9 @@ def fake_ssh(logs: dict[str, str], files: dict[str, dict[int, str]]):
     def ssh(node: str, command: str) -> str:
         if command.startswith("cat /root/acked"):
             return logs.get(node, "")
+        # As `grep -r '' .` prints them; an empty file prints nothing.
         writer = command.split("/vol/small/w-")[1].split()[0]
-        top = int(command.split("seq ")[1].split(")")[0])
-        held = files[writer]
-        return "".join(f"{i}\n" for i in range(1, top + 1) if held.get(i) != f"{writer} {i}")
+        return "".join(f"./{i}:{content}\n" for i, content in files.get(writer, {}).items() if content)
     return ssh
 
 
@@ -33,6 +32,8 @@ def test_lost_counts_only_acknowledged_writes_missing_or_wrong():
     # acknowledged (not in the log): only 2 and 3 are lost.
     files = {"fiori": {1: "fiori 1", 2: "torchio 2", 4: "fiori 4"}}
     assert linkcut.lost(fake_ssh(logs, files), "fiori") == [2, 3]
+    # An empty file (created, never written) is lost too.
+    assert linkcut.lost(fake_ssh(logs, {"fiori": {1: "fiori 1", 2: "fiori 2", 3: ""}}), "fiori") == [3]
     assert linkcut.lost(fake_ssh(logs, {"fiori": {1: "fiori 1", 2: "fiori 2", 3: "fiori 3"}}), "fiori") == []
 
 

@@ -54,7 +54,10 @@ def test_a_join_cut_mid_sync_leaves_a_partial_copy_that_is_never_promoted(alone)
     alone.start("torchio")
     # The join, cut by a power loss of its sync source while torchio is a
     # SyncTarget.
-    proc = subprocess.Popen([str(PYINFRA), "-y", SMALL, "deploy.py"], cwd=ROOT, text=True,
+    # drbd_peer_grace 15 (default 60): how long the join's wait gives a
+    # source that went away; the test needs the rule, not the minute.
+    proc = subprocess.Popen([str(PYINFRA), "-y", SMALL, "--data", "drbd_peer_grace=15", "deploy.py"],
+                            cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     while "cs:SyncTarget" not in alone.ssh("torchio", "cat /proc/drbd 2>/dev/null || true"):
@@ -63,6 +66,7 @@ def test_a_join_cut_mid_sync_leaves_a_partial_copy_that_is_never_promoted(alone)
     alone.kill("fiori")
     output = proc.communicate(timeout=900)[0]
     assert proc.returncode != 0, output[-3000:]
+    assert "the peer has been away for 15s" in output, output[-3000:]
     states = proc_drbd_states(alone.ssh("torchio", "cat /proc/drbd"))
     assert states and states[0][1:] == ("Secondary/Unknown", "Inconsistent/DUnknown"), states
 
