@@ -12,6 +12,9 @@
 #   lab/lab.sh power-on NODE   boot it without waiting for SSH (the BMC's "On")
 #   lab/lab.sh running NODE    exit 0 if its QEMU process runs
 #   lab/lab.sh bmc             the BMC's address for the guests, its user, password file and log
+#   lab/lab.sh bmc-stop|bmc-start   the BMC unreachable / back (its relay then finds nobody)
+#   lab/lab.sh link NODE up|down    NODE's cluster link (eth1) carrier, from the host:
+#                              a pulled cable, which a reboot of the guest does not undo
 #   lab/lab.sh build    (re)build the cached base image
 #   lab/lab.sh rootfs DIR      the base image's root file system, unpacked into DIR
 #   lab/lab.sh disk DIR FILE   DIR as a root disk (qcow2) the guests can boot
@@ -385,10 +388,13 @@ case $cmd in
   running) running "$1" ;;
   bmc) python3 "$HERE/bmc.py" credentials "$BMC_DIR" >/dev/null  # made on first use
        echo "address $BMC_GUEST_ADDR:443 user twonode-lab password-file $BMC_DIR/password log $BMC_DIR/bmc.log" ;;
+  bmc-stop) bmc_stop ;;
+  bmc-start) bmc_start ;;
+  link) qmp "$1" link n1 "$2" ;;
   save) save "$1" ;;
   restore) restore "$1" ;;
   key) echo "$KEY" ;;
   image-key) image_key ;;
   port) ssh_port "$1" ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -5,6 +5,7 @@
     lab/qmp.py SOCKET save FILE        migrate the stopped guest's RAM and devices to FILE
     lab/qmp.py SOCKET wait-incoming    until a guest started with -incoming has loaded
     lab/qmp.py SOCKET status
+    lab/qmp.py SOCKET link NETDEV up|down   the NIC's carrier, as a pulled cable
 
 Every wait is bounded (TWONODE_QMP_TIMEOUT, 300 s): a guest that hangs fails
 the lab command, never the CI's time limit.
@@ -97,6 +98,10 @@ def main(argv: list[str]) -> None:
         wait_incoming(qmp)
     elif command == "status":
         print(qmp.execute("query-status")["status"])
+    elif command == "link":
+        # On the host side: the guest sees its carrier go, and the state
+        # outlasts a reboot of the guest (the QEMU process stays).
+        qmp.execute("set_link", name=argv[2], up=argv[3] == "up")
     elif command in ("stop", "cont", "quit"):
         qmp.execute(command)
     else:
