@@ -91,6 +91,7 @@ def test_a_failed_fence_is_explained_while_the_io_is_frozen():
     report = render_status(c, {"fiori": facts(frozen, failed), "torchio": None})
     assert "FENCING FAILED on fiori for drbd_small" in report
     assert "on fiori: drbdadm resume-io drbd_small" in report
+    assert "within o2cb's 60 s; after that, o2cb restarts fiori" in report
     # A later fence superseded it.
     later = failed + DrbdEvents().process(["2026-11-27T06:41:00Z fiori fenced-peer drbd_small"])
     assert "FENCING FAILED" not in render_status(c, {"fiori": facts(frozen, later), "torchio": None})

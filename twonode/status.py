@@ -113,8 +113,9 @@ def _events(seen: dict[str, dict | None]) -> str:
         state = (seen.get(node) or {}).get("drbd", {}).get(resource)
         if e.event == "fence-failed" and state is not None and state.io_suspended:
             out += (f"\n\nFENCING FAILED on {node} for {resource}: its I/O is frozen, so nothing splits. It "
-                    "resumes by itself when the cluster link returns. Or: make sure the peer is powered off "
-                    f"(by its BMC or by hand), then on {node}: drbdadm resume-io {resource}")
+                    "resumes by itself if the cluster link returns within o2cb's 60 s; after that, o2cb "
+                    f"restarts {node}, which then waits Secondary for its peer. Or, now: make sure the peer "
+                    f"is powered off (by its BMC or by hand), then on {node}: drbdadm resume-io {resource}")
     return out
 
 
