@@ -134,17 +134,23 @@ def _build_converged_small() -> None:
     pyinfra(SMALL, "deploy.py")
 
 
-def _verify_converged_small() -> list[str]:
+def converged_problems(node: str, run: Callable[[str, str], str] = ssh) -> list[str]:
+    """Why ``node`` of the small cluster is not joined (Connected,
+    Primary/Primary, UpToDate, /vol/small mounted); none when it is. The
+    checkpoint's verification, and the lab tests' wait for a node that
+    comes back (``run``: their own ssh)."""
     problems = []
-    for node in NODES:
-        out = ssh(node, "cat /proc/drbd; echo @@; findmnt -n -o TARGET -t ocfs2 || true")
-        proc, mounts = out.split("@@")
-        states = proc_drbd_states(proc)
-        if states != [("Connected", "Primary/Primary", "UpToDate/UpToDate")]:
-            problems.append(f"{node}: DRBD is not Connected Primary/Primary UpToDate: {proc.strip()}")
-        if "/vol/small" not in mounts.split():
-            problems.append(f"{node}: /vol/small is not mounted (ocfs2 mounts: {mounts.split()})")
+    out = run(node, "cat /proc/drbd; echo @@; findmnt -n -o TARGET -t ocfs2 || true")
+    proc, mounts = out.split("@@")
+    if proc_drbd_states(proc) != [("Connected", "Primary/Primary", "UpToDate/UpToDate")]:
+        problems.append(f"{node}: DRBD is not Connected Primary/Primary UpToDate: {proc.strip()}")
+    if "/vol/small" not in mounts.split():
+        problems.append(f"{node}: /vol/small is not mounted (ocfs2 mounts: {mounts.split()})")
     return problems
+
+
+def _verify_converged_small() -> list[str]:
+    return [problem for node in NODES for problem in converged_problems(node)]
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,11 @@ def boot_id(ssh: Ssh, node: str) -> str:
     return ssh(node, "cat /proc/sys/kernel/random/boot_id").strip()
 
 
+def waits_for_peer(ssh: Ssh, node: str) -> bool:
+    """twonode-activate has said, this boot, that the node waits for its peer."""
+    return "waiting for the peer" in ssh(node, "journalctl -b -t twonode-activate --no-pager || true")
+
+
 def acked(ssh: Ssh, node: str) -> list[tuple[int, float]]:
     """(number, time) of every write the node acknowledged. A line cut short
     by the power loss (a fenced node) was never acknowledged."""

@@ -21,17 +21,12 @@ import time
 import pytest
 
 from conftest import SMALL, measurements, proc_drbd_states, wait_until
+from checkpoints import converged_problems  # lab/checkpoints.py
 from linkcut import acked, boot_id, longest_pause, lost, start_writers, stop_writers  # lab/linkcut.py
 
 
 # o2cb fences a node whose heartbeat write hangs this long (threshold 31).
 O2CB_SELF_FENCE_SECONDS = 62
-
-
-def joined(lab, node: str) -> bool:
-    states = proc_drbd_states(lab.ssh(node, "cat /proc/drbd"))
-    mounted = "/vol/small" in lab.ssh(node, "findmnt -n -o TARGET -t ocfs2 || true")
-    return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and mounted
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +48,7 @@ def power_lost(lab):
     lab.bmc_requests = bmc_log.read_text()[len(before):]
     # The operator powers fiori on again; it joins by itself.
     lab.start("fiori")
-    wait_until(lambda: joined(lab, "fiori"), timeout=600)
+    wait_until(lambda: not converged_problems("fiori", lab.ssh), timeout=600)
     stop_writers(lab.ssh)
     time.sleep(3)
     return lab

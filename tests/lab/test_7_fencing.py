@@ -16,7 +16,9 @@ import time
 import pytest
 
 from conftest import SMALL, measurements, proc_drbd_states, wait_until
-from linkcut import acked, boot_id, cut_link, longest_pause, lost, start_writers, stop_writers  # lab/linkcut.py
+from checkpoints import converged_problems  # lab/checkpoints.py
+from linkcut import (acked, boot_id, cut_link, longest_pause, lost, start_writers, stop_writers,  # lab/linkcut.py
+                     waits_for_peer)
 
 CUT_SECONDS = 125  # the issue asks for at least 120 s
 
@@ -32,8 +34,8 @@ def cut(lab):
     cut_link(lab.ssh)
     lab.cut_at = time.time()
     # torchio, fenced, boots while fiori's end of the link is still down.
-    wait_until(lambda: boot_id(lab.ssh, "torchio") != lab.boots["torchio"] and "waiting for the peer" in lab.ssh(
-        "torchio", "journalctl -b -t twonode-activate --no-pager || true"), timeout=600)
+    wait_until(lambda: boot_id(lab.ssh, "torchio") != lab.boots["torchio"] and waits_for_peer(lab.ssh, "torchio"),
+               timeout=600)
     time.sleep(20)  # well past where the old degr-wfc-timeout promoted a lone node
     lab.waiting = {
         "drbd": proc_drbd_states(lab.ssh("torchio", "cat /proc/drbd")),
@@ -72,11 +74,7 @@ def test_the_fenced_node_booted_with_the_link_down_and_waited(cut):
 
 
 def test_the_fenced_node_came_back_and_joined_by_itself(cut):
-    def joined():
-        states = proc_drbd_states(cut.ssh("torchio", "cat /proc/drbd"))
-        mounted = "/vol/small" in cut.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true")
-        return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and mounted
-    wait_until(joined, timeout=600)
+    wait_until(lambda: not converged_problems("torchio", cut.ssh), timeout=600)
     assert boot_id(cut.ssh, "torchio") != cut.boots["torchio"]
     for node in ("fiori", "torchio"):
         assert "Split-Brain" not in cut.ssh(node, "dmesg"), node

@@ -22,14 +22,8 @@ import time
 import pytest
 
 from conftest import SMALL, proc_drbd_states, wait_until
-from linkcut import acked, boot_id, lost, start_writers, stop_writers  # lab/linkcut.py
-
-NODES = ("fiori", "torchio")
-
-
-def waiting(lab, node: str) -> bool:
-    return "waiting for the peer" in lab.ssh(node, "journalctl -b -t twonode-activate --no-pager || true")
-
+from checkpoints import converged_problems  # lab/checkpoints.py
+from linkcut import NODES, acked, boot_id, lost, start_writers, stop_writers, waits_for_peer  # lab/linkcut.py
 
 @pytest.fixture(scope="module")
 def cut(lab):
@@ -43,7 +37,7 @@ def cut(lab):
             assert lab.run("link", node, "down").returncode == 0
         lab.cut_at = time.time()
         # Both restarted by o2cb, and both waiting, with the link still down.
-        wait_until(lambda: all(boot_id(lab.ssh, n) != lab.boots[n] and waiting(lab, n) for n in NODES),
+        wait_until(lambda: all(boot_id(lab.ssh, n) != lab.boots[n] and waits_for_peer(lab.ssh, n) for n in NODES),
                    timeout=600)
         time.sleep(10)
         lab.waiting = {n: {
@@ -80,11 +74,7 @@ def test_after_the_restart_both_wait_secondary_and_unmounted(cut):
 
 
 def test_they_join_by_themselves_when_the_link_returns(cut):
-    def joined(node):
-        states = proc_drbd_states(cut.ssh(node, "cat /proc/drbd"))
-        mounted = "/vol/small" in cut.ssh(node, "findmnt -n -o TARGET -t ocfs2 || true")
-        return states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] and mounted
-    wait_until(lambda: all(joined(n) for n in NODES), timeout=600)
+    wait_until(lambda: not any(converged_problems(n, cut.ssh) for n in NODES), timeout=600)
     for node in NODES:
         assert "Split-Brain" not in cut.ssh(node, "dmesg"), node
 
