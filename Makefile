@@ -20,8 +20,10 @@ deploy: $(STAMP)
 	lab/lab.sh up
 	$(VENV)/bin/pyinfra -y lab/inventory.py deploy.py
 
+# Unit tests, then the lab modules in two labs side by side (lab/suite.py);
+# `.venv/bin/python -m pytest` runs the same tests one after the other.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python lab/suite.py
 
 unit: $(STAMP)
 	$(VENV)/bin/python -m pytest -m 'not lab'

@@ -18,6 +18,7 @@ relies on it; one that fails verification is deleted and built again once.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import shutil
@@ -246,13 +247,35 @@ def build(name: str) -> Path:
     return where
 
 
+_builds_held = 0
+
+
+@contextmanager
+def one_build_at_a_time():
+    """Holds the checkpoint cache for building: when both labs
+    (TWONODE_LAB_INSTANCE) miss a checkpoint, one builds it and the other
+    waits, then finds it cached. Re-entrant: a build restores its parent."""
+    global _builds_held
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / "build.lock", "w") as lock:
+        if not _builds_held:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        _builds_held += 1
+        try:
+            yield
+        finally:
+            _builds_held -= 1
+
+
 def restore(name: str) -> None:
     """Both guests in checkpoint ``name``, verified; built first when the
     cache has none for the current key."""
     checkpoint, where = CHECKPOINTS[name], path_of(name)
     for attempt in (1, 2):
         if not cached(name):
-            build(name)
+            with one_build_at_a_time():
+                if not cached(name):
+                    build(name)
         t0 = time.monotonic()
         lab_sh("restore", str(where), timeout=600)
         problems = checkpoint.verify()

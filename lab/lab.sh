@@ -16,10 +16,14 @@
 #   lab/lab.sh link NODE up|down    NODE's cluster link (eth1) carrier, from the host:
 #                              a pulled cable, which a reboot of the guest does not undo
 #   lab/lab.sh build    (re)build the cached base image
+#   lab/lab.sh image    build it only if missing or stale
 #   lab/lab.sh rootfs DIR      the base image's root file system, unpacked into DIR
 #   lab/lab.sh disk DIR FILE   DIR as a root disk (qcow2) the guests can boot
 #   lab/lab.sh save DIR       freeze both guests and keep RAM, devices and disks in DIR
 #   lab/lab.sh restore DIR    both guests exactly as saved, resumed together
+#
+# TWONODE_LAB_INSTANCE=b: the same commands on a second lab beside the
+# first (lab/suite.py runs test_1 there while the other modules run here).
 #
 # Each guest has a BMC (lab/bmc.py: Redfish over HTTPS on the host, started
 # with the guests): a guest reaches it at $BMC_GUEST_ADDR:443 through its
@@ -52,11 +56,19 @@ image_key() { echo "$IMAGE_VERSION $(python3 "$TOP/twonode/packages.py")"; }
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
 [ -f "$IMG/id_ed25519" ] && KEY=$IMG/id_ed25519  # images built before the key moved
-RUN=$CACHE/run
-PORT_BASE=${TWONODE_LAB_PORT:-2220}
+# A second lab beside the first (TWONODE_LAB_INSTANCE=b; `make test` runs
+# its bare bring-up there, lab/suite.py): guests, run directory, BMC and
+# ports of its own; the image, the key and the checkpoints are shared.
+case ${TWONODE_LAB_INSTANCE:-} in
+  '') SUFFIX= DEFAULT_PORT=2220 ;;
+  b) SUFFIX=-b DEFAULT_PORT=2420 ;;
+  *) echo "lab: TWONODE_LAB_INSTANCE is empty (the lab) or b (the second lab), not '$TWONODE_LAB_INSTANCE'" >&2; exit 2 ;;
+esac
+RUN=$CACHE/run$SUFFIX
+PORT_BASE=${TWONODE_LAB_PORT:-$DEFAULT_PORT}
 BMC_PORT=$((PORT_BASE + 90))
 BMC_GUEST_ADDR=10.0.2.100
-BMC_DIR=$CACHE/bmc
+BMC_DIR=$CACHE/bmc$SUFFIX
 NODES=(fiori torchio)
 SUITE=bookworm
 MIRROR=${TWONODE_MIRROR:-http://deb.debian.org/debian}
@@ -184,6 +196,16 @@ EOF
 
 image_ok() { [ -f "$IMG/base.qcow2" ] && [ "$(cat "$IMG/version" 2>/dev/null)" = "$(image_key)" ]; }
 
+# The image, built when missing or stale: one build at a time, even with
+# both labs asking.
+lock_builds() { mkdir -p "$CACHE"; exec 9>"$CACHE/build.lock"; flock 9; }
+ensure_image() {
+  image_ok && return 0
+  lock_builds
+  image_ok || build  # the other lab may have built it meanwhile
+  exec 9>&-
+}
+
 # disk DIR FILE: a root file system as a qcow2 disk (sparse, 4 GiB).
 disk() {
   local root=$1 out=$2
@@ -196,7 +218,7 @@ disk() {
 }
 
 rootfs() {
-  image_ok || build
+  ensure_image
   mkdir -p "$1"
   tar -C "$1" -xf "$IMG/rootfs.tar"
 }
@@ -224,7 +246,7 @@ start_node() {
     nics+=(-netdev "socket,id=n$l,udp=127.0.0.1:$(link_port "$peer" $l),localaddr=127.0.0.1:$(link_port "$n" $l)"
            -device "virtio-net-pci,netdev=n$l,mac=$(mac "$n" $l)")
   done
-  qemu-system-x86_64 -name "twonode-$n" -accel tcg,thread=single -cpu max -smp 1 -m 1536 \
+  qemu-system-x86_64 -name "twonode$SUFFIX-$n" -accel tcg,thread=single -cpu max -smp 1 -m 1536 \
     -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
     -nodefaults -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=$n cryptomgr.notests" \
     -drive "file=$RUN/$n.qcow2,if=virtio,format=qcow2" \
@@ -281,7 +303,7 @@ provision() {
 }
 
 up() {
-  image_ok || build
+  ensure_image
   need qemu-system-x86_64
   local t0=$SECONDS n
   bmc_start
@@ -305,7 +327,7 @@ down() { local n; for n in "${NODES[@]}"; do stop_node "$n"; done; bmc_stop; }
 
 reset() {
   local root=${1:-}
-  image_ok || build
+  ensure_image
   down
   [ -z "$root" ] || [ -f "$root" ] || { echo "lab: no root disk $root" >&2; return 1; }
   local n; for n in "${NODES[@]}"; do fresh_disks "$n" ${root:+"$(realpath "$root")"}; done
@@ -374,7 +396,8 @@ status() {
 cmd=${1:-}
 shift || true
 case $cmd in
-  build) build ;;
+  build) lock_builds; build ;;
+  image) ensure_image ;;
   up) up ;;
   down) down ;;
   reset) reset "${1:-}" ;;
@@ -396,5 +419,5 @@ case $cmd in
   key) echo "$KEY" ;;
   image-key) image_key ;;
   port) ssh_port "$1" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -93,3 +93,32 @@ def test_a_new_package_rebuilds_the_image_with_its_offline_repository(tree):
     packages = tree / "twonode/packages.py"
     packages.write_text(packages.read_text().replace("\nif __name__", "\nALL = ALL + ['sanlock']\n\nif __name__"))
     assert image_key() != before and "sanlock" in image_key()
+
+
+def test_one_lab_builds_a_missing_checkpoint_while_the_other_waits(tmp_path, monkeypatch):
+    import fcntl
+    monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, 'lab'); import checkpoints\n"
+         "with checkpoints.one_build_at_a_time():\n    print('held', flush=True); time.sleep(30)"],
+        cwd=ROOT, env={**os.environ, "TWONODE_LAB_DIR": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with open(tmp_path / "checkpoints" / "build.lock", "w") as lock:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_build_that_restores_its_parent_does_not_wait_for_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path))
+    with checkpoints.one_build_at_a_time():
+        with checkpoints.one_build_at_a_time():
+            pass
+        with checkpoints.one_build_at_a_time():
+            pass
+    import fcntl
+    with open(tmp_path / "checkpoints" / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released at the end

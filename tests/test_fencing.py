@@ -130,6 +130,36 @@ def test_first_node_fences_at_once_the_other_waits(cluster):
 
 def test_the_lab_inventory_names_the_lab_bmc_passwords(monkeypatch):
     monkeypatch.delenv(fencing.PASSWORDS_ENV, raising=False)
+    monkeypatch.delenv("TWONODE_LAB_INSTANCE", raising=False)
     from twonode.lab import lab_dir, lab_hosts
     lab_hosts(str(ROOT / "lab" / "inventory.py"))
     assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc" / "passwords.toml")
+
+
+def test_the_second_lab_has_its_own_bmc_and_ports(monkeypatch):
+    monkeypatch.delenv(fencing.PASSWORDS_ENV, raising=False)
+    monkeypatch.delenv("TWONODE_LAB_PORT", raising=False)
+    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "b")
+    from twonode.lab import lab_dir, lab_hosts
+    hosts = dict(lab_hosts(str(ROOT / "lab" / "inventory.py")))
+    assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc-b" / "passwords.toml")
+    assert (hosts["fiori"]["ssh_port"], hosts["torchio"]["ssh_port"]) == (2421, 2422)
+
+
+def test_an_unknown_lab_instance_is_refused(monkeypatch):
+    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "c")
+    from twonode.lab import lab_hosts
+    with pytest.raises(SystemExit, match="empty .* or b"):
+        lab_hosts(str(ROOT / "lab" / "inventory.py"))
+
+
+@pytest.mark.parametrize("instance", ["", "b"])
+def test_lab_sh_and_the_inventory_agree_on_each_labs_ports(monkeypatch, instance):
+    import subprocess
+    monkeypatch.delenv("TWONODE_LAB_PORT", raising=False)
+    monkeypatch.setenv("TWONODE_LAB_INSTANCE", instance)
+    from twonode.lab import NODE_INDEX, port_base
+    for node, index in NODE_INDEX.items():
+        shown = subprocess.run([str(ROOT / "lab" / "lab.sh"), "port", node], capture_output=True, text=True,
+                               check=True).stdout
+        assert int(shown) == port_base() + index

@@ -12,17 +12,43 @@ from .config import load_cluster
 NODE_INDEX = {"fiori": 1, "torchio": 2}
 
 
+#: The labs lab/lab.sh can run side by side (TWONODE_LAB_INSTANCE): the
+#: suffix of their run and BMC directories, and their default port base.
+INSTANCES = {"": ("", 2220), "b": ("-b", 2420)}
+
+
 def lab_dir() -> Path:
+    """The cache shared by both labs: image, SSH key, checkpoints."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return Path(os.environ.get("TWONODE_LAB_DIR") or cache / "twonode" / "lab")
+
+
+def _instance() -> tuple[str, int]:
+    name = os.environ.get("TWONODE_LAB_INSTANCE", "")
+    if name not in INSTANCES:
+        raise SystemExit(f"TWONODE_LAB_INSTANCE is empty (the lab) or b (the second lab), not {name!r}")
+    return INSTANCES[name]
+
+
+def run_dir() -> Path:
+    """This lab's guests: disks, pid files, consoles, QMP sockets."""
+    return lab_dir() / f"run{_instance()[0]}"
+
+
+def bmc_dir() -> Path:
+    """This lab's BMC (lab/bmc.py): credentials and request log."""
+    return lab_dir() / f"bmc{_instance()[0]}"
+
+
+def port_base() -> int:
+    return int(os.environ.get("TWONODE_LAB_PORT") or _instance()[1])
 
 
 def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
     """The inventory's hosts; the cluster description is validated first.
     The BMC passwords are the lab BMC's (lab/bmc.py writes the file)."""
-    os.environ.setdefault("TWONODE_FENCE_PASSWORDS", str(lab_dir() / "bmc" / "passwords.toml"))
+    os.environ.setdefault("TWONODE_FENCE_PASSWORDS", str(bmc_dir() / "passwords.toml"))
     cluster = load_cluster(inventory_file)
-    port_base = int(os.environ.get("TWONODE_LAB_PORT", "2220"))
     unknown = [n.name for n in cluster.nodes if n.name not in NODE_INDEX]
     if unknown:
         raise SystemExit(f"the lab's guests are fiori and torchio; group_data names {unknown}")
@@ -32,7 +58,7 @@ def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
             {
                 "node_name": node.name,
                 "ssh_hostname": "127.0.0.1",
-                "ssh_port": port_base + NODE_INDEX[node.name],
+                "ssh_port": port_base() + NODE_INDEX[node.name],
                 "ssh_user": "root",
                 "ssh_key": str(lab_dir() / "ssh" / "id_ed25519"),
                 "ssh_known_hosts_file": "/dev/null",

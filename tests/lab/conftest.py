@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from twonode.lab import bmc_dir, run_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "lab.sh"
 PYINFRA = Path(sys.executable).with_name("pyinfra")
@@ -33,8 +35,9 @@ import checkpoints  # noqa: E402  (lab/checkpoints.py)
 from checkpoints import SMALL, proc_drbd_states  # noqa: E402,F401  (used by the modules)
 
 #: Seconds one lab test (its fixtures included) may take before it is
-#: failed: a hung guest ends the test, never the CI run.
-LAB_TEST_TIMEOUT = 1500
+#: failed: a hung guest ends the test, never the CI run. lab/suite.py gives
+#: the second lab, which runs at a lower priority, more.
+LAB_TEST_TIMEOUT = int(os.environ.get("TWONODE_LAB_TEST_TIMEOUT", "1500"))
 
 
 def pytest_collection_modifyitems(items):
@@ -86,7 +89,7 @@ def pytest_terminal_summary(terminalreporter):
 def _guest_report() -> str:
     lines = []
     for node in checkpoints.NODES:
-        console = checkpoints.lab_dir() / "run" / f"{node}.console"
+        console = run_dir() / f"{node}.console"
         try:
             tail = console.read_text(errors="replace").splitlines()[-25:]
         except OSError as error:
@@ -128,7 +131,7 @@ class Lab:
 
     def bmc_log(self) -> Path:
         """Every request the lab BMC (lab/bmc.py) received, one per line."""
-        return checkpoints.lab_dir() / "bmc" / "bmc.log"
+        return bmc_dir() / "bmc.log"
 
     def kill(self, node: str) -> None:
         self.run("kill", node)
