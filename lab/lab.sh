@@ -227,6 +227,7 @@ running() { local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>
 
 fresh_disks() {
   local n=$1 root=${2:-$IMG/base.qcow2}
+  mkdir -p "$RUN"
   rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
   qemu-img create -q -f qcow2 -F qcow2 -b "$root" "$RUN/$n.qcow2"
   # vg0's disk: large enough for the 8 GiB benchmark volume, sparse.
