@@ -78,16 +78,18 @@ def main() -> int:
         subprocess.run([str(LAB), "image"], cwd=ROOT, check=True)
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # -v: a line per test as it ends (without it a module's dots end their
+    # line only when the module does: no sign of life for a quarter hour).
     commands = {}
     for name, modules in lanes().items():
         if not modules:
             continue
         if name == "lab-b":
-            commands[name] = (["nice", "-n", str(SECOND_LAB_NICE), *PYTEST, *modules],
+            commands[name] = (["nice", "-n", str(SECOND_LAB_NICE), *PYTEST, "-v", *modules],
                               {**env, "TWONODE_LAB_INSTANCE": "b",
                                "TWONODE_LAB_TEST_TIMEOUT": str(SECOND_LAB_TEST_TIMEOUT)})
         else:
-            commands[name] = ([*PYTEST, *modules], {**env, "TWONODE_LAB_INSTANCE": ""})
+            commands[name] = ([*PYTEST, "-v", *modules], {**env, "TWONODE_LAB_INSTANCE": ""})
     width = max(map(len, commands))
     processes, readers = {}, []
     for name, (argv, lane_env) in commands.items():
