@@ -11,19 +11,29 @@ from shlex import quote
 
 from pyinfra import host, logger
 from pyinfra.facts.server import Which
-from pyinfra.operations import server
+from pyinfra.operations import python, server
 
 from facts.libvirt import Virsh
-from twonode import packages, reads
-from twonode.context import cluster
+from twonode import migration, packages, reads
+from twonode.context import cluster, host_of, presence_of, this_node
+from twonode.planner import Presence
 from twonode.install import install
-from twonode.ops import directory, file_lines, template
+from twonode.ops import UNCHANGED, directory, file_lines, line, path_state, template
 from twonode.snapshot import fact, prefetch
+from facts.paths import PathStates
 
 AREA = "libvirt"
 c = cluster()
 lv = c.libvirt
 prefetch(*reads.libvirt(c))
+me = this_node()
+peer = next(n for n in c.nodes if n.name != me.name)
+# The peer's public halves (its migration key, its host key) are read from
+# the peer itself; a peer left out of this run (--limit) or unreachable is
+# not trusted anew (what it is trusted with stays as it was).
+peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
+if peer_host is not None:
+    prefetch(*reads.migration_peer(), on=peer_host)
 install(packages.LIBVIRT, AREA)
 
 def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
@@ -98,3 +108,81 @@ if lv.ssh_authorized_keys and not {k.strip() for k in lv.ssh_authorized_keys} <=
         user="root",
         public_keys=lv.ssh_authorized_keys,
     )
+
+
+# --- Live migration between the nodes (twonode/migration.py).
+
+def peer_file(path: str):
+    """A file of the peer as read at the start of this run (None: missing,
+    or the peer is not in this run)."""
+    if peer_host is None:
+        return None
+    found = fact(PathStates, paths=(path,), on=peer_host).get(path)
+    return "\n".join(found.lines) if found is not None and found.is_file and found.lines else None
+
+
+own_key = path_state(migration.PUBLIC_KEY)
+if own_key is None:
+    # Made here, on the node: the private half never leaves it.
+    server.shell(
+        name=f"{AREA}: this node's own SSH key for live migration",
+        commands=[f"install -d -m 700 /root/.ssh && [ -e {migration.KEY} ] || ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(me.name))} "
+                  f"-f {migration.KEY}"],
+    )
+
+suffix, q_auth = c.cluster_network.hosts_suffix, quote(migration.AUTHORIZED_KEYS)
+peer_key_text = peer_file(migration.PUBLIC_KEY)
+if peer_key_text is not None:
+    line(
+        name=f"{AREA}: {peer.name}'s migration key, from {peer.cluster_address} only",
+        path=migration.AUTHORIZED_KEYS,
+        regex=migration.authorized_regex(peer.name),
+        replace=migration.authorized_line(peer.name, str(peer.cluster_address),
+                                          migration.public_key(peer_key_text, f"{peer.name}:{migration.PUBLIC_KEY}")),
+    )
+elif peer_host is not None:
+    # The peer makes its key in this very run (the operation above, run on
+    # both nodes before this one): read it when this operation executes.
+    def authorize_new_peer_key(state, host):
+        ok, output = peer_host.run_shell_command(command=f"cat {migration.PUBLIC_KEY}")
+        text = "\n".join(output.stdout_lines) if ok else ""
+        entry = migration.authorized_line(peer.name, str(peer.cluster_address),
+                                          migration.public_key(text, f"{peer.name}:{migration.PUBLIC_KEY}"))
+        ok, output = host.run_shell_command(
+            command=f"install -d -m 700 /root/.ssh && touch {q_auth} && chmod 600 {q_auth} && "
+                    f"{{ grep -Ev {quote(migration.authorized_regex(peer.name))} {q_auth} || true; }} > {q_auth}.new && "
+                    f"echo {quote(entry)} >> {q_auth}.new && mv {q_auth}.new {q_auth}")
+        if not ok:
+            raise RuntimeError(f"authorizing {peer.name}'s migration key failed: {output.stderr}")
+
+    python.call(name=f"{AREA}: {peer.name}'s new migration key, from {peer.cluster_address} only",
+                function=authorize_new_peer_key)
+
+peer_host_key = peer_file(migration.HOST_KEY)
+if peer_host_key is not None:
+    line(
+        name=f"{AREA}: {peer.name}'s pinned host key",
+        path=migration.KNOWN_HOSTS,
+        regex=migration.known_hosts_regex(peer.name, suffix, str(peer.cluster_address)),
+        replace=migration.known_hosts_line(peer.name, suffix, str(peer.cluster_address),
+                                           migration.public_key(peer_host_key, f"{peer.name}:{migration.HOST_KEY}")),
+    )
+elif peer_host is not None:
+    logger.warning(f"{host.name}: {peer.name} has no {migration.HOST_KEY}: its host key is not pinned, "
+                   "and live migration to it will be refused")
+
+template(name=f"{AREA}: SSH to {peer.name} for live migration", src="templates/libvirt/ssh-migration.conf.j2",
+         dest=migration.SSH_CONFIG, mark=reads.MANAGED_MARK, peer=peer.name, peer_name=f"{peer.name}{suffix}",
+         peer_address=str(peer.cluster_address), key=migration.KEY, known_hosts=migration.KNOWN_HOSTS)
+
+# libvirt reads qemu.conf at start: a change restarts it (running VMs keep
+# running: their QEMU processes do not belong to libvirtd).
+qemu_conf_changed = [
+    line(name=f"{AREA}: qemu.conf {name} (migrations over the cluster network)", path=migration.QEMU_CONF,
+         regex=rf"^#?\s*{name}\s*=", replace=f"{name} = {value}")
+    for name, value in migration.qemu_conf_settings(str(me.cluster_address)).items()
+]
+if any(op is not UNCHANGED for op in qemu_conf_changed):
+    server.shell(name=f"{AREA}: restart libvirtd for the new qemu.conf",
+                 commands=["systemctl try-restart libvirtd.service"],
+                 _if=lambda: any(op.did_change() for op in qemu_conf_changed))

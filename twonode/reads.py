@@ -18,6 +18,7 @@ from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
+from . import migration
 from .fencing import FENCE_CONF
 from .model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, Cluster
 from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
@@ -125,7 +126,12 @@ def libvirt(c: Cluster) -> tuple:
     return (key(DebPackages), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
             *(k for pool in lv.pools for k in directory_reads(pool.target)),
             *(k for net in lv.networks for k in file_reads(network_xml(net))),
-            path_key(AUTHORIZED_KEYS))
+            path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES))
+
+
+def migration_peer() -> tuple:
+    """What a node reads on its PEER: the public halves it trusts."""
+    return (path_key(migration.PUBLIC_KEY), path_key(migration.HOST_KEY))
 
 
 def every_task(c: Cluster) -> tuple:
