@@ -117,32 +117,49 @@ def peer_file(path: str):
     or the peer is not in this run)."""
     if peer_host is None:
         return None
-    found = fact(PathStates, paths=(path,), on=peer_host).get(path)
+    return file_text(fact(PathStates, paths=(path,), on=peer_host).get(path))
+
+
+def valid_key(text: str | None) -> bool:
+    try:
+        migration.public_key(text or "", "")
+        return True
+    except migration.NotAPublicKey:
+        return False
+
+
+def file_text(found) -> str | None:
     return "\n".join(found.lines) if found is not None and found.is_file and found.lines else None
 
 
-own_key = path_state(migration.PUBLIC_KEY)
-if own_key is None:
-    # Made here, on the node: the private half never leaves it.
+if not valid_key(file_text(path_state(migration.PUBLIC_KEY))):
+    # Made here, on the node: the private half never leaves it. A .pub
+    # lost or left empty (a power loss right after ssh-keygen, seen on the
+    # lab) comes back from the private half; a broken pair is made anew.
+    # Synced: the peer is about to trust it.
+    key, pub = migration.KEY, migration.PUBLIC_KEY
     server.shell(
         name=f"{AREA}: this node's own SSH key for live migration",
-        commands=[f"install -d -m 700 /root/.ssh && [ -e {migration.KEY} ] || ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(me.name))} "
-                  f"-f {migration.KEY}"],
+        commands=[f"install -d -m 700 /root/.ssh && "
+                  f"if ssh-keygen -y -f {key} > {pub}.new 2>/dev/null && [ -s {pub}.new ]; then mv {pub}.new {pub}; "
+                  f"else rm -f {key} {pub} {pub}.new && "
+                  f"ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(me.name))} -f {key}; fi && sync"],
     )
 
 suffix, q_auth = c.cluster_network.hosts_suffix, quote(migration.AUTHORIZED_KEYS)
+
 peer_key_text = peer_file(migration.PUBLIC_KEY)
-if peer_key_text is not None:
+if valid_key(peer_key_text):
     line(
         name=f"{AREA}: {peer.name}'s migration key, from {peer.cluster_address} only",
         path=migration.AUTHORIZED_KEYS,
         regex=migration.authorized_regex(peer.name),
         replace=migration.authorized_line(peer.name, str(peer.cluster_address),
-                                          migration.public_key(peer_key_text, f"{peer.name}:{migration.PUBLIC_KEY}")),
+                                          migration.public_key(peer_key_text, "")),
     )
 elif peer_host is not None:
-    # The peer makes its key in this very run (the operation above, run on
-    # both nodes before this one): read it when this operation executes.
+    # The peer makes (or repairs) its key in this very run (the operation
+    # above, on both nodes before this one): read it when this one executes.
     def authorize_new_peer_key(state, host):
         ok, output = peer_host.run_shell_command(command=f"cat {migration.PUBLIC_KEY}")
         text = "\n".join(output.stdout_lines) if ok else ""
@@ -159,16 +176,16 @@ elif peer_host is not None:
                 function=authorize_new_peer_key)
 
 peer_host_key = peer_file(migration.HOST_KEY)
-if peer_host_key is not None:
+if valid_key(peer_host_key):
     line(
         name=f"{AREA}: {peer.name}'s pinned host key",
         path=migration.KNOWN_HOSTS,
         regex=migration.known_hosts_regex(peer.name, suffix, str(peer.cluster_address)),
         replace=migration.known_hosts_line(peer.name, suffix, str(peer.cluster_address),
-                                           migration.public_key(peer_host_key, f"{peer.name}:{migration.HOST_KEY}")),
+                                           migration.public_key(peer_host_key, "")),
     )
 elif peer_host is not None:
-    logger.warning(f"{host.name}: {peer.name} has no {migration.HOST_KEY}: its host key is not pinned, "
+    logger.warning(f"{host.name}: {peer.name} has no ed25519 host key in {migration.HOST_KEY}: it is not pinned, "
                    "and live migration to it will be refused")
 
 template(name=f"{AREA}: SSH to {peer.name} for live migration", src="templates/libvirt/ssh-migration.conf.j2",

@@ -31,8 +31,6 @@ cluster = {
             {"host": "192.168.10.0/24", "options": ["rw", "sync", "no_root_squash", "no_subtree_check"]}]}],
     },
     "libvirt": {
-        # The VMs' disks (tests/lab/test_9_vms.py), on the replicated volume.
-        "pools": [{"name": "vmpool", "target": "/vol/small/vms"}],
         "networks": [{"name": "192.168.10.0", "bridge": "virbr0", "mac": "52:54:00:81:cd:08",
                       "address": "192.168.10.1/24"}],
     },
