@@ -132,19 +132,20 @@ def file_text(found) -> str | None:
     return "\n".join(found.lines) if found is not None and found.is_file and found.lines else None
 
 
-if not valid_key(file_text(path_state(migration.PUBLIC_KEY))):
-    # Made here, on the node: the private half never leaves it. A .pub
-    # lost or left empty (a power loss right after ssh-keygen, seen on the
-    # lab) comes back from the private half; a broken pair is made anew.
-    # Synced: the peer is about to trust it.
+def ensure_key_command(node: str) -> str:
+    """Shell run on ``node``: its migration key, made there (the private
+    half never leaves it). A .pub lost or left empty (a power loss right
+    after ssh-keygen, seen on the lab) comes back from the private half; a
+    broken pair is made anew. Synced: the peer is about to trust it."""
     key, pub = migration.KEY, migration.PUBLIC_KEY
-    server.shell(
-        name=f"{AREA}: this node's own SSH key for live migration",
-        commands=[f"install -d -m 700 /root/.ssh && "
-                  f"if ssh-keygen -y -f {key} > {pub}.new 2>/dev/null && [ -s {pub}.new ]; then mv {pub}.new {pub}; "
-                  f"else rm -f {key} {pub} {pub}.new && "
-                  f"ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(me.name))} -f {key}; fi && sync"],
-    )
+    return (f"install -d -m 700 /root/.ssh && "
+            f"if ssh-keygen -y -f {key} > {pub}.new 2>/dev/null && [ -s {pub}.new ]; then mv {pub}.new {pub}; "
+            f"else rm -f {key} {pub} {pub}.new && "
+            f"ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(node))} -f {key}; fi && sync")
+
+
+if not valid_key(file_text(path_state(migration.PUBLIC_KEY))):
+    server.shell(name=f"{AREA}: this node's own SSH key for live migration", commands=[ensure_key_command(me.name)])
 
 suffix, q_auth = c.cluster_network.hosts_suffix, quote(migration.AUTHORIZED_KEYS)
 
@@ -158,10 +159,14 @@ if valid_key(peer_key_text):
                                           migration.public_key(peer_key_text, "")),
     )
 elif peer_host is not None:
-    # The peer makes (or repairs) its key in this very run (the operation
-    # above, on both nodes before this one): read it when this one executes.
+    # The peer has no valid key yet: it makes one in this run (the operation
+    # above), but pyinfra's order between one host's operation and another
+    # host's is not guaranteed (this one ran first on the lab, and failed).
+    # So the key is made sure of on the peer, idempotently, right here, and
+    # read when this operation executes.
     def authorize_new_peer_key(state, host):
-        ok, output = peer_host.run_shell_command(command=f"cat {migration.PUBLIC_KEY}")
+        ok, output = peer_host.run_shell_command(
+            command=f"[ -s {migration.PUBLIC_KEY} ] || {{ {ensure_key_command(peer.name)}; }}; cat {migration.PUBLIC_KEY}")
         text = "\n".join(output.stdout_lines) if ok else ""
         entry = migration.authorized_line(peer.name, str(peer.cluster_address),
                                           migration.public_key(text, f"{peer.name}:{migration.PUBLIC_KEY}"))
