@@ -38,6 +38,10 @@ marker=$run/peer-fenced
 . "$dir/handler.conf"
 
 say() { logger -t twonode-fence -- "$resource: $*" 2>/dev/null; echo "$resource: $*" >&2 || true; }
+# A failed fence is followed within a minute by o2cb restarting this node.
+# journald writes lower priorities to disk only every few minutes, and such
+# a restart lost the failure's record (seen on the lab); crit is synced at once.
+alarm() { logger -p daemon.crit -t twonode-fence -- "$resource: $*" 2>/dev/null; echo "$resource: $*" >&2 || true; }
 event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
 agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
     { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "$agents/$agent" 2>/dev/null
@@ -73,7 +77,7 @@ fi
 # or "Success: Already OFF" for a peer that was off.
 say "fencing $peer: $agent off"
 if ! report=$(agent_do off); then
-    say "FENCING $peer FAILED: its BMC did not confirm power off. I/O stays frozen; see tasks/status.py"
+    alarm "FENCING $peer FAILED: its BMC did not confirm power off. I/O stays frozen; see tasks/status.py"
     event fence-failed
     exit 1
 fi
