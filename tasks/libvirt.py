@@ -18,9 +18,8 @@ from twonode import migration, packages, reads
 from twonode.context import cluster, host_of, presence_of, this_node
 from twonode.planner import Presence
 from twonode.install import install
-from twonode.ops import UNCHANGED, directory, file_lines, line, path_state, template
+from twonode.ops import UNCHANGED, directory, file_lines, line, template
 from twonode.snapshot import fact, prefetch
-from facts.paths import PathStates
 
 AREA = "libvirt"
 c = cluster()
@@ -112,24 +111,18 @@ if lv.ssh_authorized_keys and not {k.strip() for k in lv.ssh_authorized_keys} <=
 
 # --- Live migration between the nodes (twonode/migration.py).
 
-def peer_file(path: str):
+def peer_lines(path: str) -> tuple[str, ...] | None:
     """A file of the peer as read at the start of this run (None: missing,
     or the peer is not in this run)."""
-    if peer_host is None:
-        return None
-    return file_text(fact(PathStates, paths=(path,), on=peer_host).get(path))
+    return file_lines(path, on=peer_host) if peer_host is not None else None
 
 
-def valid_key(text: str | None) -> bool:
+def valid_key(lines: tuple[str, ...] | None) -> bool:
     try:
-        migration.public_key(text or "", "")
+        migration.public_key("\n".join(lines or ()), "")
         return True
     except migration.NotAPublicKey:
         return False
-
-
-def file_text(found) -> str | None:
-    return "\n".join(found.lines) if found is not None and found.is_file and found.lines else None
 
 
 def ensure_key_command(node: str) -> str:
@@ -144,19 +137,19 @@ def ensure_key_command(node: str) -> str:
             f"ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(node))} -f {key}; fi && sync")
 
 
-if not valid_key(file_text(path_state(migration.PUBLIC_KEY))):
+if not valid_key(file_lines(migration.PUBLIC_KEY)):
     server.shell(name=f"{AREA}: this node's own SSH key for live migration", commands=[ensure_key_command(me.name)])
 
-suffix, q_auth = c.cluster_network.hosts_suffix, quote(migration.AUTHORIZED_KEYS)
+suffix, q_auth = c.cluster_network.hosts_suffix, quote(reads.AUTHORIZED_KEYS)
 
-peer_key_text = peer_file(migration.PUBLIC_KEY)
-if valid_key(peer_key_text):
+peer_key = peer_lines(migration.PUBLIC_KEY)
+if valid_key(peer_key):
     line(
         name=f"{AREA}: {peer.name}'s migration key, from {peer.cluster_address} only",
-        path=migration.AUTHORIZED_KEYS,
+        path=reads.AUTHORIZED_KEYS,
         regex=migration.authorized_regex(peer.name),
         replace=migration.authorized_line(peer.name, str(peer.cluster_address),
-                                          migration.public_key(peer_key_text, "")),
+                                          migration.public_key("\n".join(peer_key), "")),
     )
 elif peer_host is not None:
     # The peer has no valid key yet: it makes one in this run (the operation
@@ -180,14 +173,14 @@ elif peer_host is not None:
     python.call(name=f"{AREA}: {peer.name}'s new migration key, from {peer.cluster_address} only",
                 function=authorize_new_peer_key)
 
-peer_host_key = peer_file(migration.HOST_KEY)
+peer_host_key = peer_lines(migration.HOST_KEY)
 if valid_key(peer_host_key):
     line(
         name=f"{AREA}: {peer.name}'s pinned host key",
         path=migration.KNOWN_HOSTS,
         regex=migration.known_hosts_regex(peer.name, suffix, str(peer.cluster_address)),
         replace=migration.known_hosts_line(peer.name, suffix, str(peer.cluster_address),
-                                           migration.public_key(peer_host_key, "")),
+                                           migration.public_key("\n".join(peer_host_key), "")),
     )
 elif peer_host is not None:
     logger.warning(f"{host.name}: {peer.name} has no ed25519 host key in {migration.HOST_KEY}: it is not pinned, "

@@ -29,7 +29,6 @@ HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 #: How root reaches the peer for a migration (Debian's ssh_config includes it).
 SSH_CONFIG = "/etc/ssh/ssh_config.d/twonode-migration.conf"
-AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 QEMU_CONF = "/etc/libvirt/qemu.conf"
 #: Read on every node: what it decides on, and what its peer reads of it
 #: (in one round trip with the node's other reads).

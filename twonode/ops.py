@@ -59,19 +59,20 @@ def path_key(path: str) -> tuple:
     return key(PathStates, paths=(path,))
 
 
-def path_state(path: str) -> PathState | None:
-    """``path`` as it was at the start of the run (None: missing)."""
-    return fact(PathStates, paths=(path,)).get(path)
+def path_state(path: str, on=None) -> PathState | None:
+    """``path`` as it was at the start of the run, on the current host or
+    ``on`` (None: missing)."""
+    return fact(PathStates, paths=(path,), on=on).get(path)
 
 
 def file_reads(dest: str) -> tuple:
     return (path_key(dest),)
 
 
-def file_lines(path: str) -> tuple[str, ...] | None:
+def file_lines(path: str, on=None) -> tuple[str, ...] | None:
     """A regular file's lines, as pyinfra's FileContents gives them (None
-    when missing or not a regular file)."""
-    found = path_state(path)
+    when missing or not a regular file), on the current host or ``on``."""
+    found = path_state(path, on=on)
     return found.lines if found is not None and found.is_file else None
 
 
