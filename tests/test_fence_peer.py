@@ -22,6 +22,7 @@ input=$(cat)
 echo "argv: $*" >> "$CALLS"
 action=$(echo "$input" | sed -n 's/^action=//p')
 echo "$action $(echo "$input" | grep -c '^password=secret$')" >> "$CALLS"
+echo "agent $action" >> "$WORK/log"
 [ -e "$WORK/bmc-down" ] && exit 1
 case $action in
   off) if [ "$(cat "$WORK/power")" = off ]; then echo "Success: Already OFF"; else echo off > "$WORK/power"; echo "Success: Powered OFF"; fi ;;
@@ -40,6 +41,7 @@ esac
 def node(tmp_path):
     work = tmp_path
     for name, text in (("bin/drbdadm", FAKE_DRBDADM), ("bin/logger", "#!/bin/sh\necho \"$*\" >> \"$WORK/log\"\n"),
+                       ("bin/journalctl", "#!/bin/sh\necho \"journalctl $*\" >> \"$WORK/log\"\n"),
                        ("agents/fence_fake", FAKE_AGENT)):
         path = work / name
         path.parent.mkdir(exist_ok=True)
@@ -122,3 +124,16 @@ def test_the_waiting_node_does_not_fence_once_the_link_is_back(node):
     (node / "cstate").write_text("Connected\n")
     assert run(node) == 1
     assert calls(node) == []
+
+
+def test_every_record_is_on_disk_before_the_agent_runs_and_before_drbd_hears_back(node):
+    # A failed fence is followed within a minute by o2cb restarting the
+    # node; on the lab that restart lost journal entries logged 30 s before
+    # it, crit ones included (tests/lab/test_8 reads them back).
+    (node / "bmc-down").touch()
+    assert run(node) == 1
+    log = (node / "log").read_text().splitlines()
+    records = [i for i, line in enumerate(log) if line.startswith(("-t ", "-p "))]
+    assert len(records) == 3, log  # "fencing torchio", "FENCING torchio FAILED", the event
+    assert all(log[i + 1] == "journalctl --sync" for i in records), log
+    assert log.index("agent off") > records[0] + 1, log

@@ -11,12 +11,19 @@ event=${1:-unknown}
 resource=${DRBD_RESOURCE:-unknown}
 state=${TWONODE_EVENTS:-/var/lib/twonode/events}  # the variable: for tests/test_status.py
 logger -p daemon.crit -t twonode -- "DRBD $event on $resource"
+# A fence-failed event is followed within a minute by o2cb restarting the
+# node: on disk now, or lost (fence-peer.sh, keep()).
+timeout 5 journalctl --sync 2>/dev/null || true
 mkdir -p "${state%/*}"
 # One line per event, newest last; the last 200 are kept.
 {
     tail -n 199 "$state" 2>/dev/null
     echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $(hostname) $event $resource"
-} > "$state.new" && mv -f "$state.new" "$state"
+} > "$state.new" && {
+    # On disk before it replaces the old list, and the rename too.
+    sync "$state.new" 2>/dev/null
+    mv -f "$state.new" "$state" && sync "${state%/*}" 2>/dev/null
+}
 if [ "$event" = split-brain ] && command -v sendmail >/dev/null 2>&1; then
     /usr/lib/drbd/notify-split-brain.sh root
 fi

@@ -37,11 +37,15 @@ agents=${TWONODE_AGENT_DIR:-/usr/sbin}
 marker=$run/peer-fenced
 . "$dir/handler.conf"
 
-say() { logger -t twonode-fence -- "$resource: $*" 2>/dev/null; echo "$resource: $*" >&2 || true; }
-# A failed fence is followed within a minute by o2cb restarting this node.
-# journald writes lower priorities to disk only every few minutes, and such
-# a restart lost the failure's record (seen on the lab); crit is synced at once.
-alarm() { logger -p daemon.crit -t twonode-fence -- "$resource: $*" 2>/dev/null; echo "$resource: $*" >&2 || true; }
+# A failed fence is followed within a minute by o2cb restarting this node,
+# and journald writes to disk only every few minutes: such restarts lost the
+# records of the handler, the failure's included, on the lab, although it
+# was logged at crit 30 s before (journald's sync on crit did not keep a
+# message even 5 s before a reset there). `journalctl --sync` returns only
+# once what was logged is on disk; the root disk is not the frozen one.
+keep() { logger "$@" 2>/dev/null; timeout 5 journalctl --sync 2>/dev/null || true; }
+say() { keep -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
+alarm() { keep -p daemon.crit -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
 agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
     { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "$agents/$agent" 2>/dev/null
