@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A Redfish BMC for each lab guest, as much of one as fence_redfish uses.
 
-    python3 lab/bmc.py serve DIR PORT        # HTTPS on 127.0.0.1:PORT, state in DIR
-    python3 lab/bmc.py credentials DIR       # the user and password, for the tests
+    python3 lab/bmc.py serve DIR SECRETS PORT   # HTTPS on 127.0.0.1:PORT, state in DIR
+    python3 lab/bmc.py credentials SECRETS      # the user and password, for the tests
     python3 lab/bmc.py relay PORT            # stdin/stdout <-> 127.0.0.1:PORT (guestfwd's cmd:)
 
 Real servers are fenced through their BMC; the lab's guests are QEMU
@@ -24,7 +24,9 @@ What fence_redfish (fence-agents 4.12) asks, and what it gets here:
 HTTPS only, as fence_redfish speaks it, with a self-signed certificate made
 at the first start (fence_redfish then needs ``ssl_insecure``); HTTP basic
 authentication with a password generated at the first start and kept in
-DIR, outside the repository.
+SECRETS, outside the repository. SECRETS is one directory for every lab
+(lab/lab.sh): the password reaches the nodes' fence options, and a
+checkpoint made in one lab is restored in the others.
 """
 
 from __future__ import annotations
@@ -49,20 +51,30 @@ USER = "twonode-lab"
 ROOT = "/redfish/v1"
 
 
-def credentials(state: Path) -> tuple[str, str]:
-    """The BMC's user and password, generated once and kept in ``state``,
+def credentials(where: Path) -> tuple[str, str]:
+    """The BMC's user and password, generated once and kept in ``where``,
     with the passwords file twonode reads (twonode/fencing.py; the lab's
-    inventories name it in TWONODE_FENCE_PASSWORDS)."""
-    path, toml = state / "password", state / "passwords.toml"
-    if not path.exists():
-        state.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(18) + "\n")
-    password = path.read_text().strip()
-    if not toml.exists():
-        toml.touch(mode=0o600)
-        toml.write_text("".join(f'{node} = "{password}"\n' for node in NODES))
+    inventories name it in TWONODE_FENCE_PASSWORDS). Under a lock: the labs
+    start their BMCs at the same moment, and must agree on one password."""
+    import fcntl
+    where.mkdir(parents=True, exist_ok=True)
+    path, toml = where / "password", where / "passwords.toml"
+    with open(where / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _write_private(path, secrets.token_urlsafe(18) + "\n")
+        password = path.read_text().strip()
+        if not toml.exists():
+            _write_private(toml, "".join(f'{node} = "{password}"\n' for node in NODES))
     return USER, password
+
+
+def _write_private(path: Path, text: str) -> None:
+    new = path.with_name(path.name + ".new")
+    new.unlink(missing_ok=True)
+    new.touch(mode=0o600)
+    new.write_text(text)
+    new.rename(path)
 
 
 def certificate(state: Path) -> tuple[Path, Path]:
@@ -171,10 +183,10 @@ def relay(port: int) -> None:
         os.write(1, data)
 
 
-def serve(state: Path, port: int) -> None:
+def serve(state: Path, secrets_dir: Path, port: int) -> None:
     state.mkdir(parents=True, exist_ok=True)
     Bmc.state = state
-    Bmc.user, Bmc.password = credentials(state)
+    Bmc.user, Bmc.password = credentials(secrets_dir)
     cert, key = certificate(state)
     server = ThreadingHTTPServer(("127.0.0.1", port), Bmc)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -184,8 +196,8 @@ def serve(state: Path, port: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "serve":
-        serve(Path(sys.argv[2]), int(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "serve":
+        serve(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     elif len(sys.argv) == 3 and sys.argv[1] == "relay":
         relay(int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "credentials":

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from twonode.lab import lab_dir
+from twonode.lab import bmc_credentials_dir, lab_dir
 from twonode.packages import ALL as PACKAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,6 +167,9 @@ class Checkpoint:
     #: Whether its guests boot a root disk of its own (root_disk()), not
     #: the bare image.
     own_root: bool = False
+    #: Files outside the tree the build reads (their content goes into the
+    #: key, never into a name or a log).
+    outside: Callable[[], tuple[Path, ...]] = tuple
 
 
 CHECKPOINTS = {c.name: c for c in (
@@ -182,6 +185,9 @@ CHECKPOINTS = {c.name: c for c in (
         DEPLOY_INPUTS + ("tests/lab/small/**/*.py", "lab/inventory.py"),
         _build_converged_small, _verify_converged_small,
         "the small test cluster deployed by this tree: Primary/Primary, mounted on both",
+        # The BMC password is in its nodes' fence options: a new one (the
+        # lab's credentials removed) would leave fencing that cannot log in.
+        outside=lambda: (bmc_credentials_dir() / "passwords.toml",),
     ),
 )}
 
@@ -201,6 +207,8 @@ def key(name: str, root: Path = ROOT) -> str:
         digest.update(key(checkpoint.parent, root).encode())
     for path in input_files(checkpoint.inputs, root):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in checkpoint.outside():
+        digest.update(path.read_bytes() if path.exists() else b"(none)")
     return digest.hexdigest()[:16]
 
 

@@ -22,8 +22,8 @@
 #   lab/lab.sh save DIR       freeze both guests and keep RAM, devices and disks in DIR
 #   lab/lab.sh restore DIR    both guests exactly as saved, resumed together
 #
-# TWONODE_LAB_INSTANCE=b: the same commands on a second lab beside the
-# first (lab/suite.py runs test_1 there while the other modules run here).
+# TWONODE_LAB_INSTANCE=b or c: the same commands on a second or third lab
+# beside the first (lab/suite.py runs the suite in all three at once).
 #
 # Each guest has a BMC (lab/bmc.py: Redfish over HTTPS on the host, started
 # with the guests): a guest reaches it at $BMC_GUEST_ADDR:443 through its
@@ -56,19 +56,22 @@ image_key() { echo "$IMAGE_VERSION $(python3 "$TOP/twonode/packages.py")"; }
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
 [ -f "$IMG/id_ed25519" ] && KEY=$IMG/id_ed25519  # images built before the key moved
-# A second lab beside the first (TWONODE_LAB_INSTANCE=b; `make test` runs
-# its bare bring-up there, lab/suite.py): guests, run directory, BMC and
-# ports of its own; the image, the key and the checkpoints are shared.
+# Labs beside the first (TWONODE_LAB_INSTANCE=b, c; `make test` runs its
+# modules in all three, lab/suite.py): guests, run directory, BMC and ports
+# of their own; the image, the key, the checkpoints and the BMC password
+# (which a checkpoint holds in its nodes' fence options) are shared.
 case ${TWONODE_LAB_INSTANCE:-} in
   '') SUFFIX= DEFAULT_PORT=2220 ;;
   b) SUFFIX=-b DEFAULT_PORT=2420 ;;
-  *) echo "lab: TWONODE_LAB_INSTANCE is empty (the lab) or b (the second lab), not '$TWONODE_LAB_INSTANCE'" >&2; exit 2 ;;
+  c) SUFFIX=-c DEFAULT_PORT=2620 ;;
+  *) echo "lab: TWONODE_LAB_INSTANCE is empty (the lab), b or c (the labs beside it), not '$TWONODE_LAB_INSTANCE'" >&2; exit 2 ;;
 esac
 RUN=$CACHE/run$SUFFIX
 PORT_BASE=${TWONODE_LAB_PORT:-$DEFAULT_PORT}
 BMC_PORT=$((PORT_BASE + 90))
 BMC_GUEST_ADDR=10.0.2.100
 BMC_DIR=$CACHE/bmc$SUFFIX
+BMC_CREDENTIALS=$CACHE/bmc-credentials
 NODES=(fiori torchio)
 SUITE=bookworm
 MIRROR=${TWONODE_MIRROR:-http://deb.debian.org/debian}
@@ -285,7 +288,7 @@ bmc_start() {
   need openssl  # the BMC's self-signed certificate
   mkdir -p "$RUN" "$BMC_DIR"
   # In a subshell: not a job of this shell, which `wait_all` would wait for.
-  ( setsid python3 "$HERE/bmc.py" serve "$BMC_DIR" "$BMC_PORT" >>"$BMC_DIR/bmc.err" 2>&1 < /dev/null &
+  ( setsid python3 "$HERE/bmc.py" serve "$BMC_DIR" "$BMC_CREDENTIALS" "$BMC_PORT" >>"$BMC_DIR/bmc.err" 2>&1 < /dev/null &
     echo $! > "$RUN/bmc.pid" )
   local i
   for i in $(seq 50); do
@@ -425,8 +428,8 @@ case $cmd in
   start) bmc_start; start_node "$1"; wait_ssh "$1"; provision "$1" ;;
   power-on) start_node "$1" ;;
   running) running "$1" ;;
-  bmc) python3 "$HERE/bmc.py" credentials "$BMC_DIR" >/dev/null  # made on first use
-       echo "address $BMC_GUEST_ADDR:443 user twonode-lab password-file $BMC_DIR/password log $BMC_DIR/bmc.log" ;;
+  bmc) python3 "$HERE/bmc.py" credentials "$BMC_CREDENTIALS" >/dev/null  # made on first use
+       echo "address $BMC_GUEST_ADDR:443 user twonode-lab password-file $BMC_CREDENTIALS/password log $BMC_DIR/bmc.log" ;;
   bmc-stop) bmc_stop ;;
   bmc-start) bmc_start ;;
   link) qmp "$1" link n1 "$2" ;;

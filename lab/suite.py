@@ -1,28 +1,31 @@
 #!/usr/bin/env python3
-"""`make test`: the unit tests, then the lab modules in two labs side by side.
+"""`make test`: the unit tests, then the lab modules in three labs at once.
 
     .venv/bin/python lab/suite.py            # what `make test` runs
     .venv/bin/python lab/suite.py --lanes    # which module runs in which lab
 
-Why two labs: the guests run under TCG, one host core each, and the machine
-has two. The failure scenarios (link cuts, power loss, BMC down) spend most
-of their time waiting on the cluster's own clocks (o2cb's 60 s, DRBD's
-grace, a node's boot), when their guests leave a core idle; the bare
-bring-up (test_1) is the opposite, 12 minutes of package installation and
-deploys that keep both cores busy. So test_1 runs in a second lab
-(``TWONODE_LAB_INSTANCE=b``: its own guests, ports and BMC; lab/lab.sh)
-while the other modules run in the first, one after the other as before.
+Why three labs: the guests run under TCG, one host core each, and the
+machine has two. The failure scenarios (link cuts, power loss, BMC down)
+spend most of their time waiting on the cluster's own clocks (o2cb's 60 s,
+DRBD's grace, a node's boot): run one after the other in one lab, they left
+the host's cores idle 57 % of the time (measured). The bare bring-up
+(test_1) is the opposite, 12 minutes of package installation and deploys
+that keep both cores busy. So test_1 runs in a lab of its own, and the
+scenarios are split over two more labs (``TWONODE_LAB_INSTANCE``: each its
+own guests, ports and BMC; lab/lab.sh), by their measured times (README,
+"Two labs... three labs").
 
-The second lab runs at a lower CPU priority (``nice``): when both labs want
-the cores, the scenarios whose timing matters (fencing must end within
-o2cb's 60 s) get them, and test_1, which asserts no timing, takes what is
-left. Its guests still get a share (nice 10: about a tenth of a core when
-both labs are busy, far from ``nice 19``'s near-nothing), so their own o2cb
-heartbeats and DRBD pings keep running.
+test_1's lab runs at a lower CPU priority (``nice``): when the labs want
+more than the cores, the scenarios whose timing matters (fencing must end
+within o2cb's 60 s) get them, and test_1, which asserts no timing, takes
+what is left. Its guests still get a share (nice 10, far from ``nice 19``'s
+near-nothing), so their own o2cb heartbeats and DRBD pings keep running.
 
-Each lab's pytest prints its own module table; lines are prefixed with the
-lab they come from. The exit status is non-zero when either lab fails; a
-module that hangs is ended by pytest-timeout, not by CI's limit.
+The checkpoints are shared: the first lab that needs one builds it while
+another that needs it waits (lab/checkpoints.py). Each lab's pytest prints
+its own module table; lines are prefixed with the lab they come from. The
+exit status is non-zero when any lab fails; a module that hangs is ended by
+pytest-timeout, not by CI's limit.
 """
 
 from __future__ import annotations
@@ -32,28 +35,54 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "lab" / "lab.sh"
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
 
-#: Modules run in the second lab, at lower priority: CPU-bound, no timing
-#: asserted. Every other module under tests/lab runs in the first lab.
-SECOND_LAB = ("tests/lab/test_1_bringup.py",)
-SECOND_LAB_NICE = 10
-#: pytest-timeout of one test in the second lab (tests/lab/conftest.py):
-#: test_1's deploy from bare Debian, 12 minutes alone, may take twice that
-#: beside the first lab's busiest modules.
-SECOND_LAB_TEST_TIMEOUT = 2700
+
+@dataclass(frozen=True)
+class Lane:
+    name: str
+    #: TWONODE_LAB_INSTANCE of its lab.
+    instance: str
+    #: Its modules, in the order they run (tests/lab/NAME.py).
+    modules: tuple[str, ...]
+    nice: int = 0
+    #: pytest-timeout of one test, when not tests/lab/conftest.py's.
+    test_timeout: int | None = None
+
+
+#: Seconds per module in the last CI run (README): the first lab and the
+#: third each get about half of the scenarios' 28 minutes. Each lab starts
+#: with a module that builds a checkpoint the other needs next (provisioned,
+#: then converged-small), so neither waits long for the other's build.
+LANES = (
+    # 361 + 359 + 71
+    Lane("lab", "", ("test_2_alone_then_join", "test_4_reboot", "test_9_vms")),
+    # test_1's deploy from bare Debian, 12 minutes alone, may take twice
+    # that and more beside the other labs' busiest modules.
+    Lane("lab-b", "b", ("test_1_bringup",), nice=10, test_timeout=2700),
+    # 208 (converged-small's build included) + 188 + 84 + 185 + 220
+    Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes",
+                        "test_7_fencing", "test_8_bmc_unreachable")),
+)
+
+
+def lab_modules() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "tests" / "lab").glob("test_*.py"))
 
 
 def lanes() -> dict[str, list[str]]:
-    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "lab").glob("test_*.py"))
-    return {
-        "lab": [m for m in modules if m not in SECOND_LAB],
-        "lab-b": [m for m in modules if m in SECOND_LAB],
-    }
+    """Each lab's module paths; a module no lane names runs in the first
+    lab (tests/test_suite_lanes.py asks that every one be placed)."""
+    placed = {m for lane in LANES for m in lane.modules}
+    present = set(lab_modules())
+    paths = {lane.name: [f"tests/lab/{m}.py" for m in lane.modules if m in present] for lane in LANES}
+    paths[LANES[0].name] += [f"tests/lab/{m}.py" for m in lab_modules() if m not in placed]
+    return paths
 
 
 def stream(name: str, process: subprocess.Popen, width: int) -> None:
@@ -72,8 +101,8 @@ def main() -> int:
     unit = subprocess.run([*PYTEST, "-m", "not lab"], cwd=ROOT)
     if unit.returncode != 0:
         return unit.returncode
-    # The image (and the host's qemu and debootstrap) before either lab
-    # starts: both need it, and only one may install packages on the host.
+    # The image (and the host's qemu and debootstrap) before any lab
+    # starts: every one needs it, and only one may install host packages.
     if os.geteuid() == 0:  # without root the lab tests skip themselves
         subprocess.run([str(LAB), "image"], cwd=ROOT, check=True)
 
@@ -81,15 +110,15 @@ def main() -> int:
     # -v: a line per test as it ends (without it a module's dots end their
     # line only when the module does: no sign of life for a quarter hour).
     commands = {}
-    for name, modules in lanes().items():
-        if not modules:
+    paths = lanes()
+    for lane in LANES:
+        if not paths[lane.name]:
             continue
-        if name == "lab-b":
-            commands[name] = (["nice", "-n", str(SECOND_LAB_NICE), *PYTEST, "-v", *modules],
-                              {**env, "TWONODE_LAB_INSTANCE": "b",
-                               "TWONODE_LAB_TEST_TIMEOUT": str(SECOND_LAB_TEST_TIMEOUT)})
-        else:
-            commands[name] = ([*PYTEST, "-v", *modules], {**env, "TWONODE_LAB_INSTANCE": ""})
+        lane_env = {**env, "TWONODE_LAB_INSTANCE": lane.instance}
+        if lane.test_timeout:
+            lane_env["TWONODE_LAB_TEST_TIMEOUT"] = str(lane.test_timeout)
+        nice = ["nice", "-n", str(lane.nice)] if lane.nice else []
+        commands[lane.name] = ([*nice, *PYTEST, "-v", *paths[lane.name]], lane_env)
     width = max(map(len, commands))
     processes, readers = {}, []
     for name, (argv, lane_env) in commands.items():
@@ -100,8 +129,10 @@ def main() -> int:
     codes = {name: p.wait() for name, p in processes.items()}
     for reader in readers:
         reader.join()
-    # The second lab is only the suite's: its guests stop with it.
-    subprocess.run([str(LAB), "down"], cwd=ROOT, env={**env, "TWONODE_LAB_INSTANCE": "b"})
+    # The labs beside the first are only the suite's: their guests stop with it.
+    for lane in LANES:
+        if lane.instance:
+            subprocess.run([str(LAB), "down"], cwd=ROOT, env={**env, "TWONODE_LAB_INSTANCE": lane.instance})
 
     print(f"\nlab suite: {time.monotonic() - t0:.0f} s in all (unit tests included); "
           + ", ".join(f"{name} {'passed' if code == 0 else f'FAILED (exit {code})'}"

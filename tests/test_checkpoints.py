@@ -122,3 +122,17 @@ def test_a_build_that_restores_its_parent_does_not_wait_for_itself(tmp_path, mon
     import fcntl
     with open(tmp_path / "checkpoints" / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released at the end
+
+
+def test_a_new_bmc_password_rebuilds_the_converged_cluster_only(tree, tmp_path, monkeypatch):
+    # Its nodes' fence options hold the password: restored beside a BMC
+    # with another one, fencing could not log in.
+    monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path / "cache"))
+    passwords = tmp_path / "cache" / "bmc-credentials" / "passwords.toml"
+    passwords.parent.mkdir(parents=True)
+    passwords.write_text('fiori = "one"\ntorchio = "one"\n')
+    before = keys(tree)
+    passwords.write_text('fiori = "two"\ntorchio = "two"\n')
+    after = keys(tree)
+    assert after["converged-small"] != before["converged-small"]
+    assert after["provisioned"] == before["provisioned"]

@@ -133,27 +133,31 @@ def test_the_lab_inventory_names_the_lab_bmc_passwords(monkeypatch):
     monkeypatch.delenv("TWONODE_LAB_INSTANCE", raising=False)
     from twonode.lab import lab_dir, lab_hosts
     lab_hosts(str(ROOT / "lab" / "inventory.py"))
-    assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc" / "passwords.toml")
+    assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc-credentials" / "passwords.toml")
 
 
-def test_the_second_lab_has_its_own_bmc_and_ports(monkeypatch):
+@pytest.mark.parametrize("instance, ports", [("b", (2421, 2422)), ("c", (2621, 2622))])
+def test_the_other_labs_have_their_own_bmc_and_ports_and_share_the_password(monkeypatch, instance, ports):
     monkeypatch.delenv(fencing.PASSWORDS_ENV, raising=False)
     monkeypatch.delenv("TWONODE_LAB_PORT", raising=False)
-    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "b")
-    from twonode.lab import lab_dir, lab_hosts
+    monkeypatch.setenv("TWONODE_LAB_INSTANCE", instance)
+    from twonode.lab import bmc_dir, lab_dir, lab_hosts
     hosts = dict(lab_hosts(str(ROOT / "lab" / "inventory.py")))
-    assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc-b" / "passwords.toml")
-    assert (hosts["fiori"]["ssh_port"], hosts["torchio"]["ssh_port"]) == (2421, 2422)
+    # A checkpoint made in one lab holds the password in its nodes' fence
+    # options, and is restored in the others.
+    assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc-credentials" / "passwords.toml")
+    assert bmc_dir() == lab_dir() / f"bmc-{instance}"
+    assert (hosts["fiori"]["ssh_port"], hosts["torchio"]["ssh_port"]) == ports
 
 
 def test_an_unknown_lab_instance_is_refused(monkeypatch):
-    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "c")
+    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "d")
     from twonode.lab import lab_hosts
-    with pytest.raises(SystemExit, match="empty .* or b"):
+    with pytest.raises(SystemExit, match="empty .*, b or c"):
         lab_hosts(str(ROOT / "lab" / "inventory.py"))
 
 
-@pytest.mark.parametrize("instance", ["", "b"])
+@pytest.mark.parametrize("instance", ["", "b", "c"])
 def test_lab_sh_and_the_inventory_agree_on_each_labs_ports(monkeypatch, instance):
     import subprocess
     monkeypatch.delenv("TWONODE_LAB_PORT", raising=False)

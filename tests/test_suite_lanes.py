@@ -1,5 +1,5 @@
-"""`make test`'s two labs (lab/suite.py): the bare bring-up in the second,
-the scenarios in the first."""
+"""`make test`'s labs (lab/suite.py): the bare bring-up in a lab of its own,
+the scenarios split over two more."""
 
 import sys
 from pathlib import Path
@@ -10,14 +10,23 @@ sys.path.insert(0, str(ROOT / "lab"))
 import suite  # noqa: E402
 
 
-def test_the_second_labs_modules_exist():
-    # A renamed module would otherwise fall back to the first lab, silently
-    # making the suite as long as both labs' modules together.
-    for module in suite.SECOND_LAB:
-        assert (ROOT / module).is_file(), module
+def test_every_lab_module_is_placed_in_exactly_one_lab():
+    # A new module would otherwise fall to the first lab and lengthen it by
+    # its whole time: place it where the labs' times stay even (README).
+    placed = [m for lane in suite.LANES for m in lane.modules]
+    assert sorted(placed) == suite.lab_modules()
 
 
-def test_the_bare_bring_up_runs_in_the_second_lab_and_the_scenarios_in_the_first():
+def test_an_unplaced_module_still_runs_in_the_first_lab(monkeypatch):
+    present = suite.lab_modules()
+    monkeypatch.setattr(suite, "lab_modules", lambda: sorted([*present, "test_99_new"]))
     lanes = suite.lanes()
-    assert lanes["lab-b"] == ["tests/lab/test_1_bringup.py"]
-    assert "tests/lab/test_7_fencing.py" in lanes["lab"]
+    assert lanes["lab"][-1] == "tests/lab/test_99_new.py"
+    assert sum(len(modules) for modules in lanes.values()) == len(suite.lab_modules())
+
+
+def test_the_bare_bring_up_runs_alone_at_low_priority_and_the_labs_are_distinct():
+    lanes = {lane.name: lane for lane in suite.LANES}
+    assert lanes["lab-b"].modules == ("test_1_bringup",) and lanes["lab-b"].nice > 0
+    assert all(lane.nice == 0 for lane in suite.LANES if lane.name != "lab-b")
+    assert len({lane.instance for lane in suite.LANES}) == len(suite.LANES)

@@ -14,7 +14,7 @@ NODE_INDEX = {"fiori": 1, "torchio": 2}
 
 #: The labs lab/lab.sh can run side by side (TWONODE_LAB_INSTANCE): the
 #: suffix of their run and BMC directories, and their default port base.
-INSTANCES = {"": ("", 2220), "b": ("-b", 2420)}
+INSTANCES = {"": ("", 2220), "b": ("-b", 2420), "c": ("-c", 2620)}
 
 
 def lab_dir() -> Path:
@@ -26,7 +26,7 @@ def lab_dir() -> Path:
 def _instance() -> tuple[str, int]:
     name = os.environ.get("TWONODE_LAB_INSTANCE", "")
     if name not in INSTANCES:
-        raise SystemExit(f"TWONODE_LAB_INSTANCE is empty (the lab) or b (the second lab), not {name!r}")
+        raise SystemExit(f"TWONODE_LAB_INSTANCE is empty (the lab), b or c (the labs beside it), not {name!r}")
     return INSTANCES[name]
 
 
@@ -36,8 +36,14 @@ def run_dir() -> Path:
 
 
 def bmc_dir() -> Path:
-    """This lab's BMC (lab/bmc.py): credentials and request log."""
+    """This lab's BMC (lab/bmc.py): its request log and certificate."""
     return lab_dir() / f"bmc{_instance()[0]}"
+
+
+def bmc_credentials_dir() -> Path:
+    """The BMC password, one for every lab: a checkpoint made in one lab
+    holds it in its nodes' fence options and is restored in the others."""
+    return lab_dir() / "bmc-credentials"
 
 
 def port_base() -> int:
@@ -47,7 +53,7 @@ def port_base() -> int:
 def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
     """The inventory's hosts; the cluster description is validated first.
     The BMC passwords are the lab BMC's (lab/bmc.py writes the file)."""
-    os.environ.setdefault("TWONODE_FENCE_PASSWORDS", str(bmc_dir() / "passwords.toml"))
+    os.environ.setdefault("TWONODE_FENCE_PASSWORDS", str(bmc_credentials_dir() / "passwords.toml"))
     cluster = load_cluster(inventory_file)
     unknown = [n.name for n in cluster.nodes if n.name not in NODE_INDEX]
     if unknown:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from twonode.lab import bmc_dir, run_dir
+from twonode.lab import bmc_credentials_dir, bmc_dir, run_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "lab.sh"
@@ -132,6 +132,9 @@ class Lab:
     def bmc_log(self) -> Path:
         """Every request the lab BMC (lab/bmc.py) received, one per line."""
         return bmc_dir() / "bmc.log"
+
+    def bmc_password(self) -> str:
+        return (bmc_credentials_dir() / "password").read_text().strip()
 
     def kill(self, node: str) -> None:
         self.run("kill", node)
