@@ -34,6 +34,8 @@ from typing import Callable
 from twonode.lab import bmc_credentials_dir, lab_dir
 from twonode.packages import ALL as PACKAGES
 
+import bmc  # lab/bmc.py, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "lab" / "lab.sh"
 PYINFRA = Path(sys.executable).with_name("pyinfra")
@@ -150,6 +152,15 @@ def converged_problems(node: str, run: Callable[[str, str], str] = ssh) -> list[
     return problems
 
 
+def _bmc_passwords() -> Path:
+    """The lab BMC's passwords file, made now if no lab has started its BMC
+    yet: the key must not change when the first one does (in CI the third
+    lab read the key before any BMC had started, and looked for the
+    checkpoint under that key after another lab had built it)."""
+    bmc.credentials(bmc_credentials_dir())
+    return bmc_credentials_dir() / "passwords.toml"
+
+
 def _verify_converged_small() -> list[str]:
     return [problem for node in NODES for problem in converged_problems(node)]
 
@@ -187,7 +198,7 @@ CHECKPOINTS = {c.name: c for c in (
         "the small test cluster deployed by this tree: Primary/Primary, mounted on both",
         # The BMC password is in its nodes' fence options: a new one (the
         # lab's credentials removed) would leave fencing that cannot log in.
-        outside=lambda: (bmc_credentials_dir() / "passwords.toml",),
+        outside=lambda: (_bmc_passwords(),),
     ),
 )}
 
@@ -278,12 +289,15 @@ def one_build_at_a_time():
 def restore(name: str) -> None:
     """Both guests in checkpoint ``name``, verified; built first when the
     cache has none for the current key."""
-    checkpoint, where = CHECKPOINTS[name], path_of(name)
+    checkpoint = CHECKPOINTS[name]
     for attempt in (1, 2):
         if not cached(name):
             with one_build_at_a_time():
                 if not cached(name):
                     build(name)
+        # Its key as built (a key read before waiting for another lab's
+        # build once named a checkpoint that was never made).
+        where = path_of(name)
         t0 = time.monotonic()
         lab_sh("restore", str(where), timeout=600)
         problems = checkpoint.verify()

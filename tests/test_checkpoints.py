@@ -16,6 +16,13 @@ sys.path.insert(0, str(ROOT / "lab"))
 import checkpoints  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def lab_cache(tmp_path, monkeypatch):
+    """A key reads the lab BMC's passwords (made if missing): never the
+    user's own cache from a unit test."""
+    monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path / "lab-cache"))
+
+
 @pytest.fixture
 def tree(tmp_path):
     """A copy of every file any checkpoint reads, plus two it does not."""
@@ -136,3 +143,14 @@ def test_a_new_bmc_password_rebuilds_the_converged_cluster_only(tree, tmp_path, 
     after = keys(tree)
     assert after["converged-small"] != before["converged-small"]
     assert after["provisioned"] == before["provisioned"]
+
+
+def test_the_key_is_the_same_before_and_after_the_first_bmc_starts(tree, tmp_path, monkeypatch):
+    # In CI one lab read converged-small's key before any BMC had made the
+    # password, waited while another lab built it under the later key, and
+    # then looked for it under its own: it was never there.
+    monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path / "fresh"))
+    first = keys(tree)
+    assert (tmp_path / "fresh/bmc-credentials/passwords.toml").exists()
+    checkpoints.bmc.credentials(tmp_path / "fresh/bmc-credentials")  # what a BMC's start does
+    assert keys(tree) == first

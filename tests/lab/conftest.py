@@ -130,8 +130,13 @@ class Lab:
         checkpoints.restore(checkpoint)
 
     def bmc_log(self) -> Path:
-        """Every request the lab BMC (lab/bmc.py) received, one per line."""
+        """Every action the lab BMC (lab/bmc.py) was asked for, one per line."""
         return bmc_dir() / "bmc.log"
+
+    def bmc_actions(self) -> str:
+        """The BMC's log so far: empty before its first action (a fence
+        that finds the node off asks for none; the log is made by the first)."""
+        return self.bmc_log().read_text() if self.bmc_log().exists() else ""
 
     def bmc_password(self) -> str:
         return (bmc_credentials_dir() / "password").read_text().strip()

@@ -32,8 +32,7 @@ O2CB_SELF_FENCE_SECONDS = 62
 @pytest.fixture(scope="module")
 def power_lost(lab):
     lab.restore("converged-small")
-    bmc_log = lab.bmc_log()
-    before = bmc_log.read_text() if bmc_log.exists() else ""
+    before = lab.bmc_actions()
     lab.boots = {node: boot_id(lab.ssh, node) for node in ("fiori", "torchio")}
     start_writers(lab.ssh)
     time.sleep(10)
@@ -45,7 +44,7 @@ def power_lost(lab):
     wait_until(lambda: time.time() > lab.lost_at + O2CB_SELF_FENCE_SECONDS and max(
         (t for _, t in acked(lab.ssh, "torchio")), default=0) > lab.lost_at + 5, timeout=300)
     lab.fence_log = lab.ssh("torchio", "journalctl -q -b -t twonode-fence --no-pager -o cat")
-    lab.bmc_requests = bmc_log.read_text()[len(before):]
+    lab.bmc_requests = lab.bmc_actions()[len(before):]
     # The operator powers fiori on again; it joins by itself.
     lab.start("fiori")
     wait_until(lambda: not converged_problems("fiori", lab.ssh), timeout=600)

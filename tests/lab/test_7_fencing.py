@@ -26,8 +26,7 @@ CUT_SECONDS = 125  # the issue asks for at least 120 s
 @pytest.fixture(scope="module")
 def cut(lab):
     lab.restore("converged-small")
-    bmc_log = lab.bmc_log()
-    before = bmc_log.read_text() if bmc_log.exists() else ""
+    before = lab.bmc_actions()
     lab.boots = {node: boot_id(lab.ssh, node) for node in ("fiori", "torchio")}
     start_writers(lab.ssh)
     time.sleep(20)
@@ -46,7 +45,7 @@ def cut(lab):
     time.sleep(max(0.0, lab.cut_at + CUT_SECONDS - time.time()))
     # Only fiori's end is down now: torchio's came up with its boot.
     lab.ssh("fiori", "ip link set eth1 up")
-    lab.bmc_requests = bmc_log.read_text()[len(before):]
+    lab.bmc_requests = lab.bmc_actions()[len(before):]
     return lab
 
 
