@@ -18,7 +18,7 @@ from twonode import migration, packages, reads
 from twonode.context import cluster, host_of, presence_of, this_node
 from twonode.planner import Presence
 from twonode.install import install
-from twonode.ops import UNCHANGED, directory, file_lines, line, template
+from twonode.ops import UNCHANGED, directory, file_lines, line, path_state, put, template
 from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"
@@ -190,14 +190,26 @@ template(name=f"{AREA}: SSH to {peer.name} for live migration", src="templates/l
          dest=migration.SSH_CONFIG, mark=reads.MANAGED_MARK, peer=peer.name, peer_name=f"{peer.name}{suffix}",
          peer_address=str(peer.cluster_address), key=migration.KEY, known_hosts=migration.KNOWN_HOSTS)
 
-# libvirt reads qemu.conf at start: a change restarts it (running VMs keep
-# running: their QEMU processes do not belong to libvirtd).
-qemu_conf_changed = [
+# --- A VM on one node at a time: a lease per VM, held with a cluster-wide
+# flock on its replicated volumes (templates/libvirt/qemu-hook.sh).
+
+put(name=f"{AREA}: VM lease holder", src="templates/libvirt/vm-lease-holder.sh", dest=reads.LEASE_HOLDER, mode="755")
+template(name=f"{AREA}: this node's name for VM leases", src="templates/libvirt/vm-leases.conf.j2",
+         dest=reads.LEASES_CONF, node=me.name)
+hook_was_there = path_state(reads.QEMU_HOOK) is not None
+qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="templates/libvirt/qemu-hook.sh", dest=reads.QEMU_HOOK,
+                mode="755")
+
+# libvirt reads qemu.conf at start, and finds its hook scripts then too
+# (a changed hook is run as it is; a new one only after a restart): a
+# change restarts it (running VMs keep running: their QEMU processes do
+# not belong to libvirtd).
+restart_for = [
     line(name=f"{AREA}: qemu.conf {name} (migrations over the cluster network)", path=migration.QEMU_CONF,
          regex=rf"^#?\s*{name}\s*=", replace=f"{name} = {value}")
     for name, value in migration.qemu_conf_settings(str(me.cluster_address)).items()
-]
-if any(op is not UNCHANGED for op in qemu_conf_changed):
-    server.shell(name=f"{AREA}: restart libvirtd for the new qemu.conf",
+] + ([] if hook_was_there else [qemu_hook])
+if any(op is not UNCHANGED for op in restart_for):
+    server.shell(name=f"{AREA}: restart libvirtd for the new qemu.conf or hook",
                  commands=["systemctl try-restart libvirtd.service"],
-                 _if=lambda: any(op.did_change() for op in qemu_conf_changed))
+                 _if=lambda: any(op.did_change() for op in restart_for))

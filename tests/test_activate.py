@@ -2,7 +2,8 @@
 fake drbdadm, mount and exportfs: it promotes only a volume Connected with
 UpToDate data, mounts after promoting, re-exports NFS, skips the list's
 comment (a comment line once kept it looping forever on the lab), and
-`--alone` refuses data that is not the latest."""
+`--alone` refuses data that is not the latest; once every volume is
+mounted it starts the autostart VMs that libvirt could not start at boot."""
 
 import subprocess
 from pathlib import Path
@@ -29,6 +30,15 @@ esac
     "systemctl": "#!/bin/sh\nexit 0\n",
     "exportfs": "#!/bin/sh\necho \"exportfs $1\" >> \"$WORK/calls\"\n",
     "logger": "#!/bin/sh\nexit 0\n",
+    # virsh list --inactive --autostart --name | start VM: the VMs from a
+    # file; a start fails where the VM's lease is held (a file says so).
+    "virsh": """#!/bin/sh
+case $1 in
+  list) cat "$WORK/autostart" 2>/dev/null ;;
+  start) echo "virsh start $2" >> "$WORK/calls"
+         if [ -e "$WORK/held-$2" ]; then echo "error: twonode: VM $2: it runs on torchio" >&2; exit 1; fi ;;
+esac
+""",
     "sleep": "#!/bin/sh\nexit 0\n",
 }
 
@@ -105,3 +115,24 @@ def test_alone_refuses_data_that_is_not_the_latest(node, dstate):
     result = run(node, "--alone")
     assert result.returncode != 0
     assert calls(node) == [] and "not promoted alone" in result.stdout
+
+
+def test_once_mounted_the_autostart_vms_are_started_and_a_refusal_is_only_reported(node):
+    # libvirt's own autostart ran before the volumes were mounted, and the
+    # VM leases refused it; the peer may have won the lease meanwhile.
+    state(node, "Secondary/Primary", "Connected", "UpToDate/UpToDate")
+    (node / "autostart").write_text("tiny\nbig\n\n")
+    (node / "held-big").touch()
+    result = run(node)
+    assert result.returncode == 0, result
+    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra", "virsh start tiny", "virsh start big"]
+    assert "started autostart VM tiny" in result.stdout
+    assert "autostart VM big not started here: error: twonode: VM big: it runs on torchio" in result.stdout
+
+
+def test_no_vm_is_started_while_a_volume_waits(node):
+    state(node, "Secondary/Unknown", "WFConnection", "UpToDate/DUnknown")
+    (node / "autostart").write_text("tiny\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        run(node, timeout=3)
+    assert calls(node) == []

@@ -43,6 +43,11 @@ ACTIVATE = "/usr/local/lib/twonode/activate"
 ACTIVATE_UNIT = "/etc/systemd/system/twonode-activate.service"
 ACTIVATE_VOLUMES = "/etc/twonode/volumes"
 OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
+#: A VM on one node at a time (templates/libvirt/qemu-hook.sh). In qemu.d
+#: (libvirt 6.5 and later), beside an admin's own /etc/libvirt/hooks/qemu.
+QEMU_HOOK = "/etc/libvirt/hooks/qemu.d/twonode-vm-leases"
+LEASE_HOLDER = "/usr/local/lib/twonode/vm-lease-holder"
+LEASES_CONF = "/etc/twonode/vm-leases.conf"
 
 
 def cluster_interface_file(c: Cluster) -> str:
@@ -126,7 +131,8 @@ def libvirt(c: Cluster) -> tuple:
     return (key(DebPackages), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
             *(k for pool in lv.pools for k in directory_reads(pool.target)),
             *(k for net in lv.networks for k in file_reads(network_xml(net))),
-            path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES))
+            path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES),
+            *file_reads(QEMU_HOOK), *file_reads(LEASE_HOLDER), *file_reads(LEASES_CONF))
 
 
 def migration_peer() -> tuple:

@@ -64,8 +64,26 @@ activate_all() {
     return $pending
 }
 
+# libvirt autostarts its VMs when it starts, at boot, before the volumes
+# are mounted here; their VM leases (/etc/libvirt/hooks/qemu.d/
+# twonode-vm-leases) refuse a start until they are. So once they are, this
+# starts the autostart VMs not running yet: on a joint boot both nodes try,
+# and each VM's lease lets exactly one of them run it.
+start_autostart_vms() {
+    command -v virsh >/dev/null 2>&1 || return 0
+    local vm
+    virsh list --inactive --autostart --name 2>/dev/null | while read -r vm; do
+        [ -n "$vm" ] || continue
+        if out=$(virsh start "$vm" 2>&1); then
+            say "started autostart VM $vm"
+        else
+            say "autostart VM $vm not started here: $(echo "$out" | tr '\n' ' ')"
+        fi
+    done
+}
+
 if [ $alone = yes ]; then
-    activate_all
+    activate_all && start_autostart_vms
     exit
 fi
 waiting_said=no
@@ -75,3 +93,4 @@ until activate_all; do
     sleep 5
 done
 say "every replicated volume is Primary and mounted"
+start_autostart_vms

@@ -1,6 +1,9 @@
 """VMs on the cluster (issue 18): a VM whose disk lives on a replicated
 volume moves live between the nodes right after the deploy, with the keys
-and host keys the deploy set up, over the cluster network.
+and host keys the deploy set up, over the cluster network; it runs on one
+node at a time (the deploy's VM leases, templates/libvirt/qemu-hook.sh),
+and when its node loses power the peer can start it once that node is
+fenced, not before.
 
 Starts from the converged small cluster (the deploy of this tree); the
 VM's disk is a file on its replicated volume. The VM is the lab notes' tiny one: no
@@ -9,10 +12,13 @@ guest nested under TCG is far too slow for the suite.
 """
 
 import re
+import time
+from datetime import datetime
 
 import pytest
 
-from conftest import SMALL, measurements
+from conftest import SMALL, measurements, wait_until
+from linkcut import NODES, boot_id  # lab/linkcut.py
 
 VM = "tiny"
 DISK = "/vol/small/vms/tiny.qcow2"
@@ -61,6 +67,16 @@ def test_a_vm_defined_on_fiori_runs_there(cluster):
     assert domains(cluster, "torchio") == {}
 
 
+def lease(lab, node: str) -> list[str]:
+    """The tiny VM's disk lease as ``node`` reads it: token, node, since, VM."""
+    return lab.ssh(node, "cat /vol/small/.twonode-leases/* 2>/dev/null || true").split()
+
+
+def qemus_with_the_disk_open(lab, node: str) -> int:
+    out = lab.ssh(node, f"find /proc/[0-9]*/fd -lname {DISK} 2>/dev/null | cut -d/ -f3 | sort -u")
+    return len(out.split())
+
+
 def rx_bytes(lab, node: str) -> dict[str, int]:
     out = lab.ssh(node, "for i in eth0 eth1 eth2; do echo $i $(cat /sys/class/net/$i/statistics/rx_bytes); done")
     return {name: int(value) for name, value in (line.split() for line in out.splitlines())}
@@ -79,6 +95,8 @@ def test_it_moves_live_to_torchio_with_the_deploys_keys_over_the_cluster_network
     after = rx_bytes(cluster, "torchio")
     assert domains(cluster, "torchio") == {VM: "running"}
     assert domains(cluster, "fiori") == {}
+    # The lease went with it, as both nodes read it.
+    assert lease(cluster, "fiori")[1:2] == lease(cluster, "torchio")[1:2] == ["torchio"]
     # What the migration moved arrived on torchio's cluster NIC, not on
     # the others (eth0 carries only this test's SSH).
     job = cluster.ssh("torchio", f"virsh domjobinfo {VM} --completed")
@@ -95,6 +113,17 @@ def test_and_back_to_fiori(cluster):
                            "qemu+ssh://fiori-cluster/system", timeout=600)
     assert domains(cluster, "fiori") == {VM: "running"}
     assert domains(cluster, "torchio") == {}
+    assert lease(cluster, "torchio")[1:2] == ["fiori"]
+
+
+def test_a_start_on_torchio_while_it_runs_on_fiori_is_refused_saying_where(cluster):
+    # Proof 1: the same definition on torchio, started by hand.
+    cluster.ssh("torchio", f"cat > /root/{VM}.xml <<'EOF'\n{DOMAIN_XML}EOF\nvirsh define /root/{VM}.xml")
+    out = cluster.ssh("torchio", f"virsh start {VM} 2>&1; echo rc=$?")
+    assert "rc=1" in out and "it runs on fiori" in out, out
+    assert qemus_with_the_disk_open(cluster, "fiori") == 1
+    assert qemus_with_the_disk_open(cluster, "torchio") == 0
+    cluster.ssh("torchio", f"virsh undefine {VM}")
 
 
 def test_the_migration_key_is_accepted_from_the_peers_cluster_address_only(cluster):
@@ -128,3 +157,66 @@ def test_a_key_left_empty_by_a_power_loss_is_repaired_and_trusted_again(cluster)
     assert again.returncode == 0 and again.changed_ops == [], again
     out = cluster.ssh("torchio", "virsh -c qemu+ssh://fiori-cluster/system list --all --name")
     assert VM in out, out
+
+
+def test_defined_with_autostart_on_both_nodes_it_runs_exactly_once_after_both_reboot(cluster):
+    # Proof 3. libvirt autostarts at boot, before twonode-activate has
+    # mounted the volumes (the lease refuses then); twonode-activate starts
+    # it once they are, on both nodes at once: the lease picks one.
+    cluster.ssh("fiori", f"virsh autostart {VM}")
+    cluster.ssh("torchio", f"virsh define /root/{VM}.xml && virsh autostart {VM}")
+    # The tiny VM has no OS to answer the ACPI shutdown libvirt-guests
+    # sends at reboot (it would wait its whole timeout): it is stopped first.
+    cluster.ssh("fiori", f"virsh destroy {VM}")
+    boots = {node: boot_id(cluster.ssh, node) for node in NODES}
+    for node in NODES:
+        cluster.ssh(node, "systemctl reboot", check=False)
+
+    def settled():
+        if any(boot_id(cluster.ssh, n) == boots[n] for n in NODES):
+            return False
+        logs = {n: cluster.ssh(n, "journalctl -b -q -t twonode-activate --no-pager -o cat") for n in NODES}
+        return logs if all(f"autostart VM {VM}" in log for log in logs.values()) else False
+
+    logs = wait_until(settled, timeout=600)
+    running = [n for n in NODES if domains(cluster, n).get(VM) == "running"]
+    assert len(running) == 1, (running, logs)
+    assert sum(qemus_with_the_disk_open(cluster, n) for n in NODES) == 1
+    other = next(n for n in NODES if n not in running)
+    assert f"it runs on {running[0]}" in logs[other], logs
+    # Back to where the next test starts: on fiori, defined on both.
+    if running[0] == "torchio":
+        cluster.ssh("torchio", f"virsh destroy {VM}")
+        cluster.ssh("fiori", f"virsh start {VM}")
+    for node in NODES:
+        cluster.ssh(node, f"virsh autostart --disable {VM}")
+
+
+def test_when_its_node_loses_power_the_vm_starts_on_the_peer_once_that_node_is_fenced(cluster):
+    # Proof 4: the VM runs on torchio, fiori has its definition too, and
+    # torchio loses power. fiori's operator starts it again and again.
+    cluster.ssh("torchio", f"virsh undefine {VM}")
+    cluster.ssh("fiori", f"virsh migrate --live --persistent --undefinesource {VM} "
+                         "qemu+ssh://torchio-cluster/system", timeout=600)
+    cluster.ssh("fiori", f"virsh define /root/{VM}.xml")
+    killed = time.time()
+    cluster.kill("torchio")
+    attempts = []
+    while time.time() < killed + 420:
+        began = time.time() - killed
+        out = cluster.ssh("fiori", f"timeout 240 virsh start {VM} 2>&1; echo rc=$?", check=False, timeout=300)
+        attempts.append((round(began), round(time.time() - killed), out.strip()))
+        if out.strip().endswith("rc=0"):
+            break
+        time.sleep(3)
+    assert attempts[-1][2].endswith("rc=0"), attempts
+    # The lease was taken after fiori had fenced torchio (both times on
+    # fiori's clock), never before.
+    since = datetime.strptime(lease(cluster, "fiori")[2], "%Y-%m-%dT%H:%M:%SZ").timestamp()
+    fence = cluster.ssh("fiori", "journalctl -q -t twonode-fence -o short-unix --no-pager | grep 'torchio is powered off'")
+    fenced = float(fence.split()[0])
+    assert since >= int(fenced), (fence, lease(cluster, "fiori"), attempts)
+    assert qemus_with_the_disk_open(cluster, "fiori") == 1
+    refused = [a for a in attempts[:-1] if "rc=0" not in a[2]]
+    measurements.append(f"test_9 tiny VM started on fiori {attempts[-1][1]} s after torchio lost power "
+                        f"(starts refused before: {len(refused)}; lease taken {since - fenced:.0f} s after the fence)")

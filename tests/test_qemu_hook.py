@@ -1,0 +1,194 @@
+"""The VM lease (templates/libvirt/qemu-hook.sh and vm-lease-holder.sh) run
+for real: two "nodes" are two configurations of the hook over one volume
+directory, and the locks are real flock(2) locks, which OCFS2 makes
+cluster-wide (on one host they exclude each other the same way). systemd is
+faked: a unit is a background process. The lab (tests/lab/test_9) runs it
+under libvirt on OCFS2."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOK = ROOT / "templates/libvirt/qemu-hook.sh"
+HOLDER = ROOT / "templates/libvirt/vm-lease-holder.sh"
+UUID = "5c0e8e39-2a4b-4c8e-9f57-0d7c1b2a3e4f"
+
+FAKE_SYSTEMD_RUN = """#!/bin/bash
+# A transient unit: the command in the background, its pid kept by unit name.
+unit=
+while [ "${1#--}" != "$1" ]; do case $1 in --unit=*) unit=${1#--unit=} ;; esac; shift; done
+setsid "$@" > /dev/null 2>&1 < /dev/null &
+echo $! > "$UNITS/$unit"
+"""
+FAKE_SYSTEMCTL = """#!/bin/bash
+[ "$1" = -q ] && shift
+cmd=$1; unit=${@: -1}
+pid=$(cat "$UNITS/$unit" 2>/dev/null)
+# A process that ended but is not reaped yet (a zombie) has ended.
+alive() { state=$(ps -o stat= -p "$pid" 2>/dev/null); [ -n "$pid" ] && [ -n "$state" ] && [ "${state#Z}" = "$state" ]; }
+case $cmd in
+  is-active) alive ;;
+  stop) [ -n "$pid" ] && kill "$pid" 2>/dev/null
+        while alive; do sleep 0.02; done
+        rm -f "$UNITS/$unit"; exit 0 ;;
+esac
+"""
+FAKE_MOUNTPOINT = """#!/bin/sh
+grep -qxF "$2" "$WORK/mounted"
+"""
+
+
+def domain(disk: str, uuid: str = UUID) -> str:
+    return f"""<domain type='qemu'>
+  <name>tiny</name>
+  <uuid>{uuid}</uuid>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+
+@pytest.fixture
+def work(tmp_path):
+    for name, text in (("bin/systemd-run", FAKE_SYSTEMD_RUN), ("bin/systemctl", FAKE_SYSTEMCTL),
+                       ("bin/mountpoint", FAKE_MOUNTPOINT), ("bin/logger", "#!/bin/sh\n"),
+                       ("bin/vm-lease-holder", f"#!/bin/sh\nexec bash {HOLDER} \"$@\"\n")):
+        path = tmp_path / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    (tmp_path / "vol/vms").mkdir(parents=True)
+    (tmp_path / "mounted").write_text(f"{tmp_path}/vol\n")
+    (tmp_path / "pools").mkdir()
+    (tmp_path / "pools/vmpool0.xml").write_text(
+        f"<pool type='dir'>\n  <name>vmpool0</name>\n  <target>\n    <path>{tmp_path}/vol/vms</path>\n  </target>\n</pool>\n")
+    for node in ("fiori", "torchio"):
+        conf = tmp_path / node
+        (conf / "units").mkdir(parents=True)  # each node's own systemd
+        (conf / "volumes").write_text(f"# resource mount-point\ndrbd_vm {tmp_path}/vol\n")
+        (conf / "vm-leases.conf").write_text(f"node={node}\n")
+    yield tmp_path
+    for unit in [*(tmp_path / "fiori/units").iterdir(), *(tmp_path / "torchio/units").iterdir()]:
+        try:
+            os.kill(int(unit.read_text()), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def hook(work: Path, node: str, op: str, sub: str, xml: str | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_CONF_DIR": str(work / node),
+           "TWONODE_RUN_DIR": str(work / node / "run"), "TWONODE_POOL_DIR": str(work / "pools"),
+           "TWONODE_LEASE_HOLDER": str(work / "bin/vm-lease-holder"), "TWONODE_LEASE_WAIT": "3",
+           "UNITS": str(work / node / "units")}
+    xml = domain(f"{work}/vol/vms/tiny.qcow2") if xml is None else xml
+    return subprocess.run(["bash", str(HOOK), "tiny", op, sub, "-"], input=xml, env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def lease(work: Path, disk: str = "vms/tiny.qcow2") -> Path:
+    """Named by the disk's path, as libvirt's sanlock plugin names its leases."""
+    return work / "vol/.twonode-leases" / hashlib.sha256(f"{work}/vol/{disk}".encode()).hexdigest()[:32]
+
+
+def holder_of(work: Path) -> str | None:
+    """The node named in the lease, once its holder has written it."""
+    text = lease(work).read_text().split() if lease(work).exists() else []
+    return text[1] if len(text) == 4 else None
+
+
+def wait_for_holder(work: Path, node: str) -> str | None:
+    deadline = time.monotonic() + 10
+    while holder_of(work) != node and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return holder_of(work)
+
+
+def test_a_vm_running_on_one_node_is_refused_on_the_other_with_where_it_runs(work):
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    assert holder_of(work) == "fiori"
+    refused = hook(work, "torchio", "prepare", "begin")
+    assert refused.returncode == 1
+    assert "it runs on fiori (VM tiny there holds the lease" in refused.stderr, refused.stderr
+    assert str(lease(work)) in refused.stderr, refused.stderr
+    # Refused, it left nothing behind: the lease is still fiori's.
+    assert holder_of(work) == "fiori"
+
+
+def test_the_same_disk_defined_by_hand_on_each_node_is_still_one_lease(work):
+    # `virsh define` of one XML without a <uuid> on each node: two UUIDs.
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    other = hook(work, "torchio", "prepare", "begin", domain(f"{work}/vol/vms/tiny.qcow2", uuid="0" * 8 + UUID[8:]))
+    assert other.returncode == 1 and "it runs on fiori" in other.stderr, other.stderr
+
+
+def test_once_it_stops_on_one_node_it_starts_on_the_other(work):
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    assert hook(work, "fiori", "release", "end").returncode == 0
+    assert hook(work, "torchio", "prepare", "begin").returncode == 0
+    assert holder_of(work) == "torchio"
+
+
+def test_a_live_migration_waits_for_the_source_to_let_go(work):
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    # The destination: migrate begin (the XML passes unchanged: no output),
+    # then prepare, which must not fail while the source still runs it.
+    migrate = hook(work, "torchio", "migrate", "begin")
+    assert migrate.returncode == 0 and migrate.stdout == ""
+    assert hook(work, "torchio", "prepare", "begin").returncode == 0
+    time.sleep(0.5)
+    assert holder_of(work) == "fiori"
+    # The source's QEMU ends: its release hands the lease over.
+    assert hook(work, "fiori", "release", "end").returncode == 0
+    assert wait_for_holder(work, "torchio") == "torchio"
+    # And the source cannot start it again now.
+    refused = hook(work, "fiori", "prepare", "begin")
+    assert refused.returncode == 1 and "it runs on torchio" in refused.stderr
+
+
+def test_a_migration_mark_does_not_outlive_its_start(work):
+    assert hook(work, "torchio", "migrate", "begin").returncode == 0
+    assert hook(work, "torchio", "prepare", "begin").returncode == 0
+    assert wait_for_holder(work, "torchio") == "torchio"
+    assert hook(work, "torchio", "release", "end").returncode == 0
+    # A plain start later on the node that runs it again takes it at once,
+    # and a start on the other is refused at once, not left waiting.
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    assert hook(work, "torchio", "prepare", "begin").returncode == 1
+
+
+def test_a_disk_in_a_directory_pool_on_a_replicated_volume_is_leased(work):
+    xml = domain("x").replace("<disk type='file' device='disk'>", "<disk type='volume' device='disk'>") \
+                     .replace("<source file='x'/>", "<source pool='vmpool0' volume='tiny.qcow2'/>")
+    assert hook(work, "fiori", "prepare", "begin", xml).returncode == 0
+    assert holder_of(work) == "fiori"
+    assert hook(work, "torchio", "prepare", "begin", xml).returncode == 1
+
+
+def test_a_vm_with_local_disks_only_is_left_alone(work):
+    xml = domain("/var/lib/libvirt/images/local.qcow2")
+    assert hook(work, "fiori", "prepare", "begin", xml).returncode == 0
+    assert hook(work, "torchio", "prepare", "begin", xml).returncode == 0
+    assert not lease(work).exists() and list((work / "fiori/units").iterdir()) == []
+
+
+def test_a_volume_not_mounted_here_refuses_the_start(work):
+    (work / "mounted").write_text("")
+    refused = hook(work, "fiori", "prepare", "begin")
+    assert refused.returncode == 1 and "which is not mounted on fiori" in refused.stderr, refused.stderr
+
+
+def test_other_operations_change_nothing(work):
+    for op, sub in (("start", "begin"), ("started", "begin"), ("stopped", "end"), ("reconnect", "begin")):
+        assert hook(work, "fiori", op, sub).returncode == 0
+    assert not lease(work).exists() and list((work / "fiori/units").iterdir()) == []
