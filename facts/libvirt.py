@@ -1,7 +1,9 @@
-"""Facts about libvirt storage pools and networks (``virsh``)."""
+"""Facts about libvirt (``virsh``): storage pools and networks; VMs and
+their disk leases."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from dataclasses import dataclass
@@ -132,3 +134,118 @@ class Virsh(FactBase):
     def process(self, output: list[str]) -> VirshObjects:
         sections = split_virsh_sections(output)
         return VirshObjects(pools=parse_virsh(sections, "pool"), networks=parse_virsh(sections, "net"))
+
+
+# --- VMs and their disk leases (templates/libvirt/qemu-hook.sh).
+
+@dataclass(frozen=True)
+class Domain(JsonDataclass):
+    """A libvirt domain as one node sees it."""
+
+    name: str
+    #: virsh's state: "running", "paused", "shut off", ...
+    state: str
+    #: Defined on this node (not only running from a transient definition).
+    persistent: bool
+    autostart: bool
+    #: Every disk's source path, in the domain's order.
+    disks: tuple[str, ...]
+
+    @property
+    def is_active(self) -> bool:
+        """It has a QEMU process on this node (running, paused, ...)."""
+        return self.state != "shut off"
+
+
+@dataclass(frozen=True)
+class DiskLease(JsonDataclass):
+    """What a lease file says: the node whose holder took it, when, for which VM."""
+
+    node: str
+    since: str
+    vm: str
+
+
+@dataclass(frozen=True)
+class VmState(JsonDataclass):
+    domains: dict[str, Domain]
+    #: Lease file path -> its last holder's record (a lease is held only
+    #: while its holder's unit runs; the record stays after).
+    leases: dict[str, DiskLease]
+
+
+def lease_path(mount_point: str, disk: str) -> str:
+    """Where the qemu hook keeps ``disk``'s lease: sha256 of its path, as
+    ``printf %s PATH | sha256sum | cut -c1-32`` in the hook."""
+    return f"{mount_point.rstrip('/')}/.twonode-leases/{hashlib.sha256(disk.encode()).hexdigest()[:32]}"
+
+
+def parse_domain(name: str, lines: list[str]) -> Domain:
+    """``virsh -q dominfo NAME`` ("Key: value" lines), then ``@@disks`` and
+    ``virsh -q domblklist --details NAME`` (type, device, target, source)."""
+    info, disks, in_disks = {}, [], False
+    for line in lines:
+        if line.strip() == "@@disks":
+            in_disks = True
+        elif in_disks:
+            cols = line.split(None, 3)
+            if len(cols) == 4 and cols[1] == "disk" and cols[3] != "-":
+                disks.append(cols[3])
+        elif ":" in line:
+            k, v = line.split(":", 1)
+            info[k.strip().lower()] = v.strip()
+    return Domain(name=name, state=info.get("state", "unknown"), persistent=info.get("persistent") == "yes",
+                  autostart=info.get("autostart") == "enable", disks=tuple(disks))
+
+
+class VirshDomains(FactBase):
+    """
+    Every libvirt domain of this node (state, persistence, autostart, disk
+    paths), and the VM leases on the given replicated mount points.
+
+    .. code:: python
+
+        VmState(
+            domains={"tiny": Domain(name="tiny", state="running", persistent=True, autostart=False,
+                                    disks=("/vol/small/vms/tiny.qcow2",))},
+            leases={"/vol/small/.twonode-leases/f9a6...": DiskLease(node="fiori",
+                    since="2026-11-27T20:02:33Z", vm="tiny")})
+    """
+
+    requires_command = "virsh"
+
+    @staticmethod
+    def default() -> VmState:
+        return VmState(domains={}, leases={})
+
+    def command(self, mount_points: tuple[str, ...] = ()) -> str:
+        leases = " ".join(shlex.quote(f"{mp.rstrip('/')}/.twonode-leases") for mp in mount_points)
+        return (
+            "virsh -q list --all --name 2>/dev/null | while IFS= read -r d; do [ -n \"$d\" ] || continue; "
+            "echo \"@@vm:$d\"; virsh -q dominfo \"$d\" </dev/null 2>/dev/null; echo @@disks; "
+            "virsh -q domblklist --details \"$d\" </dev/null 2>/dev/null; done; "
+            f"for dir in {leases or '/nonexistent'}; do for f in \"$dir\"/*; do "
+            "[ -f \"$f\" ] && { echo \"@@lease:$f\"; head -n 1 \"$f\"; }; done; done; true"
+        )
+
+    def process(self, output: list[str]) -> VmState:
+        # A domain's own lines may hold "@@disks": the sections are cut by
+        # their "@@vm:" and "@@lease:" marks only.
+        domains, leases, current, lines = {}, {}, None, []
+
+        def close():
+            if current and current.startswith("vm:"):
+                domains[current[3:]] = parse_domain(current[3:], lines)
+            elif current and current.startswith("lease:"):
+                fields = " ".join(lines).split()
+                if len(fields) == 4:
+                    leases[current[6:]] = DiskLease(node=fields[1], since=fields[2], vm=fields[3])
+
+        for line in output:
+            if line.startswith(("@@vm:", "@@lease:")):
+                close()
+                current, lines = line[2:], []
+            else:
+                lines.append(line)
+        close()
+        return VmState(domains=domains, leases=leases)

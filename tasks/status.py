@@ -6,7 +6,8 @@
 One table for both nodes: per replicated resource the DRBD role,
 connection, disk states, out-of-sync data, sync progress and split brain;
 o2cb; the OCFS2 mounts and which nodes hold them; exports; libvirt pools
-and networks. A split brain is reported with the commands that resolve it
+and networks; each VM: where it runs and is defined, who holds its disks'
+leases, and what needs attention. A split brain is reported with the commands that resolve it
 by discarding the changes of ONE node; which node is the operator's choice
 (``discard_node``), and nothing here runs them.
 """
@@ -15,7 +16,7 @@ from pyinfra import host
 
 from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdEvents, DrbdResources
-from facts.libvirt import Virsh
+from facts.libvirt import Virsh, VirshDomains
 from facts.nfs import NfsExports
 from facts.ocfs2 import O2cb
 from twonode import reads
@@ -31,12 +32,14 @@ def _gather():
     seen = {}
     o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
     virsh = reads.virsh_names(c)
+    vms = key(VirshDomains, mount_points=tuple(v.mount_point for v in c.replicated_volumes))
     for node in c.nodes:
         if presence_of(node.name) is not Presence.ACTIVE:
             seen[node.name] = None
             continue
         h = host_of(node.name)
-        prefetch(key(DrbdResources), key(DrbdEvents), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh), on=h)
+        prefetch(key(DrbdResources), key(DrbdEvents), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh),
+                 vms, on=h)
         libvirt_objects = fact(Virsh, on=h, **virsh)
         seen[node.name] = {
             "drbd": fact(DrbdResources, on=h),
@@ -46,6 +49,7 @@ def _gather():
             "exports": fact(NfsExports, on=h),
             "pools": libvirt_objects.pools,
             "networks": libvirt_objects.networks,
+            "vms": fact(VirshDomains, on=h, mount_points=tuple(v.mount_point for v in c.replicated_volumes)),
         }
     report = render_status(c, seen)
     report += split_brain_recovery(c, seen, host.data.get("discard_node"))

@@ -531,3 +531,21 @@ def test_an_empty_list_is_a_valid_shell_command(fact, kwargs):
     result = subprocess.run(["sh", "-c", fact().command(**kwargs)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert fact().process(result.stdout.splitlines()) == {}
+
+
+def test_virsh_domains_on_the_lab_a_vm_running_on_fiori_and_defined_on_both():
+    # Captured on the small cluster: tiny started on fiori (its lease taken
+    # by the hook), the same XML defined on torchio.
+    from facts.libvirt import VirshDomains, lease_path
+    fiori = VirshDomains().process(lines("libvirt/tiny_on_fiori_fiori__VirshDomains.txt"))
+    torchio = VirshDomains().process(lines("libvirt/tiny_on_fiori_torchio__VirshDomains.txt"))
+    disk = "/vol/small/vms/tiny.qcow2"
+    assert fiori.domains["tiny"].state == "running" and fiori.domains["tiny"].is_active
+    assert torchio.domains["tiny"].state == "shut off" and not torchio.domains["tiny"].is_active
+    for state in (fiori, torchio):
+        tiny = state.domains["tiny"]
+        assert (tiny.persistent, tiny.autostart, tiny.disks) == (True, False, (disk,))
+        # One lease file, the same on both nodes (OCFS2), named as the hook names it.
+        assert list(state.leases) == [lease_path("/vol/small", disk)]
+        assert (state.leases[lease_path("/vol/small", disk)].node, state.leases[lease_path("/vol/small", disk)].vm) == (
+            "fiori", "tiny")

@@ -112,3 +112,62 @@ def test_a_node_that_booted_alone_waits_with_the_command_to_come_up_alone():
     assert "torchio waits for fiori (Secondary, not mounted): drbd_small." in report
     assert "on torchio: twonode-activate --alone" in report
     assert "fiori waits" not in report
+
+
+# --- VMs (facts.libvirt.VirshDomains; tests/test_facts.py parses the lab's output).
+
+def vm_facts(domains=(), leases=None):
+    from facts.libvirt import VmState
+    state = VmState(domains={d.name: d for d in domains}, leases=leases or {})
+    return {**facts(drbd84("connected_primary_primary_fiori")), "vms": state}
+
+
+def tiny(state="running", persistent=True, disk="/vol/small/vms/tiny.qcow2"):
+    from facts.libvirt import Domain
+    return Domain(name="tiny", state=state, persistent=persistent, autostart=False, disks=(disk,))
+
+
+def lease_of(node, disk="/vol/small/vms/tiny.qcow2"):
+    from facts.libvirt import DiskLease, lease_path
+    return {lease_path("/vol/small", disk): DiskLease(node=node, since="2026-11-27T20:02:33Z", vm="tiny")}
+
+
+def vm_row(report: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith("tiny "))
+
+
+def test_a_vm_running_on_one_node_with_its_lease():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    report = render_status(c, {"fiori": vm_facts([tiny()], lease_of("fiori")),
+                               "torchio": vm_facts([tiny("shut off")], lease_of("fiori"))})
+    row = vm_row(report).split("  ")
+    cells = [cell.strip() for cell in row if cell.strip()]
+    assert cells == ["tiny", "fiori", "fiori, torchio", "fiori since 2026-11-27T20:02:33Z"], cells
+
+
+def test_a_vm_running_on_both_nodes_is_flagged_first():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    report = render_status(c, {"fiori": vm_facts([tiny()], lease_of("fiori")),
+                               "torchio": vm_facts([tiny()], lease_of("fiori"))})
+    assert "RUNNING ON BOTH NODES" in vm_row(report)
+
+
+def test_a_local_disk_a_missing_lease_and_a_single_definition_are_flagged():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    local = render_status(c, {"fiori": vm_facts([tiny(disk="/var/lib/libvirt/images/tiny.qcow2")]),
+                              "torchio": vm_facts()})
+    assert "local disk /var/lib/libvirt/images/tiny.qcow2: cannot move" in vm_row(local)
+    assert "defined on fiori only" in vm_row(local)
+    # Started before the deploy installed the hook: nobody holds its lease.
+    unleased = render_status(c, {"fiori": vm_facts([tiny()]), "torchio": vm_facts([tiny("shut off")])})
+    assert "runs without the lease of /vol/small/vms/tiny.qcow2" in vm_row(unleased)
+    # A stopped VM's lease file keeps its last holder: it is free.
+    stopped = render_status(c, {"fiori": vm_facts([tiny("shut off")], lease_of("fiori")),
+                                "torchio": vm_facts([tiny("shut off")])})
+    assert [cell.strip() for cell in vm_row(stopped).split("  ") if cell.strip()][1:4] == [
+        "nowhere", "fiori, torchio", "free"]
+
+
+def test_no_vm_no_section():
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    assert "VMs (" not in render_status(c, {"fiori": vm_facts(), "torchio": vm_facts()})

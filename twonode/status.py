@@ -70,7 +70,7 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
                       for n in facts["networks"].values()) or "none",
         ])
     out.append(_table(rows))
-    out += [text for text in (_waiting(c, seen), _events(seen)) if text]
+    out += [text for text in (render_vms(c, seen), _waiting(c, seen), _events(seen)) if text]
     return "\n\n".join(out) + "\n"
 
 
@@ -157,3 +157,43 @@ def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node:
     if not discard_node:
         out.append("\n(re-run with --data discard_node=<node> to see only your choice)")
     return "\n".join(out) + "\n"
+
+
+def render_vms(c: Cluster, seen: dict[str, dict | None]) -> str:
+    """Each VM: where it runs, where it is defined, who holds the leases of
+    its disks on the replicated volumes, and what is wrong with it: running
+    on both nodes, running without its lease, a disk outside the replicated
+    volumes (it cannot move), defined on one node only (it can run on the
+    other only after a migration or a define there)."""
+    from facts.libvirt import lease_path
+
+    reachable = {name: facts["vms"] for name, facts in seen.items() if facts and facts.get("vms") is not None}
+    names = sorted({vm for state in reachable.values() for vm in state.domains})
+    if not names:
+        return ""
+    leases = {path: lease for state in reachable.values() for path, lease in state.leases.items()}
+    rows = [["VM", "runs on", "defined on", "disk leases held by", "attention"]]
+    for vm in names:
+        doms = {node: state.domains[vm] for node, state in reachable.items() if vm in state.domains}
+        running = [n for n, d in doms.items() if d.is_active]
+        defined = [n for n, d in doms.items() if d.persistent]
+        disks = next(iter(d.disks for n, d in doms.items() if n in running), None) or next(iter(doms.values())).disks
+        holders, attention = [], []
+        for disk in disks:
+            vol = next((v for v in c.replicated_volumes if disk.startswith(v.mount_point.rstrip("/") + "/")), None)
+            if vol is None:
+                attention.append(f"local disk {disk}: cannot move")
+                continue
+            # A lease file keeps its last holder's record after the holder
+            # let go: it is held while the VM runs on that node.
+            lease = leases.get(lease_path(vol.mount_point, disk))
+            holders.append(f"{lease.node} since {lease.since}" if lease and lease.node in running else "free")
+            if running and (lease is None or lease.node not in running):
+                attention.append(f"runs without the lease of {disk}")
+        if len(running) > 1:
+            attention.insert(0, "RUNNING ON BOTH NODES")
+        if len(defined) == 1 and len(reachable) == len(c.nodes):
+            attention.append(f"defined on {defined[0]} only")
+        rows.append([vm, ", ".join(running) or "nowhere", ", ".join(defined) or "nowhere",
+                     ", ".join(dict.fromkeys(holders)) or "-", "; ".join(attention)])
+    return "VMs (leases: templates/libvirt/qemu-hook.sh)\n" + _table(rows)
