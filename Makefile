@@ -20,7 +20,7 @@ deploy: $(STAMP)
 	lab/lab.sh up
 	$(VENV)/bin/pyinfra -y lab/inventory.py deploy.py
 
-# Unit tests, then the lab modules in two labs side by side (lab/suite.py);
+# Unit tests, then the lab modules in three labs at once (lab/suite.py);
 # `.venv/bin/python -m pytest` runs the same tests one after the other.
 test: $(STAMP)
 	$(VENV)/bin/python lab/suite.py

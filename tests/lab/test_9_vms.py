@@ -2,8 +2,8 @@
 volume moves live between the nodes right after the deploy, with the keys
 and host keys the deploy set up, over the cluster network; it runs on one
 node at a time (the deploy's VM leases, templates/libvirt/qemu-hook.sh),
-and when its node loses power the peer can start it once that node is
-fenced, not before.
+when its node loses power the peer can start it once that node is
+fenced, not before; and tasks/vms.py empties a node for maintenance.
 
 Starts from the converged small cluster (the deploy of this tree); the
 VM's disk is a file on its replicated volume. The VM is the lab notes' tiny one: no
@@ -126,6 +126,12 @@ def test_a_start_on_torchio_while_it_runs_on_fiori_is_refused_saying_where(clust
     cluster.ssh("torchio", f"virsh undefine {VM}")
 
 
+def test_the_status_says_where_it_runs_is_defined_and_who_holds_its_lease(cluster):
+    run = cluster.pyinfra("tasks/status.py", inventory=SMALL)
+    assert run.returncode == 0, run
+    row = re.search(rf"^.*\b{VM}\s+fiori\s+fiori\s+fiori since \S+\s+defined on fiori only$", run.output, re.M)
+    assert row, run.output
+
 def test_the_migration_key_is_accepted_from_the_peers_cluster_address_only(cluster):
     # From fiori to itself: the right key, the wrong source address.
     probe = ("ssh -i /root/.ssh/twonode-migration -o BatchMode=yes -o StrictHostKeyChecking=no "
@@ -158,6 +164,36 @@ def test_a_key_left_empty_by_a_power_loss_is_repaired_and_trusted_again(cluster)
     out = cluster.ssh("torchio", "virsh -c qemu+ssh://fiori-cluster/system list --all --name")
     assert VM in out, out
 
+
+def test_emptying_fiori_moves_its_vm_with_its_definition_and_a_second_run_changes_nothing(cluster):
+    # Proof 2: tasks/vms.py, as an admin empties a node before maintenance.
+    run = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
+    assert run.returncode == 0, run
+    assert run.changed_ops == [f"vms: move {VM} live from fiori to torchio"], run
+    assert domains(cluster, "torchio") == {VM: "running"}
+    assert domains(cluster, "fiori") == {}
+    again = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
+    assert again.returncode == 0 and again.changed_ops == [], again
+    back = cluster.pyinfra("--data", "empty=torchio", "tasks/vms.py", inventory=SMALL)
+    assert back.returncode == 0, back
+    assert domains(cluster, "fiori") == {VM: "running"} and domains(cluster, "torchio") == {}
+
+
+def test_emptying_stops_before_anything_moves_on_a_vm_with_a_local_disk_or_an_unknown_node(cluster):
+    local = DOMAIN_XML.replace(f"<name>{VM}</name>", "<name>local</name>").replace(DISK, "/var/lib/libvirt/images/local.qcow2")
+    cluster.ssh("fiori", "qemu-img create -q -f qcow2 /var/lib/libvirt/images/local.qcow2 64M && "
+                         f"cat > /root/local.xml <<'EOF'\n{local}EOF\nvirsh define /root/local.xml && virsh start local")
+    try:
+        run = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
+        assert run.returncode != 0 and "nothing moved to torchio" in run.output, run
+        assert "VM local has a disk outside the replicated volumes (/var/lib/libvirt/images/local.qcow2)" in run.output
+        assert domains(cluster, "fiori") == {VM: "running", "local": "running"}
+        assert domains(cluster, "torchio") == {}
+    finally:
+        cluster.ssh("fiori", "virsh destroy local; virsh undefine local; rm -f /var/lib/libvirt/images/local.qcow2")
+    unknown = cluster.pyinfra("--data", "empty=fioro", "tasks/vms.py", inventory=SMALL)
+    assert unknown.returncode != 0 and "--data empty=<fiori|torchio> (got 'fioro')" in unknown.output, unknown
+    assert domains(cluster, "fiori") == {VM: "running"}
 
 def test_defined_with_autostart_on_both_nodes_it_runs_exactly_once_after_both_reboot(cluster):
     # Proof 3. libvirt autostarts at boot, before twonode-activate has

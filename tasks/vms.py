@@ -1,0 +1,65 @@
+"""Empty a node of its running VMs for maintenance, by live migration to
+its peer; the reverse direction fills it again.
+
+    pyinfra inventory.py tasks/vms.py --data empty=fiori            # every running VM to torchio
+    pyinfra inventory.py tasks/vms.py --data empty=fiori --data vm=web1   # that one only
+    pyinfra inventory.py tasks/vms.py --data empty=torchio          # and back
+
+Nothing moves unless all of it can (twonode/vms.py): the peer reachable,
+every replicated volume Connected, Primary/Primary and UpToDate on both
+nodes and mounted on the peer, the peer's VM leases installed, and every
+VM to move with its disks on the replicated volumes only. Otherwise the
+run stops before any operation, saying why. Each VM moves in an operation
+of its own (pyinfra shows each as it ends), with its definition; a second
+run finds nothing to move.
+"""
+
+from pyinfra import host, logger
+from pyinfra.operations import server
+
+from facts.blockdev import LinuxMounts
+from facts.drbd import DrbdResources
+from facts.libvirt import VirshDomains
+from twonode import reads
+from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
+from twonode.ops import file_reads, path_state
+from twonode.planner import Presence
+from twonode.snapshot import fact, key, prefetch
+from twonode.vms import peer_problems, plan_moves
+
+AREA = "vms"
+c = cluster()
+names = [n.name for n in c.nodes]
+empty = host.data.get("empty")
+if empty not in names:
+    raise DeployStopped(f"name the node to empty: --data empty=<{'|'.join(names)}> (got {empty!r}). Nothing moved.")
+only = host.data.get("vm")
+if only is not None and not isinstance(only, str):
+    raise DeployStopped(f"--data vm= names one VM (got {only!r}). Nothing moved.")
+
+me = this_node()
+if me.name == empty:
+    peer = next(n for n in c.nodes if n.name != me.name)
+    peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
+    mount_points = tuple(v.mount_point for v in c.replicated_volumes)
+    wanted = (key(DrbdResources), key(VirshDomains, mount_points=mount_points))
+    prefetch(*wanted)
+    if peer_host is not None:
+        prefetch(*wanted, key(LinuxMounts), *file_reads(reads.QEMU_HOOK), on=peer_host)
+    here = fact(VirshDomains, mount_points=mount_points).domains
+    there = fact(VirshDomains, on=peer_host, mount_points=mount_points).domains if peer_host else {}
+    moves, problems = plan_moves(c, me.name, peer.name, here, there, only)
+    if moves:
+        problems = peer_problems(
+            c, peer.name, peer_host is not None,
+            {me.name: fact(DrbdResources), **({peer.name: fact(DrbdResources, on=peer_host)} if peer_host else {})},
+            fact(LinuxMounts, on=peer_host) if peer_host else {},
+            peer_host is not None and path_state(reads.QEMU_HOOK, on=peer_host) is not None,
+        ) + problems
+    if problems:
+        raise DeployStopped(f"{me.name}: nothing moved to {peer.name}:\n  " + "\n  ".join(problems))
+    if not moves:
+        logger.info(f"{me.name}: no running VM{f' {only}' if only else ''} to move: nothing to do")
+    for move in moves:
+        server.shell(name=f"{AREA}: move {move.vm} live from {move.source} to {move.destination}",
+                     commands=[move.command(c.cluster_network.hosts_suffix)])
