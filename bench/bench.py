@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks on the lab; prints a Markdown table (copied into the README).
 
-    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --link-cut]
+    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --link-cut | --vms N]
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
@@ -16,6 +16,10 @@
    under a writer each (lab/linkcut.py, test_7's procedure), fencing on:
    how long I/O froze on the survivor (the longest gap between two of its
    acknowledged writes), and how many acknowledged writes were lost.
+6. ``--vms N`` (only this): on the small cluster, N tiny VMs (test_9's: 32
+   MiB, SeaBIOS, disk on the replicated volume) started on fiori; one live
+   migration by hand, then ``tasks/vms.py --data empty=fiori`` (all N to
+   torchio) and back.
 
 Each measurement is a wall-clock time of a whole command; repeated ones
 give the median. Destroys the lab's state (it resets the guests).
@@ -112,11 +116,41 @@ def link_cut(seconds: int = 125) -> None:
     row("acknowledged writes lost (both nodes)", f"{sum(len(linkcut.lost(ssh, n)) for n in linkcut.NODES)}")
 
 
+def vms(count: int) -> None:
+    sys.path[:0] = [str(ROOT / "lab"), str(ROOT / "tests" / "lab")]
+    import checkpoints
+    from test_9_vms import DISK, DOMAIN_XML, VM
+
+    ssh = checkpoints.ssh
+    checkpoints.restore("converged-small")
+    names = [f"{VM}{i}" for i in range(count)]
+    for name in names:
+        disk = DISK.replace(VM, name)
+        xml = DOMAIN_XML.replace(f"<name>{VM}</name>", f"<name>{name}</name>").replace(DISK, disk)
+        ssh("fiori", f"mkdir -p /vol/small/vms && qemu-img create -q -f qcow2 {disk} 64M && "
+                     f"cat > /root/{name}.xml <<'EOF'\n{xml}EOF\nvirsh define /root/{name}.xml && virsh start {name}")
+
+    def there_and_back() -> float:
+        move = f"virsh migrate --live --persistent --undefinesource {names[0]} qemu+ssh://{{}}-cluster/system"
+        return (sh("lab/lab.sh", "ssh", "fiori", move.format("torchio"))
+                + sh("lab/lab.sh", "ssh", "torchio", move.format("fiori")))
+
+    row("live migration of one tiny VM between the nodes, by hand (`virsh migrate`; median of 3 round trips, "
+        "halved)", median(there_and_back) / 2)
+    inventory = "tests/lab/small/inventory.py"
+    row(f"empty fiori of {count} tiny VMs (tasks/vms.py: checks, then one live migration each)",
+        sh(PYINFRA, "-y", inventory, "--data", "empty=fiori", "tasks/vms.py"))
+    row("the same again: nothing to move", sh(PYINFRA, "-y", inventory, "--data", "empty=fiori", "tasks/vms.py"))
+    row(f"fill fiori again ({count} VMs back from torchio)",
+        sh(PYINFRA, "-y", inventory, "--data", "empty=torchio", "tasks/vms.py"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
     parser.add_argument("--lab-only", action="store_true")
     parser.add_argument("--link-cut", action="store_true")
+    parser.add_argument("--vms", type=int, metavar="N")
     args = parser.parse_args()
     print("| measurement | time |\n| --- | --- |", flush=True)
     if args.lab_only:
@@ -124,6 +158,9 @@ def main() -> None:
         return
     if args.link_cut:
         link_cut()
+        return
+    if args.vms:
+        vms(args.vms)
         return
 
     sh("lab/lab.sh", "reset")

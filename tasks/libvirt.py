@@ -190,8 +190,8 @@ template(name=f"{AREA}: SSH to {peer.name} for live migration", src="templates/l
          dest=migration.SSH_CONFIG, mark=reads.MANAGED_MARK, peer=peer.name, peer_name=f"{peer.name}{suffix}",
          peer_address=str(peer.cluster_address), key=migration.KEY, known_hosts=migration.KNOWN_HOSTS)
 
-# --- A VM on one node at a time: a lease per VM, held with a cluster-wide
-# flock on its replicated volumes (templates/libvirt/qemu-hook.sh).
+# --- A VM on one node at a time: a lease per disk image on a replicated
+# volume, held with a cluster-wide flock (templates/libvirt/qemu-hook.sh).
 
 put(name=f"{AREA}: VM lease holder", src="templates/libvirt/vm-lease-holder.sh", dest=reads.LEASE_HOLDER, mode="755")
 template(name=f"{AREA}: this node's name for VM leases", src="templates/libvirt/vm-leases.conf.j2",
