@@ -192,3 +192,31 @@ def test_other_operations_change_nothing(work):
     for op, sub in (("start", "begin"), ("started", "begin"), ("stopped", "end"), ("reconnect", "begin")):
         assert hook(work, "fiori", op, sub).returncode == 0
     assert not lease(work).exists() and list((work / "fiori/units").iterdir()) == []
+
+
+def with_iso(xml: str, iso: str) -> str:
+    cdrom = (f"    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n"
+             f"      <source file='{iso}'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n    </disk>\n")
+    return xml.replace("  </devices>", cdrom + "  </devices>")
+
+
+def test_an_installation_iso_on_a_replicated_volume_serves_vms_on_both_nodes(work):
+    # The seed's isoimages pool lives on a replicated volume: one ISO,
+    # attached read-only to VMs on either node, must not exclude them.
+    iso = f"{work}/vol/isoimages/debian.iso"
+    fiori_vm = with_iso(domain(f"{work}/vol/vms/tiny.qcow2"), iso)
+    torchio_vm = with_iso(domain(f"{work}/vol/vms/other.qcow2", uuid="0" * 8 + UUID[8:]), iso)
+    assert hook(work, "fiori", "prepare", "begin", fiori_vm).returncode == 0
+    other = hook(work, "torchio", "prepare", "begin", torchio_vm)
+    assert other.returncode == 0, other.stderr
+    leased = sorted(p.name for p in (work / "vol/.twonode-leases").iterdir())
+    assert leased == sorted([lease(work).name, lease(work, "vms/other.qcow2").name])
+
+
+def test_a_shareable_disk_is_not_leased_and_a_path_with_a_space_is(work):
+    xml = domain(f"{work}/vol/vms/my vm.qcow2").replace(
+        "</devices>", f"<disk type='file' device='disk'><source file='{work}/vol/shared.img'/><shareable/></disk>\n"
+                      "  </devices>")
+    assert hook(work, "fiori", "prepare", "begin", xml).returncode == 0
+    assert [p.name for p in (work / "vol/.twonode-leases").iterdir()] == [lease(work, "vms/my vm.qcow2").name]
+    assert hook(work, "torchio", "prepare", "begin", xml).returncode == 1
