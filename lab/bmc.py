@@ -32,6 +32,7 @@ checkpoint made in one lab is restored in the others.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import secrets
 import ssl
@@ -56,7 +57,6 @@ def credentials(where: Path) -> tuple[str, str]:
     with the passwords file twonode reads (twonode/fencing.py; the lab's
     inventories name it in TWONODE_FENCE_PASSWORDS). Under a lock: the labs
     start their BMCs at the same moment, and must agree on one password."""
-    import fcntl
     where.mkdir(parents=True, exist_ok=True)
     path, toml = where / "password", where / "passwords.toml"
     with open(where / ".lock", "w") as lock:

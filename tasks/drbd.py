@@ -67,7 +67,7 @@ if c.fences:
         passwords = fencing.read_passwords(c)
     except fencing.FencingError as error:
         raise DeployStopped(f"{error}. Nothing was changed.") from None
-    peer = next(n for n in c.nodes if n.name != me.name)
+    peer = c.peer(me.name)
     put(name=f"{AREA}: fence-peer handler", src="templates/drbd/fence-peer.sh", dest=FENCE_PEER, mode="755")
     template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="templates/drbd/fence-handler.conf.j2",
              dest=fencing.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))

@@ -26,7 +26,7 @@ c = cluster()
 lv = c.libvirt
 prefetch(*reads.libvirt(c))
 me = this_node()
-peer = next(n for n in c.nodes if n.name != me.name)
+peer = c.peer(me.name)
 # The peer's public halves (its migration key, its host key) are read from
 # the peer itself; a peer left out of this run (--limit) or unreachable is
 # not trusted anew (what it is trusted with stays as it was).

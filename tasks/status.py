@@ -32,14 +32,14 @@ def _gather():
     seen = {}
     o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
     virsh = reads.virsh_names(c)
-    vms = key(VirshDomains, mount_points=tuple(v.mount_point for v in c.replicated_volumes))
+    vms = reads.vm_domains(c)
     for node in c.nodes:
         if presence_of(node.name) is not Presence.ACTIVE:
             seen[node.name] = None
             continue
         h = host_of(node.name)
         prefetch(key(DrbdResources), key(DrbdEvents), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh),
-                 vms, on=h)
+                 key(VirshDomains, **vms), on=h)
         libvirt_objects = fact(Virsh, on=h, **virsh)
         seen[node.name] = {
             "drbd": fact(DrbdResources, on=h),
@@ -49,7 +49,7 @@ def _gather():
             "exports": fact(NfsExports, on=h),
             "pools": libvirt_objects.pools,
             "networks": libvirt_objects.networks,
-            "vms": fact(VirshDomains, on=h, mount_points=tuple(v.mount_point for v in c.replicated_volumes)),
+            "vms": fact(VirshDomains, on=h, **vms),
         }
     report = render_status(c, seen)
     report += split_brain_recovery(c, seen, host.data.get("discard_node"))

@@ -39,15 +39,15 @@ if only is not None and not isinstance(only, str):
 
 me = this_node()
 if me.name == empty:
-    peer = next(n for n in c.nodes if n.name != me.name)
+    peer = c.peer(me.name)
     peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
-    mount_points = tuple(v.mount_point for v in c.replicated_volumes)
-    wanted = (key(DrbdResources), key(VirshDomains, mount_points=mount_points))
+    vms = reads.vm_domains(c)
+    wanted = (key(DrbdResources), key(VirshDomains, **vms))
     prefetch(*wanted)
     if peer_host is not None:
         prefetch(*wanted, key(LinuxMounts), *file_reads(reads.QEMU_HOOK), on=peer_host)
-    here = fact(VirshDomains, mount_points=mount_points).domains
-    there = fact(VirshDomains, on=peer_host, mount_points=mount_points).domains if peer_host else {}
+    here = fact(VirshDomains, **vms).domains
+    there = fact(VirshDomains, on=peer_host, **vms).domains if peer_host else {}
     moves, problems = plan_moves(c, me.name, peer.name, here, there, only)
     if moves:
         problems = peer_problems(

@@ -592,6 +592,10 @@ class Cluster(Strict):
         return {e.path: v.mount_point for e in exports for v in self.replicated_volumes
                 if is_under(e.path, v.mount_point)}
 
+    def replicated_volume_of(self, path: str) -> "ReplicatedVolume | None":
+        """The replicated volume ``path`` lies on (None: a local path)."""
+        return next((v for v in self.replicated_volumes if is_under(path, v.mount_point)), None)
+
     @property
     def fences(self) -> bool:
         return self.fencing is not None and self.fencing.mode == "power"

@@ -86,6 +86,11 @@ def virsh_names(c: Cluster) -> dict[str, tuple[str, ...]]:
     return {"pools": tuple(p.name for p in c.libvirt.pools), "networks": tuple(n.name for n in c.libvirt.networks)}
 
 
+def vm_domains(c: Cluster) -> dict[str, tuple[str, ...]]:
+    """The VirshDomains fact's arguments: where the VM leases lie."""
+    return {"mount_points": tuple(v.mount_point for v in c.replicated_volumes)}
+
+
 def network(c: Cluster) -> tuple:
     return (key(DebPackages), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
             *file_reads(cluster_interface_file(c)), *etc_hosts_reads())

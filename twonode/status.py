@@ -7,6 +7,7 @@ output can be tested on captured states.
 from __future__ import annotations
 
 from facts.drbd import CS_UNCONNECTED, CS_WFCONNECTION, ROLE_PRIMARY
+from facts.libvirt import lease_path
 from .model import Cluster
 
 
@@ -165,8 +166,6 @@ def render_vms(c: Cluster, seen: dict[str, dict | None]) -> str:
     on both nodes, running without its lease, a disk outside the replicated
     volumes (it cannot move), defined on one node only (it can run on the
     other only after a migration or a define there)."""
-    from facts.libvirt import lease_path
-
     reachable = {name: facts["vms"] for name, facts in seen.items() if facts and facts.get("vms") is not None}
     names = sorted({vm for state in reachable.values() for vm in state.domains})
     if not names:
@@ -180,7 +179,7 @@ def render_vms(c: Cluster, seen: dict[str, dict | None]) -> str:
         disks = next(iter(d.disks for n, d in doms.items() if n in running), None) or next(iter(doms.values())).disks
         holders, attention = [], []
         for disk in disks:
-            vol = next((v for v in c.replicated_volumes if disk.startswith(v.mount_point.rstrip("/") + "/")), None)
+            vol = c.replicated_volume_of(disk)
             if vol is None:
                 attention.append(f"local disk {disk}: cannot move")
                 continue

@@ -15,7 +15,7 @@ from shlex import quote
 
 from facts.drbd import DrbdState
 from facts.libvirt import Domain
-from .model import Cluster, is_under
+from .model import Cluster
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,7 @@ def plan_moves(c: Cluster, node: str, peer: str, here: dict[str, Domain], there:
         candidates = [d for d in here.values() if d.is_active]
     problems = []
     for dom in sorted(candidates, key=lambda d: d.name):
-        local = [disk for disk in dom.disks
-                 if not any(is_under(disk, v.mount_point) for v in c.replicated_volumes)]
+        local = [disk for disk in dom.disks if c.replicated_volume_of(disk) is None]
         if local:
             problems.append(f"VM {dom.name} has a disk outside the replicated volumes ({', '.join(local)}): it "
                             f"cannot move; shut it down on {node}, or move its disk to a replicated volume")
