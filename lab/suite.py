@@ -23,7 +23,10 @@ near-nothing), so their own o2cb heartbeats and DRBD pings keep running.
 
 The checkpoints are shared: the first lab that needs one builds it while
 another that needs it waits (lab/checkpoints.py). Each lab's pytest prints
-its own module table; lines are prefixed with the lab they come from. The
+its own module table; lines are prefixed with the lab they come from, and
+each lab's whole output is kept in ``lab-logs/LAB.log``. The failed tests
+are listed again at the very end: CI keeps only the tail of the output, and
+a failing lab's own summary scrolls away under the labs that end later. The
 exit status is non-zero when any lab fails; a module that hangs is ended by
 pytest-timeout, not by CI's limit.
 """
@@ -40,6 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "lab" / "lab.sh"
+LOGS = ROOT / "lab-logs"
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
 
 
@@ -85,11 +89,18 @@ def lanes() -> dict[str, list[str]]:
     return paths
 
 
-def stream(name: str, process: subprocess.Popen, width: int) -> None:
+def stream(name: str, process: subprocess.Popen, width: int, failures: list[str]) -> None:
+    """Copies a lab's output to ours (prefixed) and to its log; keeps the
+    lines of pytest's short summary (``-rfE``) that name a failed test."""
     assert process.stdout is not None
-    for line in process.stdout:
-        sys.stdout.write(f"{name:<{width}} | {line}")
-        sys.stdout.flush()
+    with open(LOGS / f"{name}.log", "w") as log:
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            sys.stdout.write(f"{name:<{width}} | {line}")
+            sys.stdout.flush()
+            if line.startswith(("FAILED ", "ERROR ")):
+                failures.append(line.rstrip("\n"))
 
 
 def main() -> int:
@@ -109,6 +120,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # -v: a line per test as it ends (without it a module's dots end their
     # line only when the module does: no sign of life for a quarter hour).
+    # -rfE: the short summary names each failed test with its message.
     commands = {}
     paths = lanes()
     for lane in LANES:
@@ -118,13 +130,16 @@ def main() -> int:
         if lane.test_timeout:
             lane_env["TWONODE_LAB_TEST_TIMEOUT"] = str(lane.test_timeout)
         nice = ["nice", "-n", str(lane.nice)] if lane.nice else []
-        commands[lane.name] = ([*nice, *PYTEST, "-v", *paths[lane.name]], lane_env)
+        commands[lane.name] = ([*nice, *PYTEST, "-v", "-rfE", *paths[lane.name]], lane_env)
     width = max(map(len, commands))
+    LOGS.mkdir(exist_ok=True)
     processes, readers = {}, []
+    failures: dict[str, list[str]] = {name: [] for name in commands}
     for name, (argv, lane_env) in commands.items():
         processes[name] = subprocess.Popen(argv, cwd=ROOT, env=lane_env, stdout=subprocess.PIPE,
                                            stderr=subprocess.STDOUT, text=True, bufsize=1)
-        readers.append(threading.Thread(target=stream, args=(name, processes[name], width)))
+        readers.append(threading.Thread(target=stream,
+                                        args=(name, processes[name], width, failures[name])))
         readers[-1].start()
     codes = {name: p.wait() for name, p in processes.items()}
     for reader in readers:
@@ -137,6 +152,11 @@ def main() -> int:
     print(f"\nlab suite: {time.monotonic() - t0:.0f} s in all (unit tests included); "
           + ", ".join(f"{name} {'passed' if code == 0 else f'FAILED (exit {code})'}"
                       for name, code in codes.items()))
+    for name, code in codes.items():
+        if code != 0:
+            print(f"{name} ({LOGS.name}/{name}.log):")
+            for line in failures[name] or ["(no test failed: pytest itself ended with this code)"]:
+                print(f"  {line}")
     return next((code for code in codes.values() if code != 0), 0)
 
 

@@ -30,3 +30,20 @@ def test_the_bare_bring_up_runs_alone_at_low_priority_and_the_labs_are_distinct(
     assert lanes["lab-b"].modules == ("test_1_bringup",) and lanes["lab-b"].nice > 0
     assert all(lane.nice == 0 for lane in suite.LANES if lane.name != "lab-b")
     assert len({lane.instance for lane in suite.LANES}) == len(suite.LANES)
+
+
+def test_a_labs_failed_tests_are_kept_for_the_end_and_its_output_logged(tmp_path, monkeypatch, capsys):
+    # pytest's own short summary, as a failing lab prints it (-rfE).
+    output = ("tests/lab/test_3_split_brain.py::test_a PASSED\n"
+              "=========================== short test summary info ============================\n"
+              "FAILED tests/lab/test_3_split_brain.py::test_b - AssertionError: no resync\n"
+              "ERROR tests/lab/test_5_interrupted.py::test_c - TimeoutError\n")
+    monkeypatch.setattr(suite, "LOGS", tmp_path)
+    process = suite.subprocess.Popen(["printf", "%s", output], stdout=suite.subprocess.PIPE, text=True)
+    failures: list[str] = []
+    suite.stream("lab-c", process, 5, failures)
+    process.wait()
+    assert failures == ["FAILED tests/lab/test_3_split_brain.py::test_b - AssertionError: no resync",
+                        "ERROR tests/lab/test_5_interrupted.py::test_c - TimeoutError"]
+    assert (tmp_path / "lab-c.log").read_text() == output
+    assert "lab-c | FAILED tests/lab/test_3" in capsys.readouterr().out
