@@ -20,7 +20,7 @@ from twonode.snapshot import prefetch
 prefetch(*reads.every_task(cluster()))
 # Every area's packages in one apt transaction (see twonode/install.py); each
 # task run alone still installs its own.
-install(packages.ALL, "packages")
+install(list(packages.AREAS), "packages")
 
 for task in ("network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
     local.include(f"tasks/{task}.py")

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from twonode.lab import bmc_credentials_dir, lab_dir
-from twonode.packages import ALL as PACKAGES
+from twonode.lab import bmc_credentials_dir, lab_dir, lab_release
+from twonode.packages import lab_packages
+from twonode.releases import SUPPORTED
 
 import bmc  # lab/bmc.py, beside this file
 
@@ -123,10 +124,11 @@ def _build_provisioned() -> None:
 
 def _verify_provisioned() -> list[str]:
     problems = []
+    packages = lab_packages(SUPPORTED[lab_release()])
     for node in NODES:
-        out = ssh(node, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' " + " ".join(PACKAGES) + " || true")
+        out = ssh(node, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' " + " ".join(packages) + " || true")
         installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
-        missing = sorted(set(PACKAGES) - installed)
+        missing = sorted(set(packages) - installed)
         if missing:
             problems.append(f"{node}: packages not installed: {' '.join(missing)}")
     return problems
@@ -186,7 +188,8 @@ class Checkpoint:
 CHECKPOINTS = {c.name: c for c in (
     Checkpoint(
         "provisioned", None,
-        ("lab/lab.sh", "lab/qmp.py", "lab/checkpoints.py", "lab/provision.py", "twonode/packages.py", "twonode/install.py"),
+        ("lab/lab.sh", "lab/qmp.py", "lab/checkpoints.py", "lab/provision.py", "twonode/packages.py",
+         "twonode/install.py", "twonode/releases.py", "facts/os_release.py"),
         _build_provisioned, _verify_provisioned,
         "the bare image with the deploy's packages installed by the deploy's own operation",
         own_root=True,
@@ -210,10 +213,10 @@ def input_files(patterns: tuple[str, ...], root: Path = ROOT) -> list[Path]:
 
 
 def key(name: str, root: Path = ROOT) -> str:
-    """sha256 of the checkpoint's name, its parent's key and every input
-    file's path and content."""
+    """sha256 of the checkpoint's name, the guests' release, its parent's
+    key and every input file's path and content."""
     checkpoint = CHECKPOINTS[name]
-    digest = hashlib.sha256(name.encode())
+    digest = hashlib.sha256(f"{name} {lab_release()}".encode())
     if checkpoint.parent:
         digest.update(key(checkpoint.parent, root).encode())
     for path in input_files(checkpoint.inputs, root):
@@ -224,7 +227,9 @@ def key(name: str, root: Path = ROOT) -> str:
 
 
 def path_of(name: str) -> Path:
-    return cache_dir() / f"{name}-{key(name)}"
+    """Named by the release too: one release's checkpoints never make the
+    other's stale."""
+    return cache_dir() / f"{name}-{lab_release()}-{key(name)}"
 
 
 def cached(name: str) -> bool:
@@ -243,8 +248,11 @@ def stale(name: str) -> list[Path]:
     """What the cache holds for ``name`` under other keys (never restored
     again), not what the current key owns (its directory, its root disk)."""
     current = path_of(name).name
+    # NAME-KEY: made before checkpoints named their release.
+    older = re.compile(rf"{re.escape(name)}-[0-9a-f]{{16}}(\..*)?")
     return sorted(p for p in cache_dir().glob(f"{name}-*")
-                  if p.name != current and not p.name.startswith(current + "."))
+                  if p.name != current and not p.name.startswith(current + ".")
+                  and (p.name.startswith(f"{name}-{lab_release()}-") or older.fullmatch(p.name)))
 
 
 def build(name: str) -> Path:
@@ -273,10 +281,12 @@ _builds_held = 0
 def one_build_at_a_time():
     """Holds the checkpoint cache for building: when both labs
     (TWONODE_LAB_INSTANCE) miss a checkpoint, one builds it and the other
-    waits, then finds it cached. Re-entrant: a build restores its parent."""
+    waits, then finds it cached. Re-entrant: a build restores its parent.
+    One lock per release: the labs of the other release build theirs
+    meanwhile."""
     global _builds_held
     cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / "build.lock", "w") as lock:
+    with open(cache_dir() / f"build-{lab_release()}.lock", "w") as lock:
         if not _builds_held:
             fcntl.flock(lock, fcntl.LOCK_EX)
         _builds_held += 1

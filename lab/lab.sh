@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The twonode lab: two Debian bookworm guests (fiori, torchio) under QEMU/TCG.
+# The twonode lab: two Debian guests (fiori, torchio) under QEMU/TCG.
 #
 #   lab/lab.sh up       build the base image if missing, then boot both guests
 #   lab/lab.sh down     stop both guests (by pid file)
@@ -22,8 +22,11 @@
 #   lab/lab.sh save DIR       freeze both guests and keep RAM, devices and disks in DIR
 #   lab/lab.sh restore DIR    both guests exactly as saved, resumed together
 #
-# TWONODE_LAB_INSTANCE=b or c: the same commands on a second or third lab
-# beside the first (lab/suite.py runs the suite in all three at once).
+# TWONODE_LAB_INSTANCE=b, c or d: the same commands on another lab beside
+# the first (lab/suite.py runs the suite in all four at once).
+# TWONODE_LAB_RELEASE=trixie (the default: twonode/releases.py) or bookworm:
+# the guests' Debian release. Each release has its image and checkpoints;
+# a lab whose guests run another release is given fresh ones by `up`.
 #
 # Each guest has a BMC (lab/bmc.py: Redfish over HTTPS on the host, started
 # with the guests): a guest reaches it at $BMC_GUEST_ADDR:443 through its
@@ -50,9 +53,14 @@ CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
 # Bump when the image recipe changes: a stale cached image is rebuilt. The
 # image also holds the offline repository of the deploy's packages, so a
 # change to that list rebuilds it too.
-IMAGE_VERSION=9
-IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$IMAGE_VERSION}
-image_key() { echo "$IMAGE_VERSION $(python3 "$TOP/twonode/packages.py")"; }
+IMAGE_VERSION=10
+RELEASE=${TWONODE_LAB_RELEASE:-$(python3 "$TOP/twonode/releases.py" default)}
+case " $(python3 "$TOP/twonode/releases.py") " in
+  *" $RELEASE "*) ;;
+  *) echo "lab: TWONODE_LAB_RELEASE is one of: $(python3 "$TOP/twonode/releases.py"), not '$RELEASE'" >&2; exit 2 ;;
+esac
+IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$RELEASE-$IMAGE_VERSION}
+image_key() { echo "$IMAGE_VERSION $RELEASE $(python3 "$TOP/twonode/packages.py" "$RELEASE")"; }
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
 [ -f "$IMG/id_ed25519" ] && KEY=$IMG/id_ed25519  # images built before the key moved
@@ -64,7 +72,8 @@ case ${TWONODE_LAB_INSTANCE:-} in
   '') SUFFIX= DEFAULT_PORT=2220 ;;
   b) SUFFIX=-b DEFAULT_PORT=2420 ;;
   c) SUFFIX=-c DEFAULT_PORT=2620 ;;
-  *) echo "lab: TWONODE_LAB_INSTANCE is empty (the lab), b or c (the labs beside it), not '$TWONODE_LAB_INSTANCE'" >&2; exit 2 ;;
+  d) SUFFIX=-d DEFAULT_PORT=2820 ;;
+  *) echo "lab: TWONODE_LAB_INSTANCE is empty (the lab), b, c or d (the labs beside it), not '$TWONODE_LAB_INSTANCE'" >&2; exit 2 ;;
 esac
 RUN=$CACHE/run$SUFFIX
 PORT_BASE=${TWONODE_LAB_PORT:-$DEFAULT_PORT}
@@ -73,7 +82,6 @@ BMC_GUEST_ADDR=10.0.2.100
 BMC_DIR=$CACHE/bmc$SUFFIX
 BMC_CREDENTIALS=$CACHE/bmc-credentials
 NODES=(fiori torchio)
-SUITE=bookworm
 MIRROR=${TWONODE_MIRROR:-http://deb.debian.org/debian}
 
 node_index() { case $1 in fiori) echo 1 ;; torchio) echo 2 ;; *) echo "unknown node $1" >&2; exit 2 ;; esac; }
@@ -111,7 +119,7 @@ build() {
   local t0=$SECONDS work=$CACHE/build
   rm -rf "$work"; mkdir -p "$work" "$IMG"
   local root=$work/rootfs
-  echo "lab: debootstrap $SUITE (minbase) ..." >&2
+  echo "lab: debootstrap $RELEASE (minbase) ..." >&2
   # minbase plus what a server installed by Debian's installer ("SSH server",
   # "standard system utilities") has and the deploy relies on: the guests
   # start as the procedure's "basic OS installation, including LVM". That
@@ -120,14 +128,14 @@ build() {
   # configuring (ca-certificates' rehash alone 68 s, measured).
   debootstrap --variant=minbase \
     --include=linux-image-amd64,systemd-sysv,udev,openssh-server,lvm2,ifupdown,iproute2,kmod,procps,e2fsprogs,util-linux,python3,ca-certificates \
-    "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+    "$RELEASE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log"; exit 1; }
 
   # Offline apt repository: every package the deploy installs, with the
   # dependencies the base system lacks, so the deploy's apt operations run
   # for real inside guests that cannot reach any mirror.
   local pkgs
-  pkgs=$(python3 "$TOP/twonode/packages.py")
+  pkgs=$(python3 "$TOP/twonode/packages.py" "$RELEASE")
   echo "lab: mirroring deploy packages: $pkgs" >&2
   mount --bind /proc "$root/proc"
   trap 'umount "$root/proc" 2>/dev/null || true' EXIT
@@ -200,8 +208,11 @@ EOF
   mv "$work/base.qcow2" "$work/rootfs.tar" "$work/vmlinuz" "$work/initrd.img" "$IMG/"
   image_key > "$IMG/version"
   rm -rf "$work"
-  # Images of other versions are never used again (checkpoints name theirs).
-  local old; for old in "$CACHE"/image-*; do [ "$old" = "$IMG" ] || rm -rf "$old"; done
+  # Images of other versions are never used again (checkpoints name theirs);
+  # the other release's stays. image-N: before images named their release.
+  local old; for old in "$CACHE"/image-"$RELEASE"-* "$CACHE"/image-[0-9]*; do
+    [ "$old" = "$IMG" ] || rm -rf "$old"
+  done
   echo "lab: image built in $((SECONDS - t0)) s" >&2
 }
 
@@ -240,6 +251,7 @@ fresh_disks() {
   local n=$1 root=${2:-$IMG/base.qcow2}
   mkdir -p "$RUN"
   rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
+  echo "$RELEASE" > "$RUN/$n.release"
   qemu-img create -q -f qcow2 -F qcow2 -b "$root" "$RUN/$n.qcow2"
   # vg0's disk: large enough for the 8 GiB benchmark volume, sparse.
   qemu-img create -q -f qcow2 "$RUN/$n-data.qcow2" 24G
@@ -252,6 +264,12 @@ start_node() {
   peer=$(peer_of "$n")
   running "$n" && return 0
   mkdir -p "$RUN"
+  # Disks of the other release (or of a lab older than the setting) stand
+  # on an image this release does not use: the guest starts afresh.
+  if [ -f "$RUN/$n.qcow2" ] && [ "$(cat "$RUN/$n.release" 2>/dev/null)" != "$RELEASE" ]; then
+    echo "lab: $n's disks are of $(cat "$RUN/$n.release" 2>/dev/null || echo 'another release'): fresh $RELEASE disks" >&2
+    fresh_disks "$n"
+  fi
   [ -f "$RUN/$n.qcow2" ] || fresh_disks "$n"
   local nics=() l
   for l in 1 2; do
@@ -392,6 +410,7 @@ restore() {
   bmc_start
   for n in "${NODES[@]}"; do
     rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
+    echo "$RELEASE" > "$RUN/$n.release"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n.qcow2" "$RUN/$n.qcow2"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n-data.qcow2" "$RUN/$n-data.qcow2"
     start_node "$n" "$dir/$n.state"
@@ -438,5 +457,6 @@ case $cmd in
   key) echo "$KEY" ;;
   image-key) image_key ;;
   port) ssh_port "$1" ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  release) echo "$RELEASE" ;;
+  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -57,6 +57,8 @@ class Lane:
     nice: int = 0
     #: pytest-timeout of one test, when not tests/lab/conftest.py's.
     test_timeout: int | None = None
+    #: The guests' Debian release (TWONODE_LAB_RELEASE), when not the default.
+    release: str | None = None
 
 
 #: Seconds per module in the last CI run (README): the first lab and the
@@ -72,6 +74,9 @@ LANES = (
     # 208 (converged-small's build included) + 188 + 84 + 185 + 220
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes",
                         "test_7_fencing", "test_8_bmc_unreachable")),
+    # Debian 12 beside the default 13 (README, "Debian 12 and 13"): the
+    # bring-up from bare Debian and the reboots.
+    Lane("lab-d", "d", ("test_1_bringup", "test_4_reboot"), nice=10, test_timeout=2700, release="bookworm"),
 )
 
 
@@ -80,9 +85,10 @@ def lab_modules() -> list[str]:
 
 
 def lanes() -> dict[str, list[str]]:
-    """Each lab's module paths; a module no lane names runs in the first
-    lab (tests/test_suite_lanes.py asks that every one be placed)."""
-    placed = {m for lane in LANES for m in lane.modules}
+    """Each lab's module paths; a module no lane of the default release
+    names runs in the first lab (tests/test_suite_lanes.py asks that every
+    one be placed)."""
+    placed = {m for lane in LANES if lane.release is None for m in lane.modules}
     present = set(lab_modules())
     paths = {lane.name: [f"tests/lab/{m}.py" for m in lane.modules if m in present] for lane in LANES}
     paths[LANES[0].name] += [f"tests/lab/{m}.py" for m in lab_modules() if m not in placed]
@@ -115,7 +121,9 @@ def main() -> int:
     # The image (and the host's qemu and debootstrap) before any lab
     # starts: every one needs it, and only one may install host packages.
     if os.geteuid() == 0:  # without root the lab tests skip themselves
-        subprocess.run([str(LAB), "image"], cwd=ROOT, check=True)
+        for release in dict.fromkeys(lane.release for lane in LANES):
+            subprocess.run([str(LAB), "image"], cwd=ROOT, check=True,
+                           env={**os.environ, **({"TWONODE_LAB_RELEASE": release} if release else {})})
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # -v: a line per test as it ends (without it a module's dots end their
@@ -127,6 +135,8 @@ def main() -> int:
         if not paths[lane.name]:
             continue
         lane_env = {**env, "TWONODE_LAB_INSTANCE": lane.instance}
+        if lane.release:
+            lane_env["TWONODE_LAB_RELEASE"] = lane.release
         if lane.test_timeout:
             lane_env["TWONODE_LAB_TEST_TIMEOUT"] = str(lane.test_timeout)
         nice = ["nice", "-n", str(lane.nice)] if lane.nice else []
@@ -147,7 +157,9 @@ def main() -> int:
     # The labs beside the first are only the suite's: their guests stop with it.
     for lane in LANES:
         if lane.instance:
-            subprocess.run([str(LAB), "down"], cwd=ROOT, env={**env, "TWONODE_LAB_INSTANCE": lane.instance})
+            subprocess.run([str(LAB), "down"], cwd=ROOT,
+                           env={**env, "TWONODE_LAB_INSTANCE": lane.instance,
+                                **({"TWONODE_LAB_RELEASE": lane.release} if lane.release else {})})
 
     print(f"\nlab suite: {time.monotonic() - t0:.0f} s in all (unit tests included); "
           + ", ".join(f"{name} {'passed' if code == 0 else f'FAILED (exit {code})'}"

@@ -17,7 +17,7 @@ from shlex import quote
 from pyinfra import host, logger
 from pyinfra.operations import server
 
-from twonode import fencing, packages, reads
+from twonode import fencing, reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import drbd_plans
@@ -34,7 +34,7 @@ AREA = "drbd"
 c = cluster()
 me = this_node()
 prefetch(*reads.drbd(c))
-install(packages.DRBD, AREA)
+install([AREA], AREA)
 
 vg = require_vg(fact(VolumeGroups), c.volume_group)
 plans = drbd_plans()

@@ -14,7 +14,7 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import python, server
 
 from facts.libvirt import Virsh
-from twonode import migration, packages, reads
+from twonode import migration, reads
 from twonode.context import cluster, host_of, presence_of, this_node
 from twonode.planner import Presence
 from twonode.install import install
@@ -33,7 +33,7 @@ peer = c.peer(me.name)
 peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
 if peer_host is not None:
     prefetch(*reads.migration_peer(), on=peer_host)
-install(packages.LIBVIRT, AREA)
+install([AREA], AREA)
 
 def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
     """Start a pool/network unless active; set autostart as configured (a

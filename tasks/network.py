@@ -15,7 +15,7 @@ from pyinfra import host, logger
 from pyinfra.operations import server
 
 from facts.network import NetworkInterfaces
-from twonode import packages, reads
+from twonode import reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.install import install
 from twonode.ops import etc_hosts, line, template
@@ -26,7 +26,7 @@ c = cluster()
 me = this_node()
 net = c.cluster_network
 prefetch(*reads.network(c))
-install(packages.NETWORK, AREA)
+install([AREA], AREA)
 
 state = fact(NetworkInterfaces)
 conflicts = state.management_conflicts(net.interface, me.nics)

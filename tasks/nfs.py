@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from facts.nfs import NfsExports
-from twonode import packages, reads
+from twonode import reads
 from twonode.context import cluster
 from twonode.install import install
 from twonode.model import is_under
@@ -22,7 +22,7 @@ AREA = "nfs"
 c = cluster()
 exports = c.nfs.grouped_exports() if c.nfs else []
 prefetch(*reads.nfs(c))
-install(packages.NFS, AREA)
+install([AREA], AREA)
 
 for export in host.loop(exports):
     # exportfs fails on a missing path; on OCFS2 both nodes see one directory.

@@ -15,10 +15,10 @@ from pyinfra.operations import server
 
 from facts.blockdev import LinuxMounts
 from facts.ocfs2 import O2cb, O2cbNode
-from twonode import packages, reads
+from twonode import reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.drbd_plans import drbd_plans
-from twonode.install import install
+from twonode.install import install, node_release
 from twonode.ops import (directory, fstab_entry, line, put, refuse_unless_blank, service, step, template,
                           wait_for)
 from twonode.planner import Presence
@@ -29,7 +29,7 @@ c = cluster()
 me = this_node()
 CLUSTER_CONF, DEFAULTS = reads.O2CB_CLUSTER_CONF, reads.O2CB_DEFAULTS
 prefetch(*reads.ocfs2(c))
-install(packages.OCFS2, AREA)
+install([AREA], AREA)
 
 plans = drbd_plans()
 stopping = [p for p in plans.values() if p.stops]
@@ -64,9 +64,11 @@ template(
 for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
     line(name=f"{AREA}: {name}={value} in {DEFAULTS}", path=DEFAULTS,
          regex=rf"^{re.escape(name)}=", replace=f"{name}={value}")
-# No `systemctl enable o2cb`: the package enables its SysV script, which
-# starts the cluster at boot once O2CB_ENABLED=true (and systemctl would
-# report a generated unit as never enabled: a change on every run).
+# Bookworm's package enables its SysV script, which starts the cluster at
+# boot once O2CB_ENABLED=true; trixie's ships a unit of its own, disabled
+# (twonode/releases.py). Not started here: `service o2cb online` below.
+if node_release().o2cb_native_unit:
+    service(name=f"{AREA}: o2cb.service enabled at boot", unit="o2cb.service", running=None, enabled=True)
 
 sysctl = template(name=f"{AREA}: a node that o2cb fences restarts (sysctl)", src="templates/ocfs2/sysctl.conf",
                   dest=reads.OCFS2_SYSCTL)

@@ -11,7 +11,7 @@ from pyinfra.operations import server
 
 from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
-from twonode import packages, reads
+from twonode import reads
 from twonode.context import DeployStopped, cluster
 from twonode.install import install
 from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, mount, require_vg
@@ -21,7 +21,7 @@ AREA = "storage"
 c = cluster()
 devices = reads.local_devices(c)
 prefetch(*reads.storage(c))
-install(packages.STORAGE, AREA)
+install([AREA], AREA)
 
 vg = require_vg(fact(VolumeGroups), c.volume_group)
 contents = fact(DeviceSignatures, devices=devices) if devices else {}

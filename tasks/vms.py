@@ -5,8 +5,8 @@ its peer; the reverse direction fills it again.
     pyinfra inventory.py tasks/vms.py --data empty=fiori --data vm=web1   # that one only
     pyinfra inventory.py tasks/vms.py --data empty=torchio          # and back
 
-Nothing moves unless all of it can (twonode/vms.py): the peer reachable,
-every replicated volume Connected, Primary/Primary and UpToDate on both
+Nothing moves unless all of it can (twonode/vms.py): the peer reachable
+and on the same Debian release or a newer one, every replicated volume Connected, Primary/Primary and UpToDate on both
 nodes and mounted on the peer, the peer's VM leases installed, and every
 VM to move with its disks on the replicated volumes only. Otherwise the
 run stops before any operation, saying why. Each VM moves in an operation
@@ -20,12 +20,14 @@ from pyinfra.operations import server
 from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdResources
 from facts.libvirt import VirshDomains
+from facts.os_release import NodeOsRelease
 from twonode import reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
+from twonode.install import node_release
 from twonode.ops import file_reads, path_state
 from twonode.planner import Presence
 from twonode.snapshot import fact, key, prefetch
-from twonode.vms import peer_problems, plan_moves
+from twonode.vms import peer_problems, plan_moves, release_problem
 
 AREA = "vms"
 c = cluster()
@@ -42,7 +44,7 @@ if me.name == empty:
     peer = c.peer(me.name)
     peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
     vms = reads.vm_domains(c)
-    wanted = (key(DrbdResources), key(VirshDomains, **vms))
+    wanted = (key(DrbdResources), key(VirshDomains, **vms), key(NodeOsRelease))
     prefetch(*wanted)
     if peer_host is not None:
         prefetch(*wanted, key(LinuxMounts), *file_reads(reads.QEMU_HOOK), on=peer_host)
@@ -55,6 +57,7 @@ if me.name == empty:
             {me.name: fact(DrbdResources), **({peer.name: fact(DrbdResources, on=peer_host)} if peer_host else {})},
             fact(LinuxMounts, on=peer_host) if peer_host else {},
             peer_host is not None and path_state(reads.QEMU_HOOK, on=peer_host) is not None,
+            peer_host and release_problem(me.name, node_release(), peer.name, node_release(peer_host)),
         ) + problems
     if problems:
         raise DeployStopped(f"{me.name}: nothing moved to {peer.name}:\n  " + "\n  ".join(problems))

@@ -48,7 +48,7 @@ def test_a_copy_of_the_tree_has_the_trees_keys(tree):
 
 def test_a_new_package_rebuilds_provisioned_and_everything_built_on_it(tree):
     before = keys(tree)
-    edit(tree / "twonode/packages.py", "\nALL = ALL + ['sanlock']\n")
+    edit(tree / "twonode/packages.py", "\nAREAS['libvirt'] = AREAS['libvirt'] + ['sanlock']\n")
     after = keys(tree)
     assert after["provisioned"] != before["provisioned"]
     assert after["converged-small"] != before["converged-small"]
@@ -82,11 +82,33 @@ def test_a_rebuild_deletes_other_keys_but_keeps_its_own_root_disk(tmp_path, monk
     current = checkpoints.path_of("provisioned")
     current.mkdir()
     checkpoints.root_disk("provisioned").touch()
-    old = [tmp_path / "provisioned-0123456789abcdef", tmp_path / "provisioned-0123456789abcdef.root.qcow2"]
+    release = checkpoints.lab_release()
+    old = [tmp_path / "provisioned-0123456789abcdef",  # named before the release was
+           tmp_path / "provisioned-0123456789abcdef.root.qcow2",
+           tmp_path / f"provisioned-{release}-0123456789abcdef"]
     old[0].mkdir()
     old[1].touch()
+    old[2].mkdir()
     (tmp_path / "converged-small-0123456789abcdef").mkdir()
+    # The other release's checkpoint is that release's current one, not stale.
+    other = "bookworm" if release == "trixie" else "trixie"
+    (tmp_path / f"provisioned-{other}-fedcba9876543210").mkdir()
     assert checkpoints.stale("provisioned") == old
+
+
+def test_each_release_has_its_own_checkpoints_and_image(tree, monkeypatch):
+    def image_key():
+        return subprocess.run(["bash", str(tree / "lab/lab.sh"), "image-key"], capture_output=True,
+                              text=True, check=True, env={**os.environ, "TWONODE_LAB_DIR": str(tree)}).stdout
+    found = {}
+    for release in ("bookworm", "trixie"):
+        monkeypatch.setenv("TWONODE_LAB_RELEASE", release)
+        found[release] = keys(tree), checkpoints.path_of("provisioned").name, image_key()
+    (bookworm_keys, bookworm_path, bookworm_image), (trixie_keys, trixie_path, trixie_image) = found.values()
+    assert all(bookworm_keys[name] != trixie_keys[name] for name in bookworm_keys)
+    assert bookworm_path.startswith("provisioned-bookworm-") and trixie_path.startswith("provisioned-trixie-")
+    # Bookworm's one fence-agents package, trixie's per-agent package.
+    assert " fence-agents\n" in bookworm_image and " fence-agents-redfish\n" in trixie_image
 
 
 def test_a_new_package_rebuilds_the_image_with_its_offline_repository(tree):
@@ -98,7 +120,8 @@ def test_a_new_package_rebuilds_the_image_with_its_offline_repository(tree):
     before = image_key()
     assert "fence-agents" in before
     packages = tree / "twonode/packages.py"
-    packages.write_text(packages.read_text().replace("\nif __name__", "\nALL = ALL + ['sanlock']\n\nif __name__"))
+    packages.write_text(packages.read_text().replace(
+        "\nif __name__", "\nAREAS['libvirt'] = AREAS['libvirt'] + ['sanlock']\n\nif __name__"))
     assert image_key() != before and "sanlock" in image_key()
 
 
@@ -111,9 +134,14 @@ def test_one_lab_builds_a_missing_checkpoint_while_the_other_waits(tmp_path, mon
         cwd=ROOT, env={**os.environ, "TWONODE_LAB_DIR": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with open(tmp_path / "checkpoints" / "build.lock", "w") as lock:
+        release = checkpoints.lab_release()
+        with open(tmp_path / "checkpoints" / f"build-{release}.lock", "w") as lock:
             with pytest.raises(BlockingIOError):
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The other release's labs build theirs meanwhile.
+        other = "bookworm" if release == "trixie" else "trixie"
+        with open(tmp_path / "checkpoints" / f"build-{other}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         holder.kill()
         holder.wait()

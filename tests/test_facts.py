@@ -30,6 +30,7 @@ from facts.network import (
     parse_ssh_connection,
 )
 from facts.nfs import NfsExports, parse_exportfs_v
+from facts.os_release import NodeOsRelease
 from facts.ocfs2 import O2cb, parse_o2cb, O2cbNode, O2cbStatus, parse_o2cb_nodes
 from facts.systemd import UnitState, UnitStates
 
@@ -287,18 +288,23 @@ def test_lvm_a_vg_without_lvs_and_no_vg_at_all():
 
 # --- every fact on the converged lab (its own command's real output) -------
 
-def converged(node: str, name: str):
+def converged(node: str, name: str, state: str = "converged"):
     """The fact's value from its own command's output on the converged lab."""
     cls, kwargs = fact_reads()[name]
     fact = cls()
     fact.command(**kwargs)
-    return fact.process(lines(f"facts/converged_{node}__{name}.txt"))
+    return fact.process(lines(f"facts/{state}_{node}__{name}.txt"))
+
+
+#: The converged example cluster on Debian 12 guests and on Debian 13 ones.
+CONVERGED_STATES = {"converged": "bookworm", "converged-trixie": "trixie"}
 
 
 @pytest.mark.parametrize("node", ["fiori", "torchio"])
-def test_converged_facts(node):
+@pytest.mark.parametrize("state", CONVERGED_STATES)
+def test_converged_facts(state, node):
     def fact(cls, name=None):
-        return converged(node, name or cls.__name__)
+        return converged(node, name or cls.__name__, state)
 
     drbd = fact(DrbdResources)
     assert set(drbd) == {"drbd_small", "drbd_vmpool0", "drbd_pub"}
@@ -323,8 +329,14 @@ def test_converged_facts(node):
     assert {"/vol/small/home", "/vol/pub", "/vol/small"} <= set(exports)
     units = fact(UnitStates)
     assert units["drbd.service"] == units["nfs-server.service"] == UnitState(running=True, enabled=True)
-    # o2cb's unit is generated from its init script: pyinfra does not call that enabled.
-    assert units["o2cb.service"] == UnitState(running=True, enabled=False)
+    if CONVERGED_STATES[state] == "bookworm":
+        # o2cb's unit is generated from its init script: pyinfra does not call that enabled.
+        assert units["o2cb.service"] == UnitState(running=True, enabled=False)
+    else:
+        # A unit of its own, which the deploy enables; the deploy brings the
+        # stack online itself (`service o2cb online`), the unit runs at boot.
+        assert units["o2cb.service"] == UnitState(running=False, enabled=True)
+        assert fact(NodeOsRelease).codename == "trixie"
     assert units["twonode-no-such.service"] == UnitState(running=False, enabled=False)
     libvirt_objects = fact(Virsh)
     pools, nets = libvirt_objects.pools, libvirt_objects.networks

@@ -136,7 +136,7 @@ def test_the_lab_inventory_names_the_lab_bmc_passwords(monkeypatch):
     assert os.environ[fencing.PASSWORDS_ENV] == str(lab_dir() / "bmc-credentials" / "passwords.toml")
 
 
-@pytest.mark.parametrize("instance, ports", [("b", (2421, 2422)), ("c", (2621, 2622))])
+@pytest.mark.parametrize("instance, ports", [("b", (2421, 2422)), ("c", (2621, 2622)), ("d", (2821, 2822))])
 def test_the_other_labs_have_their_own_bmc_and_ports_and_share_the_password(monkeypatch, instance, ports):
     monkeypatch.delenv(fencing.PASSWORDS_ENV, raising=False)
     monkeypatch.delenv("TWONODE_LAB_PORT", raising=False)
@@ -151,13 +151,13 @@ def test_the_other_labs_have_their_own_bmc_and_ports_and_share_the_password(monk
 
 
 def test_an_unknown_lab_instance_is_refused(monkeypatch):
-    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "d")
+    monkeypatch.setenv("TWONODE_LAB_INSTANCE", "e")
     from twonode.lab import lab_hosts
-    with pytest.raises(SystemExit, match="empty .*, b or c"):
+    with pytest.raises(SystemExit, match="empty .*, b, c or d"):
         lab_hosts(str(ROOT / "lab" / "inventory.py"))
 
 
-@pytest.mark.parametrize("instance", ["", "b", "c"])
+@pytest.mark.parametrize("instance", ["", "b", "c", "d"])
 def test_lab_sh_and_the_inventory_agree_on_each_labs_ports(monkeypatch, instance):
     import subprocess
     monkeypatch.delenv("TWONODE_LAB_PORT", raising=False)

@@ -77,3 +77,16 @@ def test_an_unhealthy_peer_is_named_with_why(change, expected):
     args = dict(reachable=True, drbd=CONVERGED, mounts=MOUNTED, leases=True) | change
     problems = peer_problems(SMALL, "torchio", args["reachable"], args["drbd"], args["mounts"], args["leases"])
     assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_in_a_half_upgraded_pair_vms_move_to_the_newer_release_only():
+    from twonode.releases import BOOKWORM, TRIXIE
+    from twonode.vms import release_problem
+
+    assert release_problem("fiori", BOOKWORM, "torchio", TRIXIE) is None
+    assert release_problem("fiori", TRIXIE, "torchio", TRIXIE) is None
+    backwards = release_problem("fiori", TRIXIE, "torchio", BOOKWORM)
+    assert "fiori runs Debian 13 (trixie) and torchio Debian 12 (bookworm)" in backwards
+    assert "upgrade torchio too" in backwards
+    # It is one of the peer's problems: nothing moves.
+    assert peer_problems(SMALL, "torchio", True, CONVERGED, MOUNTED, True, backwards) == [backwards]

@@ -8,13 +8,14 @@ import os
 from pathlib import Path
 
 from .config import load_cluster
+from .releases import DEFAULT, SUPPORTED
 
 NODE_INDEX = {"fiori": 1, "torchio": 2}
 
 
 #: The labs lab/lab.sh can run side by side (TWONODE_LAB_INSTANCE): the
 #: suffix of their run and BMC directories, and their default port base.
-INSTANCES = {"": ("", 2220), "b": ("-b", 2420), "c": ("-c", 2620)}
+INSTANCES = {"": ("", 2220), "b": ("-b", 2420), "c": ("-c", 2620), "d": ("-d", 2820)}
 
 
 def lab_dir() -> Path:
@@ -26,8 +27,16 @@ def lab_dir() -> Path:
 def _instance() -> tuple[str, int]:
     name = os.environ.get("TWONODE_LAB_INSTANCE", "")
     if name not in INSTANCES:
-        raise SystemExit(f"TWONODE_LAB_INSTANCE is empty (the lab), b or c (the labs beside it), not {name!r}")
+        raise SystemExit(f"TWONODE_LAB_INSTANCE is empty (the lab), b, c or d (the labs beside it), not {name!r}")
     return INSTANCES[name]
+
+
+def lab_release() -> str:
+    """The guests' Debian release (lab/lab.sh: TWONODE_LAB_RELEASE)."""
+    release = os.environ.get("TWONODE_LAB_RELEASE") or DEFAULT.codename
+    if release not in SUPPORTED:
+        raise SystemExit(f"TWONODE_LAB_RELEASE is one of {' '.join(SUPPORTED)}, not {release!r}")
+    return release
 
 
 def run_dir() -> Path:

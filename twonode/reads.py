@@ -17,6 +17,7 @@ from facts.libvirt import Virsh
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
+from facts.os_release import NodeOsRelease
 from facts.ocfs2 import O2cb
 from . import migration
 from .fencing import FENCE_CONF
@@ -48,6 +49,11 @@ OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
 QEMU_HOOK = "/etc/libvirt/hooks/qemu.d/twonode-vm-leases"
 LEASE_HOLDER = "/usr/local/lib/twonode/vm-lease-holder"
 LEASES_CONF = "/etc/twonode/vm-leases.conf"
+
+
+def install_reads() -> tuple:
+    """What twonode/install.py reads: the installed packages, the release."""
+    return (key(DebPackages), key(NodeOsRelease))
 
 
 def cluster_interface_file(c: Cluster) -> str:
@@ -92,13 +98,13 @@ def vm_domains(c: Cluster) -> dict[str, tuple[str, ...]]:
 
 
 def network(c: Cluster) -> tuple:
-    return (key(DebPackages), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
+    return (*install_reads(), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
             *file_reads(cluster_interface_file(c)), *etc_hosts_reads())
 
 
 def storage(c: Cluster) -> tuple:
     devices = local_devices(c)
-    return (key(DebPackages), key(VolumeGroups), key(LinuxMounts), *line_reads(FSTAB),
+    return (*install_reads(), key(VolumeGroups), key(LinuxMounts), *line_reads(FSTAB),
             *([key(DeviceSignatures, devices=devices)] if devices else []))
 
 
@@ -109,23 +115,23 @@ def drbd_plan(c: Cluster) -> tuple:
 
 
 def drbd(c: Cluster) -> tuple:
-    return (key(DebPackages), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET), *file_reads(DRBD_EVENT),
+    return (*install_reads(), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET), *file_reads(DRBD_EVENT),
             *file_reads(FENCE_PEER), *file_reads(FENCE_CONF),
             *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol))),
             *service_reads("drbd.service"), *drbd_plan(c))
 
 
 def ocfs2(c: Cluster) -> tuple:
-    return (key(DebPackages), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
+    return (*install_reads(), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
             *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(LinuxMounts),
             *file_reads(ACTIVATE), *file_reads(ACTIVATE_UNIT), *file_reads(ACTIVATE_VOLUMES),
             *file_reads(OCFS2_SYSCTL),
-            *service_reads("twonode-activate.service"), *drbd_plan(c))
+            *service_reads("twonode-activate.service"), *service_reads("o2cb.service"), *drbd_plan(c))
 
 
 def nfs(c: Cluster) -> tuple:
     exports = c.nfs.grouped_exports() if c.nfs else []
-    return (key(DebPackages), *(k for e in exports for k in directory_reads(e.path)),
+    return (*install_reads(), *(k for e in exports for k in directory_reads(e.path)),
             *file_reads(NFS_SERVER_DROPIN), *service_reads("nfs-server.service"), *file_reads(EXPORTS),
             *file_reads(ADMIN_EXPORTS), *directory_reads(EXPORTS_DIR),
             key(NfsExports))
@@ -133,7 +139,7 @@ def nfs(c: Cluster) -> tuple:
 
 def libvirt(c: Cluster) -> tuple:
     lv = c.libvirt
-    return (key(DebPackages), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
+    return (*install_reads(), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
             *(k for pool in lv.pools for k in directory_reads(pool.target)),
             *(k for net in lv.networks for k in file_reads(network_xml(net))),
             path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES),

@@ -16,6 +16,7 @@ from shlex import quote
 from facts.drbd import DrbdState
 from facts.libvirt import Domain
 from .model import Cluster
+from .releases import Release
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,24 @@ class Move:
                 f"{quote(f'qemu+ssh://{self.destination}{hosts_suffix}/system')}")
 
 
+def release_problem(node: str, node_release: Release, peer: str, peer_release: Release) -> str | None:
+    """Why VMs cannot move from ``node`` to ``peer`` because of their
+    releases (a pair half upgraded); None when they can. QEMU migrates a
+    VM to a QEMU as new as its own or newer, never back."""
+    if int(peer_release.version) >= int(node_release.version):
+        return None
+    return (f"{node} runs {node_release.name} and {peer} {peer_release.name}: a VM does not move live to an "
+            f"older QEMU. While the pair is mixed, VMs move only from the older release to the newer: upgrade "
+            f"{peer} too (emptying it onto {node} first)")
+
+
 def peer_problems(c: Cluster, peer: str, reachable: bool, drbd: dict[str, dict[str, DrbdState]],
-                  peer_mounts: dict, peer_has_leases: bool) -> list[str]:
+                  peer_mounts: dict, peer_has_leases: bool, releases: str | None = None) -> list[str]:
     """Why ``peer`` cannot take VMs now; none when it can. ``drbd``: each
-    node's DRBD states by resource."""
+    node's DRBD states by resource; ``releases``: release_problem()'s."""
     if not reachable:
         return [f"{peer} cannot be reached"]
-    problems = []
+    problems = [releases] if releases else []
     for vol in c.replicated_volumes:
         for node in c.nodes:
             st = drbd.get(node.name, {}).get(vol.resource)
