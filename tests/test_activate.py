@@ -32,11 +32,17 @@ esac
     "logger": "#!/bin/sh\nexit 0\n",
     # virsh list --inactive --autostart --name | start VM: the VMs from a
     # file; a start fails where the VM's lease is held (a file says so).
+    # pool-list --inactive --name | pool-dumpxml | pool-start: the inactive
+    # pools and their targets from files.
     "virsh": """#!/bin/sh
 case $1 in
   list) cat "$WORK/autostart" 2>/dev/null ;;
   start) echo "virsh start $2" >> "$WORK/calls"
          if [ -e "$WORK/held-$2" ]; then echo "error: twonode: VM $2: it runs on torchio" >&2; exit 1; fi ;;
+  pool-list) cat "$WORK/inactive-pools" 2>/dev/null ;;
+  pool-dumpxml) printf '<pool type="dir">\n  <name>%s</name>\n  <target>\n    <path>%s</path>\n  </target>\n</pool>\n' \
+                  "$2" "$(cat "$WORK/pool-$2")" ;;
+  pool-start) echo "virsh pool-start $2" >> "$WORK/calls" ;;
 esac
 """,
     "sleep": "#!/bin/sh\nexit 0\n",
@@ -136,3 +142,19 @@ def test_no_vm_is_started_while_a_volume_waits(node):
     with pytest.raises(subprocess.TimeoutExpired):
         run(node, timeout=3)
     assert calls(node) == []
+
+
+def test_once_mounted_the_pools_on_the_volumes_are_started_before_the_vms(node):
+    # Autostart off (libvirt starts before the mounts): started here, as the
+    # deploy would; a pool elsewhere, or on a look-alike path, is the admin's.
+    state(node, "Secondary/Primary", "Connected", "UpToDate/UpToDate")
+    (node / "inactive-pools").write_text("vmpool\nisos\nelsewhere\nlookalike\n")
+    for pool, path in (("vmpool", "/vol/small"), ("isos", "/vol/small/isos"), ("elsewhere", "/var/lib/libvirt/images"),
+                       ("lookalike", "/vol/smaller")):
+        (node / f"pool-{pool}").write_text(path)
+    (node / "autostart").write_text("tiny\n")
+    result = run(node)
+    assert result.returncode == 0, result
+    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra", "virsh pool-start vmpool",
+                           "virsh pool-start isos", "virsh start tiny"]
+    assert "started pool isos (/vol/small/isos)" in result.stdout

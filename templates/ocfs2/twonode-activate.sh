@@ -82,8 +82,36 @@ start_autostart_vms() {
     done
 }
 
+# The pools on the replicated volumes keep libvirt's autostart off: libvirt
+# starts at boot before the volumes are mounted, and a directory pool would
+# list the empty mount point. So, as the deploy does, they are started here
+# once mounted (a deploy after a reboot found them inactive and started them:
+# a change on a converged cluster, seen on the lab). An admin's pools
+# elsewhere are left as they are.
+start_pools_on_volumes() {
+    command -v virsh >/dev/null 2>&1 || return 0
+    local pool path res mp out
+    virsh pool-list --inactive --name 2>/dev/null | while read -r pool; do
+        [ -n "$pool" ] || continue
+        path=$(virsh pool-dumpxml "$pool" </dev/null 2>/dev/null | sed -n 's:.*<path>\(.*\)</path>.*:\1:p' | head -n 1)
+        [ -n "$path" ] || continue
+        while read -r res mp <&3; do
+            case "$res" in ""|"#"*) continue ;; esac
+            case "$path/" in
+                "$mp"/*)
+                    if out=$(virsh pool-start "$pool" </dev/null 2>&1); then
+                        say "started pool $pool ($path)"
+                    else
+                        say "pool $pool not started: $(echo "$out" | tr '\n' ' ')"
+                    fi
+                    break ;;
+            esac
+        done 3< "$VOLUMES"
+    done
+}
+
 if [ $alone = yes ]; then
-    activate_all && start_autostart_vms
+    activate_all && start_pools_on_volumes && start_autostart_vms
     exit
 fi
 waiting_said=no
@@ -93,4 +121,5 @@ until activate_all; do
     sleep 5
 done
 say "every replicated volume is Primary and mounted"
+start_pools_on_volumes
 start_autostart_vms

@@ -1,4 +1,5 @@
-"""Fresh lab → refused foreign data → full deploy → converged, idempotent.
+"""Fresh lab → refused foreign data → full deploy → converged, idempotent,
+and a node's first reboot.
 
 Order matters inside this module (one lab, states build on each other), and
 it starts from a reset lab.
@@ -8,6 +9,8 @@ import os
 import re
 
 import pytest
+
+from conftest import proc_drbd_states, wait_until
 
 FOREIGN_SUM = "sha256sum /mnt/foreign/precious"
 
@@ -166,3 +169,27 @@ def test_each_task_alone_changes_nothing_when_converged(fresh, task):
     run = fresh.deploy(f"tasks/{task}.py")
     assert run.returncode == 0, run
     assert run.changed_ops == [], run.changed_ops
+
+
+def test_a_node_rebooted_after_the_bring_up_rejoins_by_itself_and_nothing_changes(fresh):
+    # The first boot of a node the deploy built from bare Debian: o2cb must
+    # start (on Debian 13 only because the deploy enabled its unit), and
+    # twonode-activate promote and mount every volume beside the peer.
+    fresh.ssh("torchio", "head -c 1M /dev/urandom > /vol/small/before-reboot && sync")
+    written = fresh.ssh("torchio", "sha256sum /vol/small/before-reboot").split()[0]
+    fresh.ssh("fiori", "systemctl poweroff", check=False)
+    wait_until(lambda: fresh.run("running", "fiori").returncode != 0, timeout=300, interval=2)
+    fresh.start("fiori")
+    mounts = {"/vol/small", "/vol/vmpool0", "/vol/pub"}
+
+    def joined():
+        states = proc_drbd_states(fresh.ssh("fiori", "cat /proc/drbd"))
+        mounted = set(fresh.ssh("fiori", "findmnt -n -o TARGET -t ocfs2 || true").split())
+        return (len(states) == 3 and set(states) == {("Connected", "Primary/Primary", "UpToDate/UpToDate")}
+                and mounted == mounts)
+    wait_until(joined, timeout=600)
+    assert "-> StandAlone" not in fresh.ssh("fiori", "dmesg")
+    assert fresh.ssh("fiori", "sha256sum /vol/small/before-reboot").split()[0] == written
+    wait_until(lambda: "/vol/small/home" in fresh.ssh("fiori", "exportfs -v"), timeout=300)
+    run = fresh.deploy()
+    assert run.returncode == 0 and run.changed_ops == [], run

@@ -52,6 +52,28 @@ def test_swapping_the_node_order_never_renumbers_a_live_o2cb(live, tmp_path):
     assert state(live) == before
 
 
+def test_a_release_twonode_does_not_know_is_refused_before_anything_runs(live, tmp_path):
+    # fiori as the next Debian testing would say it is (no VERSION_ID), and
+    # a group_data change pending: nothing of it may reach either node.
+    live.ssh("fiori", "cp /etc/os-release /root/os-release.lab && "
+                      "sed -i 's/trixie/forky/g; s/bookworm/forky/g; /^VERSION_ID=/d' /etc/os-release")
+    try:
+        before = state(live)
+        export = {"path": "/vol/small/pending", "clients": [{"host": "192.168.10.0/24", "options": ["ro"]}]}
+        run = live.deploy(inventory=variant(tmp_path, lambda c: c["nfs"]["exports"].append(export)))
+        assert run.returncode != 0, run
+        assert "fiori: it runs Debian GNU/Linux" in run.output and "VERSION_CODENAME=forky" in run.output, run
+        assert "twonode deploys Debian 12 (bookworm) and Debian 13 (trixie) only" in run.output, run
+        assert "Beginning operation run" not in run.output, run
+        assert state(live) == before
+        for node in ("fiori", "torchio"):  # not even on the node twonode knows
+            assert live.ssh(node, "test -e /vol/small/pending && echo there || echo absent").strip() == "absent"
+    finally:
+        live.ssh("fiori", "mv /root/os-release.lab /etc/os-release")
+    again = live.deploy(inventory=SMALL)
+    assert again.returncode == 0 and again.changed_ops == [], again
+
+
 NEW_VOLUME = {"name": "new", "size": "256m", "mount_point": "/vol/new", "fs_type": "mail",
               "minor": 1, "port": 7791}
 
