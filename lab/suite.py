@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make test`: the unit tests, then the lab modules in three labs at once.
+"""`make test`: the unit tests, then the lab modules in four labs at once.
 
     .venv/bin/python lab/suite.py            # what `make test` runs
     .venv/bin/python lab/suite.py --lanes    # which module runs in which lab
@@ -13,16 +13,17 @@ the host's cores idle 57 % of the time (measured). The bare bring-up
 that keep both cores busy. So test_1 runs in a lab of its own, and the
 scenarios are split over two more labs (``TWONODE_LAB_INSTANCE``: each its
 own guests, ports and BMC; lab/lab.sh), by their measured times (README,
-"Two labs... three labs").
+"Two labs... three labs"). Those three run Debian 13; a fourth runs test_1
+on Debian 12 (README, "Debian 12 and 13").
 
-test_1's lab runs at a lower CPU priority (``nice``): when the labs want
+The test_1 labs run at a lower CPU priority (``nice``): when the labs want
 more than the cores, the scenarios whose timing matters (fencing must end
 within o2cb's 60 s) get them, and test_1, which asserts no timing, takes
 what is left. Its guests still get a share (nice 10, far from ``nice 19``'s
 near-nothing), so their own o2cb heartbeats and DRBD pings keep running.
 
 The checkpoints are shared: the first lab that needs one builds it while
-another that needs it waits (lab/checkpoints.py). Each lab's pytest prints
+another of the same release that needs it waits (lab/checkpoints.py). Each lab's pytest prints
 its own module table; lines are prefixed with the lab they come from, and
 each lab's whole output is kept in ``lab-logs/LAB.log``. The failed tests
 are listed again at the very end: CI keeps only the tail of the output, and
@@ -59,6 +60,8 @@ class Lane:
     test_timeout: int | None = None
     #: The guests' Debian release (TWONODE_LAB_RELEASE), when not the default.
     release: str | None = None
+    #: The lab whose end this one waits for before it starts.
+    after: str | None = None
 
 
 #: Seconds per module in the last CI run (README): the first lab and the
@@ -75,10 +78,11 @@ LANES = (
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes",
                         "test_7_fencing", "test_8_bmc_unreachable")),
     # Debian 12 beside the default 13 (README, "Debian 12 and 13"): the
-    # bring-up from bare Debian and a node's first reboot after it. (test_4
-    # beside it cost its own checkpoints and 8 minutes more of a saturated
-    # host.)
-    Lane("lab-d", "d", ("test_1_bringup",), nice=10, test_timeout=2700, release="bookworm"),
+    # bring-up from bare Debian and a node's first reboot after it, once
+    # lab-c is done. Started with the others, two bring-ups at nice 10
+    # shared what the scenarios left: both were still installing packages
+    # after 37 minutes (CI7).
+    Lane("lab-d", "d", ("test_1_bringup",), nice=10, test_timeout=2700, release="bookworm", after="lab-c"),
 )
 
 
@@ -145,23 +149,33 @@ def main() -> int:
         commands[lane.name] = ([*nice, *PYTEST, "-v", "-rfE", *paths[lane.name]], lane_env)
     width = max(map(len, commands))
     LOGS.mkdir(exist_ok=True)
-    processes, readers = {}, []
     failures: dict[str, list[str]] = {name: [] for name in commands}
-    for name, (argv, lane_env) in commands.items():
-        processes[name] = subprocess.Popen(argv, cwd=ROOT, env=lane_env, stdout=subprocess.PIPE,
-                                           stderr=subprocess.STDOUT, text=True, bufsize=1)
-        readers.append(threading.Thread(target=stream,
-                                        args=(name, processes[name], width, failures[name])))
-        readers[-1].start()
-    codes = {name: p.wait() for name, p in processes.items()}
-    for reader in readers:
-        reader.join()
-    # The labs beside the first are only the suite's: their guests stop with it.
-    for lane in LANES:
-        if lane.instance:
-            subprocess.run([str(LAB), "down"], cwd=ROOT,
-                           env={**env, "TWONODE_LAB_INSTANCE": lane.instance,
-                                **({"TWONODE_LAB_RELEASE": lane.release} if lane.release else {})})
+    ended = {name: threading.Event() for name in commands}
+    codes: dict[str, int] = {}
+
+    def run(lane: Lane) -> None:
+        argv, lane_env = commands[lane.name]
+        if lane.after in ended:
+            ended[lane.after].wait()
+            print(f"{lane.name:<{width}} | (starts now: {lane.after} has ended)", flush=True)
+        try:
+            process = subprocess.Popen(argv, cwd=ROOT, env=lane_env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, bufsize=1)
+            stream(lane.name, process, width, failures[lane.name])
+            codes[lane.name] = process.wait()
+        finally:
+            # The labs beside the first are only the suite's: their guests
+            # stop as soon as their modules end.
+            if lane.instance:
+                subprocess.run([str(LAB), "down"], cwd=ROOT, env=lane_env)
+            ended[lane.name].set()
+
+    threads = [threading.Thread(target=run, args=(lane,)) for lane in LANES if lane.name in commands]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = {name: codes.get(name, 1) for name in commands}
 
     print(f"\nlab suite: {time.monotonic() - t0:.0f} s in all (unit tests included); "
           + ", ".join(f"{name} {'passed' if code == 0 else f'FAILED (exit {code})'}"
