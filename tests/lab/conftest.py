@@ -157,7 +157,7 @@ class Lab:
     def pyinfra(self, *args: str, inventory: str = "lab/inventory.py", timeout: int | None = None) -> "Run":
         # Bounded by the test's own timeout: test_1's bring-up from bare
         # Debian took over 20 minutes beside the other labs' busiest modules
-        # (its lab's tests get TWONODE_LAB_TEST_TIMEOUT=2700, lab/suite.py).
+        # (its lab's tests get TWONODE_LAB_TEST_TIMEOUT=3600, lab/suite.py).
         timeout = timeout or max(1200, LAB_TEST_TIMEOUT - 300)
         result = subprocess.run(
             [str(PYINFRA), "-y", inventory, *args],
