@@ -226,10 +226,14 @@ def key(name: str, root: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def path_of(name: str) -> Path:
+def _release_prefix(name: str) -> str:
     """Named by the release too: one release's checkpoints never make the
     other's stale."""
-    return cache_dir() / f"{name}-{lab_release()}-{key(name)}"
+    return f"{name}-{lab_release()}-"
+
+
+def path_of(name: str) -> Path:
+    return cache_dir() / f"{_release_prefix(name)}{key(name)}"
 
 
 def cached(name: str) -> bool:
@@ -252,7 +256,7 @@ def stale(name: str) -> list[Path]:
     older = re.compile(rf"{re.escape(name)}-[0-9a-f]{{16}}(\..*)?")
     return sorted(p for p in cache_dir().glob(f"{name}-*")
                   if p.name != current and not p.name.startswith(current + ".")
-                  and (p.name.startswith(f"{name}-{lab_release()}-") or older.fullmatch(p.name)))
+                  and (p.name.startswith(_release_prefix(name)) or older.fullmatch(p.name)))
 
 
 def build(name: str) -> Path:
