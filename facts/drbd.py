@@ -379,14 +379,51 @@ def parse_get_gi(text: str) -> DrbdMetadata:
     return DrbdMetadata(present=False, error=said)
 
 
+#: The marker before a raw superblock's bytes in DrbdGenerations' output.
+RAW_SUPERBLOCK = "raw-superblock"
+#: DRBD 8.4's on-disk metadata magics (drbd_int.h: DRBD_MD_MAGIC_08 and
+#: DRBD_MD_MAGIC_84_UNCLEAN, which 8.4 writes while the activity log may
+#: hold extents); DRBD_MD_MAGIC_09, DRBD 9's, is not metadata this tool reads.
+MD_MAGICS_84 = frozenset({0x8374026B, 0x8374026C})
+MD_MAGIC_09 = 0x8374026D
+#: struct meta_data_on_disk's flags: MDF_CONSISTENT.
+MDF_CONSISTENT = 1 << 0
+
+
+def parse_superblock(od_output: str) -> DrbdMetadata:
+    """The first 64 bytes of internal metadata's superblock (the device's
+    last 4 KiB), as ``od -A n -t x1`` prints them: big-endian
+    ``la_size_sect`` (u64), ``uuid[4]`` (current, bitmap, two history),
+    ``device_uuid``, a reserved u64, ``flags`` (u32), ``magic`` (u32).
+    What ``drbdmeta ... get-gi`` prints is read from the same bytes
+    (tests/fixtures/drbd84/reinstalled_torchio__*). Fewer bytes than that
+    is an error (what the device holds is unknown), never "no metadata"."""
+    try:
+        raw = bytes(int(b, 16) for b in od_output.split())
+    except ValueError:
+        raw = b""
+    if len(raw) != 64:
+        said = " ".join(od_output.split())[:200]
+        return DrbdMetadata(present=False, error=f"the metadata superblock could not be read ({said or 'no output'})")
+    flags, magic = int.from_bytes(raw[56:60], "big"), int.from_bytes(raw[60:64], "big")
+    if magic == MD_MAGIC_09:
+        return DrbdMetadata(present=False, error="DRBD 9 metadata (magic 0x8374026D): not DRBD 8.4's")
+    if magic not in MD_MAGICS_84:
+        return DrbdMetadata(present=False)
+    return DrbdMetadata(present=True, current_uuid=raw[8:16].hex().upper(), consistent=bool(flags & MDF_CONSISTENT))
+
+
 class DrbdGenerations(FactBase):
     """
     The generation identifiers of each given resource, by resource name:
     the kernel's (``drbdadm get-gi``) where the minor exists, else the
     backing device's on-disk metadata (``drbdmeta``, which works before the
-    resource file exists); nothing where the backing device is missing, or
-    drbd-utils is not installed yet (the first run: the LV's signatures,
-    read by wipefs, still decide whether it is blank).
+    resource file exists); nothing where the backing device is missing.
+    Where drbd-utils is not installed yet, the metadata's superblock itself
+    (``parse_superblock``): a node reinstalled with its data disks kept (a
+    rolling upgrade) must be seen to hold DRBD metadata in the very run
+    that installs drbd-utils, or the LV's "drbd" signature reads as foreign
+    data and the deploy refuses it.
 
     .. code:: python
 
@@ -404,12 +441,21 @@ class DrbdGenerations(FactBase):
             parts.append(
                 f"echo @@{q_res}; if [ -e /sys/block/drbd{int(minor)} ]; then drbdadm get-gi {q_res} 2>&1; "
                 f"elif [ -b {q_dev} ] && command -v drbdmeta >/dev/null; then "
-                f"drbdmeta --force {int(minor)} v08 {q_dev} internal get-gi 2>&1; fi"
+                f"drbdmeta --force {int(minor)} v08 {q_dev} internal get-gi 2>&1; "
+                f"elif [ -b {q_dev} ]; then echo {RAW_SUPERBLOCK}; s=$(blockdev --getsize64 {q_dev}) && "
+                f"dd if={q_dev} bs=4096 skip=$((s / 4096 - 1)) count=1 iflag=direct 2>/dev/null "
+                f"| od -A n -t x1 -N 64 -v; fi"
             )
         return "; ".join([*parts, "true"])
 
     def process(self, output: list[str]) -> dict[str, DrbdMetadata]:
-        return {res: parse_get_gi(text) for res, text in section_text(output).items() if res}
+        result = {}
+        for res, text in section_text(output).items():
+            if not res:
+                continue
+            marker, _, rest = text.partition("\n")
+            result[res] = parse_superblock(rest) if marker.strip() == RAW_SUPERBLOCK else parse_get_gi(text)
+        return result
 
 
 #: Where templates/drbd/drbd-event.sh records DRBD's events on a node.

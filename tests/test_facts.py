@@ -17,7 +17,9 @@ from facts.drbd import (
     parse_drbdsetup_show,
     parse_get_gi,
     parse_proc_drbd,
+    RAW_SUPERBLOCK,
     parse_status_json,
+    parse_superblock,
     split_brain_minors,
 )
 from facts.libvirt import Virsh, parse_virsh, parse_virsh_list, split_virsh_sections
@@ -146,6 +148,44 @@ def test_metadata_absent_prints_nothing():
 
 def test_no_backing_device_prints_nothing():
     assert DrbdGenerations().process(["@@drbd_small"])["drbd_small"] == DrbdMetadata(present=False)
+
+
+# The superblock read where drbd-utils is not installed yet: a node
+# reinstalled on the next release, its data disk kept (test_1 on Debian 12).
+# Each pair was captured together: the raw bytes, then what drbd-utils says.
+@pytest.mark.parametrize("superblock, get_gi", [
+    ("drbd84/reinstalled_torchio__superblock_od_small.txt", "drbd84/reinstalled_torchio__drbdmeta_get-gi_small.txt"),
+    ("drbd84/alone_primary_peer_reinstalled_fiori__superblock_od_small.txt",
+     "drbd84/alone_primary_peer_reinstalled_fiori__drbdadm_get-gi_drbd_small.txt"),
+])
+def test_the_raw_superblock_says_what_drbdmeta_says(superblock, get_gi):
+    raw = parse_superblock((FIX / superblock).read_text())
+    assert raw == parse_get_gi((FIX / get_gi).read_text())
+    assert raw.present and not raw.never_used and not raw.is_partial
+
+
+def test_the_fact_reads_a_raw_superblock_after_its_marker():
+    out = ["@@drbd_small", RAW_SUPERBLOCK, *(FIX / "drbd84/reinstalled_torchio__superblock_od_small.txt").read_text().splitlines()]
+    md = DrbdGenerations().process(out)["drbd_small"]
+    assert md == DrbdMetadata(present=True, current_uuid="4238C85F7E5700E0", consistent=True)
+
+
+def _superblock(magic: int, flags: int = 0, current: int = 4) -> str:
+    raw = bytes(8) + current.to_bytes(8, "big") + bytes(40) + flags.to_bytes(4, "big") + magic.to_bytes(4, "big")
+    return " ".join(f"{b:02x}" for b in raw)
+
+
+def test_a_raw_superblock_right_after_create_md_is_never_used_and_an_unclean_one_is_read():
+    assert parse_superblock(_superblock(0x8374026B)).never_used
+    md = parse_superblock(_superblock(0x8374026C, flags=0, current=0x1234))
+    assert md.present and md.consistent is False and md.is_partial
+
+
+def test_no_magic_is_no_metadata_but_a_short_read_or_drbd9_is_an_error():
+    assert parse_superblock(_superblock(0)) == DrbdMetadata(present=False)
+    for text in ("", "00 11", _superblock(0x8374026D)):
+        md = parse_superblock(text)
+        assert md.present is False and md.error, text
 
 
 def test_metadata_after_create_md_is_never_used():
