@@ -15,6 +15,9 @@
 #   lab/lab.sh bmc-stop|bmc-start   the BMC unreachable / back (its relay then finds nobody)
 #   lab/lab.sh link NODE up|down    NODE's cluster link (eth1) carrier, from the host:
 #                              a pulled cable, which a reboot of the guest does not undo
+#   lab/lab.sh reinstall NODE RELEASE   NODE's system disk replaced by a bare one
+#                              of RELEASE (its data disk kept), then booted: the
+#                              OS reinstalled, as in a rolling upgrade
 #   lab/lab.sh build    (re)build the cached base image
 #   lab/lab.sh image    build it only if missing or stale
 #   lab/lab.sh rootfs DIR      the base image's root file system, unpacked into DIR
@@ -26,7 +29,8 @@
 # the first (lab/suite.py runs the suite in all four at once).
 # TWONODE_LAB_RELEASE=trixie (the default: twonode/releases.py) or bookworm:
 # the guests' Debian release. Each release has its image and checkpoints;
-# a lab whose guests run another release is given fresh ones by `up`.
+# a lab whose guests run another release is given fresh ones by `up`, except
+# a node that `reinstall` gave another release on purpose (a mixed pair).
 #
 # Each guest has a BMC (lab/bmc.py: Redfish over HTTPS on the host, started
 # with the guests): a guest reaches it at $BMC_GUEST_ADDR:443 through its
@@ -59,7 +63,8 @@ case " $(python3 "$TOP/twonode/releases.py") " in
   *" $RELEASE "*) ;;
   *) echo "lab: TWONODE_LAB_RELEASE is one of: $(python3 "$TOP/twonode/releases.py"), not '$RELEASE'" >&2; exit 2 ;;
 esac
-IMG=${TWONODE_LAB_IMAGE:-$CACHE/image-$RELEASE-$IMAGE_VERSION}
+image_of() { echo "$CACHE/image-$1-$IMAGE_VERSION"; }
+IMG=${TWONODE_LAB_IMAGE:-$(image_of "$RELEASE")}
 image_key() { echo "$IMAGE_VERSION $RELEASE $(python3 "$TOP/twonode/packages.py" "$RELEASE")"; }
 # One SSH key for the lab, kept across image rebuilds (lab/inventory.py reads it).
 KEY=$CACHE/ssh/id_ed25519
@@ -250,7 +255,7 @@ running() { local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>
 fresh_disks() {
   local n=$1 root=${2:-$IMG/base.qcow2}
   mkdir -p "$RUN"
-  rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
+  rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$RUN/$n.reinstalled"
   echo "$RELEASE" > "$RUN/$n.release"
   qemu-img create -q -f qcow2 -F qcow2 -b "$root" "$RUN/$n.qcow2"
   # vg0's disk: large enough for the 8 GiB benchmark volume, sparse.
@@ -265,8 +270,12 @@ start_node() {
   running "$n" && return 0
   mkdir -p "$RUN"
   # Disks of the other release (or of a lab older than the setting) stand
-  # on an image this release does not use: the guest starts afresh.
-  if [ -f "$RUN/$n.qcow2" ] && [ "$(cat "$RUN/$n.release" 2>/dev/null)" != "$RELEASE" ]; then
+  # on an image this release does not use: the guest starts afresh, unless
+  # `reinstall` gave it that release (then its release's kernel boots it).
+  local img=$IMG
+  if [ -f "$RUN/$n.reinstalled" ]; then
+    img=$(image_of "$(cat "$RUN/$n.release")")
+  elif [ -f "$RUN/$n.qcow2" ] && [ "$(cat "$RUN/$n.release" 2>/dev/null)" != "$RELEASE" ]; then
     echo "lab: $n's disks are of $(cat "$RUN/$n.release" 2>/dev/null || echo 'another release'): fresh $RELEASE disks" >&2
     fresh_disks "$n"
   fi
@@ -277,7 +286,7 @@ start_node() {
            -device "virtio-net-pci,netdev=n$l,mac=$(mac "$n" $l)")
   done
   qemu-system-x86_64 -name "twonode$SUFFIX-$n" -accel tcg,thread=single -cpu max -smp 1 -m 1536 \
-    -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
+    -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
     -nodefaults -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=$n cryptomgr.notests" \
     -drive "file=$RUN/$n.qcow2,if=virtio,format=qcow2" \
     -drive "file=$RUN/$n-data.qcow2,if=virtio,format=qcow2" \
@@ -371,6 +380,26 @@ reset() {
   up
 }
 
+# reinstall NODE RELEASE: what an admin does to move a node to another
+# release by reinstalling it: the system disk bare again, of RELEASE; the
+# data disk (vg0, the DRBD backing LVs) kept. The node is stopped first if
+# it still runs (a clean shutdown is the caller's: systemctl poweroff).
+reinstall() {
+  local n=$1 rel=$2
+  node_index "$n" >/dev/null
+  case " $(python3 "$TOP/twonode/releases.py") " in
+    *" $rel "*) ;;
+    *) echo "lab: reinstall: $rel is not one of $(python3 "$TOP/twonode/releases.py")" >&2; return 2 ;;
+  esac
+  TWONODE_LAB_RELEASE=$rel "$0" image
+  stop_node "$n"
+  rm -f "$RUN/$n.qcow2"
+  qemu-img create -q -f qcow2 -F qcow2 -b "$(image_of "$rel")/base.qcow2" "$RUN/$n.qcow2"
+  echo "$rel" > "$RUN/$n.release"
+  touch "$RUN/$n.reinstalled"
+  bmc_start; start_node "$n"; wait_ssh "$n"; provision "$n"
+}
+
 # Checkpoints of the running pair. Both guests are frozen within
 # milliseconds of each other and resumed the same way, so their clocks (QEMU's
 # virtual clock stops with the guest) and their DRBD and o2cb links see no gap.
@@ -409,7 +438,7 @@ restore() {
   mkdir -p "$RUN"
   bmc_start
   for n in "${NODES[@]}"; do
-    rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2"
+    rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$RUN/$n.reinstalled"
     echo "$RELEASE" > "$RUN/$n.release"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n.qcow2" "$RUN/$n.qcow2"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n-data.qcow2" "$RUN/$n-data.qcow2"
@@ -452,11 +481,12 @@ case $cmd in
   bmc-stop) bmc_stop ;;
   bmc-start) bmc_start ;;
   link) qmp "$1" link n1 "$2" ;;
+  reinstall) reinstall "$1" "$2" ;;
   save) save "$1" ;;
   restore) restore "$1" ;;
   key) echo "$KEY" ;;
   image-key) image_key ;;
   port) ssh_port "$1" ;;
   release) echo "$RELEASE" ;;
-  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -37,14 +37,14 @@ while not os.path.exists("/root/stop"):
 """
 
 
-def start_writers(ssh: Ssh) -> None:
-    for node in NODES:
+def start_writers(ssh: Ssh, nodes: tuple[str, ...] = NODES) -> None:
+    for node in nodes:
         ssh(node, f"rm -f /root/acked /root/stop; cat > /root/writer.py <<'EOF'\n{WRITER}\nEOF\n"
                   f"setsid python3 /root/writer.py {node} >/root/writer.log 2>&1 < /dev/null &")
 
 
-def stop_writers(ssh: Ssh) -> None:
-    for node in NODES:
+def stop_writers(ssh: Ssh, nodes: tuple[str, ...] = NODES) -> None:
+    for node in nodes:
         try:
             ssh(node, "touch /root/stop")
         except Exception:  # a node still booting: its writer is gone anyway
