@@ -14,7 +14,7 @@ TOP=$(dirname "$HERE")
 CACHE=${TWONODE_LAB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/twonode/lab}
 RELEASE=${TWONODE_LAB_RELEASE:-$(python3 "$TOP/twonode/releases.py" default)}
 "$TOP/lab/lab.sh" image >/dev/null
-IMG=$(ls -d "$CACHE"/image-"$RELEASE"-* | tail -1)
+IMG=$("$TOP/lab/lab.sh" image-dir)
 KEY=$CACHE/ssh/id_ed25519
 PKGS=$(python3 "$TOP/twonode/packages.py" "$RELEASE")
 WORK=$(mktemp -d /tmp/tcg-cpu.XXXX)

@@ -174,6 +174,18 @@ def test_each_task_alone_changes_nothing_when_converged(fresh, task):
     assert run.changed_ops == [], run.changed_ops
 
 
+MOUNTS = ("/vol/small", "/vol/vmpool0", "/vol/pub")
+
+
+def joined(lab, node: str) -> bool:
+    """Every volume of the example Connected, Primary on both, UpToDate on
+    both, and mounted on ``node``."""
+    states = proc_drbd_states(lab.ssh(node, "cat /proc/drbd"))
+    mounted = set(lab.ssh(node, "findmnt -n -o TARGET -t ocfs2 || true").split())
+    return (len(states) == 3 and set(states) == {("Connected", "Primary/Primary", "UpToDate/UpToDate")}
+            and mounted == set(MOUNTS))
+
+
 def test_a_node_rebooted_after_the_bring_up_rejoins_by_itself_and_nothing_changes(fresh):
     # The first boot of a node the deploy built from bare Debian: o2cb must
     # start (on Debian 13 only because the deploy enabled its unit), and
@@ -183,14 +195,7 @@ def test_a_node_rebooted_after_the_bring_up_rejoins_by_itself_and_nothing_change
     fresh.ssh("fiori", "systemctl poweroff", check=False)
     wait_until(lambda: fresh.run("running", "fiori").returncode != 0, timeout=300, interval=2)
     fresh.start("fiori")
-    mounts = {"/vol/small", "/vol/vmpool0", "/vol/pub"}
-
-    def joined():
-        states = proc_drbd_states(fresh.ssh("fiori", "cat /proc/drbd"))
-        mounted = set(fresh.ssh("fiori", "findmnt -n -o TARGET -t ocfs2 || true").split())
-        return (len(states) == 3 and set(states) == {("Connected", "Primary/Primary", "UpToDate/UpToDate")}
-                and mounted == mounts)
-    wait_until(joined, timeout=600)
+    wait_until(lambda: joined(fresh, "fiori"), timeout=600)
     assert "-> StandAlone" not in fresh.ssh("fiori", "dmesg")
     assert fresh.ssh("fiori", "sha256sum /vol/small/before-reboot").split()[0] == written
     wait_until(lambda: "/vol/small/home" in fresh.ssh("fiori", "exportfs -v"), timeout=300)
@@ -219,7 +224,7 @@ def test_a_node_reinstalled_on_the_next_release_rejoins_while_its_peer_serves(fr
         pytest.skip(f"the lab runs {lab_release()}, the newest release twonode supports")
     fresh.ssh("fiori", "head -c 1M /dev/urandom > /vol/small/before-upgrade && sync")
     written = fresh.ssh("fiori", "sha256sum /vol/small/before-upgrade").split()[0]
-    mounts = {m: _mount_id(fresh, "fiori", m) for m in ("/vol/small", "/vol/vmpool0", "/vol/pub")}
+    mounts = {m: _mount_id(fresh, "fiori", m) for m in MOUNTS}
     start_writers(fresh.ssh, nodes=("fiori",))
     fresh.ssh("torchio", "systemctl poweroff", check=False)
     wait_until(lambda: fresh.run("running", "torchio").returncode != 0, timeout=300, interval=2)
@@ -230,12 +235,7 @@ def test_a_node_reinstalled_on_the_next_release_rejoins_while_its_peer_serves(fr
     run = fresh.deploy()
     assert run.returncode == 0, run
 
-    def joined():
-        states = proc_drbd_states(fresh.ssh("torchio", "cat /proc/drbd"))
-        mounted = set(fresh.ssh("torchio", "findmnt -n -o TARGET -t ocfs2 || true").split())
-        return (len(states) == 3 and set(states) == {("Connected", "Primary/Primary", "UpToDate/UpToDate")}
-                and mounted == set(mounts))
-    wait_until(joined, timeout=600)
+    wait_until(lambda: joined(fresh, "torchio"), timeout=600)
     stop_writers(fresh.ssh, nodes=("fiori",))
     # torchio joined on the metadata its data disk kept: it resynced what
     # fiori wrote meanwhile, never the whole device (a new create-md would).
