@@ -256,3 +256,9 @@ def test_when_its_node_loses_power_the_vm_starts_on_the_peer_once_that_node_is_f
     refused = [a for a in attempts[:-1] if "rc=0" not in a[2]]
     measurements.append(f"test_9 tiny VM started on fiori {attempts[-1][1]} s after torchio lost power "
                         f"(starts refused before: {len(refused)}; lease taken {since - fenced:.0f} s after the fence)")
+    # Bad input, the peer down: emptying fiori onto the dead torchio stops
+    # before anything moves, and says why.
+    run = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
+    assert run.returncode != 0 and "nothing moved to torchio" in run.output, run
+    assert "torchio cannot be reached" in run.output, run
+    assert domains(cluster, "fiori") == {VM: "running"}
