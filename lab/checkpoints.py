@@ -44,7 +44,7 @@ NODES = ("fiori", "torchio")
 SMALL = "tests/lab/small/inventory.py"
 
 #: Everything a deploy of this tree reads on the controller.
-DEPLOY_INPUTS = ("deploy.py", "config.py", "tasks/*.py", "templates/**/*", "facts/*.py", "twonode/*.py")
+DEPLOY_INPUTS = ("deploy.py", "config.py", "tasks/*.py", "templates/**/*", "facts/*.py", "twonode/**/*.py")
 
 
 def log(message: str) -> None:

@@ -19,7 +19,7 @@ from pyinfra.operations import server
 
 from twonode import fencing, reads
 from twonode.context import DeployStopped, cluster, this_node
-from twonode.model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
+from twonode.paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install
 from twonode.drbd_identity import identity_of, live_change_refusal

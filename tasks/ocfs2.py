@@ -10,7 +10,7 @@ before it writes. Mounts follow on both nodes, ordered after it.
 import re
 from shlex import quote
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.operations import server
 
 from facts.blockdev import LinuxMounts

@@ -1,4 +1,4 @@
-"""The cluster description's validation (twonode/model.py, twonode/config.py).
+"""The cluster description's validation (twonode/model/, twonode/config.py).
 
 Every bad case is the example in group_data/all.py with one mutation; the
 test asserts on the text the user sees (config.validate's formatted error):

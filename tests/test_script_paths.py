@@ -10,7 +10,7 @@ import pytest
 
 from facts.drbd import EVENTS_FILE
 from twonode.fencing import FENCE_DIR
-from twonode.model import DRBD_EVENT
+from twonode.paths import DRBD_EVENT
 from twonode.reads import ACTIVATE_VOLUMES
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"

@@ -21,7 +21,8 @@ from facts.os_release import NodeOsRelease
 from facts.ocfs2 import O2cb
 from . import migration
 from .fencing import FENCE_CONF
-from .model import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, Cluster
+from .model import Cluster
+from .paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
 from .snapshot import key
 

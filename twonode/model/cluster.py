@@ -1,0 +1,247 @@
+"""The whole two-node cluster, and the checks that span its parts (names,
+addresses, mount points, DRBD minors and ports, exports, libvirt)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import NodeName, Strict, _duplicates, _invalid, is_under
+from .nodes import ClusterNetwork, Fencing, Node
+from .services import Libvirt, Nfs
+from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
+
+
+class Cluster(Strict):
+    """The whole two-node cluster."""
+
+    nodes: list[Node]
+    volume_group: str = Field("vg0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+    cluster_network: ClusterNetwork
+    local_volumes: list[LocalVolume] = []
+    replicated_volumes: list[ReplicatedVolume] = []
+    drbd: Drbd = Drbd()
+    o2cb: O2cb = O2cb()
+    nfs: Nfs | None = None
+    libvirt: Libvirt = Libvirt()
+    #: The node that runs the one-node-only actions (new-current-uuid,
+    #: mkfs.ocfs2) when both are new; the first node when omitted.
+    first_node: NodeName | None = None
+    #: Required with replicated volumes: {"mode": "power"} with a BMC per
+    #: node, or {"mode": "none"} to run without fencing knowingly.
+    fencing: Fencing | None = None
+
+    def export_guards(self) -> dict[str, str]:
+        """Each export under a replicated volume, with that volume's mount
+        point: exported with `mp=` (twonode-activate mounts it late)."""
+        exports = self.nfs.grouped_exports() if self.nfs else []
+        return {e.path: v.mount_point for e in exports for v in self.replicated_volumes
+                if is_under(e.path, v.mount_point)}
+
+    def replicated_volume_of(self, path: str) -> "ReplicatedVolume | None":
+        """The replicated volume ``path`` lies on (None: a local path)."""
+        return next((v for v in self.replicated_volumes if is_under(path, v.mount_point)), None)
+
+    @property
+    def fences(self) -> bool:
+        return self.fencing is not None and self.fencing.mode == "power"
+
+    @field_validator("nodes")
+    @classmethod
+    def _two_nodes(cls, nodes: list[Node]) -> list[Node]:
+        if len(nodes) != 2:
+            raise ValueError(
+                f"{len(nodes)} node(s) given: a twonode cluster has exactly two nodes; "
+                "list both, each with name, ssh_host and cluster_address"
+            )
+        return nodes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Cluster":
+        # Every problem is collected with the field it is about, then all are
+        # reported at once.
+        problems: list[tuple[tuple, str]] = []
+        names = [n.name for n in self.nodes]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append((("nodes", i, "name"), f"name {name!r} is used twice: give each node its own host name"))
+        net = self.cluster_network
+        for i, node in enumerate(self.nodes):
+            if node.cluster_address not in net.network:
+                problems.append((("nodes", i, "cluster_address"),
+                    f"{node.cluster_address} is outside cluster_network.network {net.network}: "
+                    "use an address in that network or fix the network"))
+            elif node.cluster_address in (net.network.network_address, net.network.broadcast_address):
+                problems.append((("nodes", i, "cluster_address"),
+                    f"{node.cluster_address} is the network or broadcast address of {net.network}: "
+                    "use a host address"))
+            if node.nics and net.interface not in node.nics:
+                problems.append((("nodes", i, "nics"),
+                    f"no MAC for the cluster interface {net.interface!r} (cluster_network.interface): "
+                    f"add \"{net.interface}\": \"<mac>\" to pin its name"))
+            if _duplicates(node.nics.values()):
+                problems.append((("nodes", i, "nics"), "a MAC is given for two names: one name per NIC"))
+        if self.nodes[0].cluster_address == self.nodes[1].cluster_address:
+            problems.append((("nodes", 1, "cluster_address"),
+                             "both nodes have the same cluster address: give each its own"))
+        if self.first_node is not None and self.first_node not in names:
+            problems.append((("first_node",), f"{self.first_node!r} is not a node name: use one of {names}"))
+        if self.replicated_volumes and self.fencing is None:
+            problems.append((("fencing",), (
+                "dual-primary DRBD under OCFS2 without fencing can split the data when the cluster link "
+                "fails, and LINBIT does not support it: describe each node's BMC (nodes.N.bmc) and set "
+                "fencing = {'mode': 'power'}, or run without it knowingly: fencing = {'mode': 'none'} "
+                "(README, 'Fencing')")))
+        if self.fences:
+            for i, node in enumerate(self.nodes):
+                if node.bmc is None:
+                    problems.append((("nodes", i, "bmc"), (
+                        f"fencing mode 'power' needs {node.name}'s BMC, through which its peer powers it "
+                        "off: add \"bmc\": {\"address\": ..., \"username\": ...}")))
+        for name in ("fence-peer", "unfence-peer", "after-resync-target"):
+            if name in self.drbd.handlers:
+                problems.append((("drbd", "handlers", name), (
+                    f"the {name} handler is twonode's own (fencing): remove it from drbd.handlers")))
+
+        volumes = [("local_volumes", i, v) for i, v in enumerate(self.local_volumes)] + [
+            ("replicated_volumes", i, v) for i, v in enumerate(self.replicated_volumes)
+        ]
+        seen_names: set[str] = set()
+        seen_mounts: set[str] = set()
+        for field, i, vol in volumes:
+            if vol.name in seen_names:
+                problems.append(((field, i, "name"),
+                    f"volume name {vol.name!r} is used twice (local_volumes and replicated_volumes "
+                    "share one LV namespace in the volume group): rename one"))
+            seen_names.add(vol.name)
+            if vol.mount_point in seen_mounts:
+                problems.append(((field, i, "mount_point"),
+                    f"mount_point {vol.mount_point!r} is used by two volumes: give each volume its own"))
+            seen_mounts.add(vol.mount_point)
+        mounts = [v.mount_point for _, _, v in volumes]
+        for field, i, vol in volumes:
+            outer = [m for m in mounts if PurePosixPath(m) in PurePosixPath(vol.mount_point).parents]
+            if outer:
+                problems.append(((field, i, "mount_point"),
+                    f"mount_point {vol.mount_point!r} lies inside {outer[0]!r}: nested volume mounts "
+                    "depend on mount order at boot; mount them side by side"))
+        problems += self._check_minors_and_ports()
+        problems += self._check_exports(mounts)
+        problems += self._check_libvirt()
+        if problems:
+            raise _invalid(problems)
+        return self
+
+    def _check_minors_and_ports(self) -> list[tuple[tuple, str]]:
+        problems = []
+        vols = self.replicated_volumes
+        seen_minors: set[int] = set()
+        seen_ports: set[int] = set()
+        for i, vol in enumerate(vols):
+            if vol.minor is not None:
+                if vol.minor in seen_minors:
+                    problems.append((("replicated_volumes", i, "minor"),
+                        f"DRBD minor {vol.minor} is used twice: give each volume its own minor"))
+                seen_minors.add(vol.minor)
+            if vol.port is not None:
+                if vol.port in seen_ports:
+                    problems.append((("replicated_volumes", i, "port"),
+                        f"DRBD port {vol.port} is used twice: give each volume its own port"))
+                elif vol.port == self.o2cb.port:
+                    problems.append((("replicated_volumes", i, "port"),
+                        f"DRBD port {vol.port} is o2cb.port (the OCFS2 heartbeat): pick another port"))
+                seen_ports.add(vol.port)
+        missing = [(i, vol) for i, vol in enumerate(vols) if vol.minor is None or vol.port is None]
+        if missing:
+            suggested = self._positional_minors_and_ports()
+            for i, vol in missing:
+                minor, port = suggested[i]
+                field = "minor" if vol.minor is None else "port"
+                values = (f"\"minor\": {minor}, \"port\": {port}" if port <= 65535 else
+                          f"\"minor\": {minor} and a free port of your choice")
+                problems.append((("replicated_volumes", i, field),
+                    f"required: a replicated volume's DRBD minor and port are its identity (/dev/drbdN, the "
+                    "replication link) and never change while it exists, so they are stated, not taken from "
+                    f"its place in the list. Write {values} (what twonode assigned it by position before, "
+                    "or the next free ones for a new volume)"))
+        return problems
+
+    def _positional_minors_and_ports(self) -> list[tuple[int, int]]:
+        """What earlier versions assigned by position (the n-th volume
+        without a minor got the n-th free minor, port base_port + minor
+        unless taken): the values a live cluster uses, for the message
+        that asks for them to be stated."""
+        vols = self.replicated_volumes
+        taken_minors = [v.minor for v in vols if v.minor is not None]
+        taken_ports = [v.port for v in vols if v.port is not None]
+        result, next_minor = [], 0
+        for vol in vols:
+            minor = vol.minor
+            if minor is None:
+                while next_minor in taken_minors:
+                    next_minor += 1
+                minor = next_minor
+                taken_minors.append(minor)
+            port = vol.port
+            if port is None:
+                port = self.drbd.base_port + minor
+                while port in taken_ports or port == self.o2cb.port:
+                    port += 1
+                taken_ports.append(port)
+            result.append((minor, port))
+        return result
+
+    def _check_exports(self, mounts: list[str]) -> list[tuple[tuple, str]]:
+        if self.nfs is None:
+            return []
+        problems = []
+        for i, export in enumerate(self.nfs.exports):
+            path = PurePosixPath(export.path)
+            if not any(path == PurePosixPath(m) or PurePosixPath(m) in path.parents for m in mounts):
+                problems.append((("nfs", "exports", i, "path"),
+                    f"{export.path!r} is not under a configured volume mount "
+                    f"({', '.join(mounts) or 'none'}): export a path inside a volume"))
+        carriers = [n for n in self.libvirt.networks if n.address == self.nfs.server_address]
+        if not carriers:
+            problems.append((("nfs", "server_address"),
+                f"{self.nfs.server_address} is not the address of any libvirt.networks entry: "
+                "the private storage network is a libvirt bridge with this same address on both "
+                "nodes; add one (or fix the address)"))
+        return problems
+
+    def _check_libvirt(self) -> list[tuple[tuple, str]]:
+        problems = []
+        for field, items in (("pools", self.libvirt.pools), ("networks", self.libvirt.networks)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.name in seen:
+                    problems.append((("libvirt", field, i, "name"),
+                                     f"name {item.name!r} is used twice: give each its own name"))
+                seen.add(item.name)
+        seen_bridges: set[str] = set()
+        cluster_net = self.cluster_network.network
+        for i, vnet in enumerate(self.libvirt.networks):
+            if vnet.bridge in seen_bridges:
+                problems.append((("libvirt", "networks", i, "bridge"),
+                    f"bridge {vnet.bridge!r} is used twice: give each network its own bridge"))
+            seen_bridges.add(vnet.bridge)
+            if vnet.address.network.overlaps(cluster_net):
+                problems.append((("libvirt", "networks", i, "address"),
+                    f"{vnet.address} overlaps the cluster network {cluster_net}: "
+                    "use a separate private network"))
+        return problems
+
+    # Convenience lookups used by the tasks.
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"{name!r} is not a node of this cluster ({[n.name for n in self.nodes]})")
+
+    def peer(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name != self.node(name).name)
+
+    @property
+    def first(self) -> str:
+        return self.first_node or self.nodes[0].name

@@ -1,0 +1,132 @@
+"""The two servers: how pyinfra reaches them, their cluster addresses and
+NICs, and how each is fenced through its BMC."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from .base import InterfaceName, Mac, NodeName, Strict
+
+#: Options a fence agent reads on its stdin (`name=value` lines); the ones
+#: twonode writes itself (from `address`, `port`, `username` and the password
+#: file) or that would change what the handler asks for are not accepted.
+FENCE_OPTION = r"^[a-z][a-z0-9_]{0,40}$"
+FENCE_OPTION_VALUE = r"^[A-Za-z0-9_./:@,+=-]{0,200}$"
+FENCE_OPTIONS_OWNED = {"action", "ip", "ipaddr", "ipport", "username", "login", "password", "passwd",
+                       "password_script", "passwd_script", "port", "plug", "nodename", "delay"}
+
+
+class Bmc(Strict):
+    """The node's BMC, through which its PEER powers it off (fencing)."""
+
+    #: A fence agent of Debian's fence-agents (fence_redfish, fence_ipmilan, ...).
+    agent: str = Field("fence_redfish", pattern=r"^fence_[a-z0-9_]{1,40}$")
+    #: Where the peer reaches the BMC (its management network address).
+    address: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
+    port: int = Field(443, ge=1, le=65535)
+    username: str = Field(pattern=r"^[A-Za-z0-9._@+-]{1,64}$")
+    #: More of the agent's options, e.g. {"ssl_insecure": "1",
+    #: "systems_uri": "/redfish/v1/Systems/1"}. The password is never here:
+    #: see Fencing.passwords_file.
+    options: dict[str, str] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _plain_options(cls, options: dict[str, str]) -> dict[str, str]:
+        for name, value in options.items():
+            if name in FENCE_OPTIONS_OWNED:
+                raise ValueError(f"option {name!r} is set by twonode (address, port, username, the password "
+                                 "file, the action): remove it")
+            if not re.fullmatch(FENCE_OPTION, name):
+                raise ValueError(f"option {name!r} is not a fence agent option name: lower-case letters, "
+                                 "digits and '_', as the agent reads them on stdin (e.g. 'ssl_insecure')")
+            if not re.fullmatch(FENCE_OPTION_VALUE, value):
+                raise ValueError(f"option {name!r}: {value!r} holds characters a fence agent's stdin line "
+                                 "does not take here: letters, digits and '_./:@,+=-' only")
+        return options
+
+
+class Fencing(Strict):
+    """How a node that loses its peer makes sure the peer is off before it
+    goes on writing (DRBD `fencing resource-and-stonith`)."""
+
+    #: "power": the peer is powered off through its BMC (nodes.N.bmc).
+    #: "none": no fencing; a cut cluster link can then split the data (see
+    #: the README, "Fencing"). Must be said explicitly.
+    mode: Literal["power", "none"]
+    #: On the machine that runs pyinfra, outside the repository: one line per
+    #: node, `NODE = "password"` (TOML), readable by you only. The
+    #: environment variable TWONODE_FENCE_PASSWORDS, if set, names it instead.
+    passwords_file: str = Field("~/.config/twonode/bmc-passwords.toml", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
+    #: Seconds the node that is not first_node waits before it fences, so
+    #: that when both lose the link at once exactly one survives. It must
+    #: outlast first_node's fence agent, and it must not outlast o2cb: while
+    #: the handler runs, DRBD holds every write, o2cb's disk heartbeat
+    #: included, and a node whose heartbeat write hangs for o2cb's 60 s
+    #: fences itself. If first_node loses power, the other node spends
+    #: DRBD's ping interval (3 s), this delay and its own agent's time inside
+    #: those 60 s (seen on the lab with 30 s and ping-int 10: it did not
+    #: make it, and both nodes were down).
+    race_delay: int = Field(15, ge=5)
+
+    #: Above this, race_delay plus DRBD's ping interval and a slow agent
+    #: (15 s under the lab's TCG) leave o2cb's 60 s no margin.
+    MAX_RACE_DELAY: ClassVar[int] = 30
+
+    @field_validator("race_delay")
+    @classmethod
+    def _inside_o2cb_heartbeat(cls, delay: int) -> int:
+        if delay > cls.MAX_RACE_DELAY:
+            raise ValueError(
+                f"{delay} s is too long: when first_node loses power, the other node waits this long "
+                "with its I/O frozen before it fences, and o2cb makes a node whose heartbeat write "
+                "hangs for 60 s fence itself, so both nodes would go down. Use at most "
+                f"{cls.MAX_RACE_DELAY} s: a little more than your fence agent takes to power a node "
+                "off (README, 'Fencing')")
+        return delay
+
+
+class Node(Strict):
+    """One of the two servers."""
+
+    name: NodeName
+    #: Where pyinfra reaches the node (its public LAN address or DNS name).
+    ssh_host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
+    ssh_port: int = Field(22, ge=1, le=65535)
+    #: The node's address on the dedicated cluster network (DRBD, o2cb).
+    cluster_address: IPv4Address
+    #: Persistent NIC names pinned to MACs by udev, e.g. {"eth1": "00:0e:..."}.
+    nics: dict[InterfaceName, Mac] = {}
+    #: Its BMC, for the peer's fence agent (with fencing mode "power").
+    bmc: Bmc | None = None
+
+
+class ClusterNetwork(Strict):
+    """The dedicated network for replication and the OCFS2 heartbeat."""
+
+    network: IPv4Network
+    #: The NIC (a key of each node's ``nics``) that carries it.
+    interface: InterfaceName
+    #: /etc/hosts names each node's cluster address as <node><suffix>
+    #: (e.g. fiori-cluster): DRBD and o2cb use the addresses, people the names.
+    hosts_suffix: str = Field("-cluster", pattern=r"^[a-z0-9-]{1,20}$")
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _no_host_bits(cls, value):
+        # pydantic only says "not a valid IPv4 network" for "192.168.3.6/24".
+        if isinstance(value, str):
+            try:
+                iface = IPv4Interface(value)
+            except ValueError:
+                return value
+            if iface.ip != iface.network.network_address:
+                raise ValueError(
+                    f"{value!r} has host bits set: write the network itself, e.g. '{iface.network}'"
+                )
+        return value
+

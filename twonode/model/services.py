@@ -1,0 +1,125 @@
+"""What the nodes serve: NFS exports on the private network, and libvirt's
+pools, networks and the keys of remote virt-manager users."""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Interface
+
+from pydantic import Field, field_validator
+
+from .base import PATH_COMPONENT, InterfaceName, Mac, MountPoint, Strict
+
+
+EXPORT_OPTIONS_FLAGS = {
+    "rw", "ro", "sync", "async", "secure", "insecure", "wdelay", "no_wdelay",
+    "hide", "nohide", "crossmnt", "subtree_check", "no_subtree_check",
+    "insecure_locks", "secure_locks", "no_auth_nlm", "auth_nlm", "root_squash",
+    "no_root_squash", "all_squash", "no_all_squash",
+}
+#: Each valued option with the pattern its value must match in full.
+EXPORT_OPTIONS_VALUED = {
+    "anonuid": r"\d+",
+    "anongid": r"\d+",
+    "fsid": r"\d+|root|[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}",
+    "sec": r"[a-z0-9]+(:[a-z0-9]+)*",
+    "mountpoint": rf"(/{PATH_COMPONENT})+",
+    "mp": rf"(/{PATH_COMPONENT})+",
+    "refer": rf"(/{PATH_COMPONENT})+@[A-Za-z0-9.:-]+(\+[A-Za-z0-9.:-]+)*",
+    "replicas": rf"(/{PATH_COMPONENT})+@[A-Za-z0-9.:-]+(\+[A-Za-z0-9.:-]+)*",
+}
+
+
+class ExportClient(Strict):
+    #: A host, an address or a network (e.g. "192.168.1.0/24").
+    host: str = Field(pattern=r"^[A-Za-z0-9*?.:/_-]+$")
+    options: list[str]
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, options: list[str]) -> list[str]:
+        for option in options:
+            key, _, value = option.partition("=")
+            if option in EXPORT_OPTIONS_FLAGS:
+                continue
+            if key in EXPORT_OPTIONS_VALUED and _:
+                if re.fullmatch(EXPORT_OPTIONS_VALUED[key], value):
+                    continue
+                raise ValueError(
+                    f"{option!r} is not an exports(5) option: the value of {key} must match "
+                    f"{EXPORT_OPTIONS_VALUED[key]} (nothing else may reach /etc/exports)"
+                )
+            raise ValueError(
+                f"{option!r} is not an exports(5) option: use e.g. rw, ro, sync, "
+                "no_root_squash, no_subtree_check, fsid=N"
+            )
+        if "rw" in options and "ro" in options:
+            raise ValueError("both 'rw' and 'ro' given: keep one")
+        return options
+
+
+class Export(Strict):
+    path: MountPoint
+    clients: list[ExportClient] = Field(min_length=1)
+
+
+class Nfs(Strict):
+    """NFS served by each node on a private network where both nodes have the
+    same address, so a VM always mounts from the node it runs on."""
+
+    #: The server's address and prefix on the private network, e.g. 192.168.10.1/24.
+    server_address: IPv4Interface
+    exports: list[Export] = []
+
+    def grouped_exports(self) -> list[Export]:
+        """One entry per path (a path may be listed several times, as in
+        the seed's /etc/exports), clients in the order given."""
+        return _merge_exports(self.exports)
+
+
+def _merge_exports(exports: list[Export]) -> list[Export]:
+    merged: dict[str, list[ExportClient]] = {}
+    for export in exports:
+        merged.setdefault(export.path, []).extend(export.clients)
+    return [Export(path=path, clients=clients) for path, clients in merged.items()]
+
+
+class Pool(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    target: MountPoint
+    #: The seed keeps autostart off for pools on shared storage.
+    autostart: bool = False
+
+
+class VirtNetwork(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    bridge: InterfaceName
+    mac: Mac
+    #: The bridge's address and prefix, e.g. 192.168.10.1/24.
+    address: IPv4Interface
+    stp: bool = True
+    delay: int = Field(0, ge=0)
+    autostart: bool = True
+
+
+class Libvirt(Strict):
+    pools: list[Pool] = []
+    networks: list[VirtNetwork] = []
+    #: The stock ``default`` pool and network are undefined (not only stopped:
+    #: the network would keep claiming virbr0).
+    remove_default_pool: bool = True
+    remove_default_network: bool = True
+    #: Public keys allowed to log in as root, for remote virt-manager.
+    ssh_authorized_keys: list[str] = []
+
+    @field_validator("ssh_authorized_keys")
+    @classmethod
+    def _keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            # One line: a newline would smuggle a second key into authorized_keys.
+            if not re.fullmatch(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( [^\x00-\x1f\x7f]*)?", key):
+                raise ValueError(
+                    f"{key[:40]!r}... is not an OpenSSH public key line: paste the whole "
+                    "line of the .pub file, e.g. 'ssh-ed25519 AAAA... user@host'"
+                )
+        return keys

@@ -1,0 +1,172 @@
+"""The volumes: local XFS LVs, and replicated LVs under dual-primary DRBD
+with OCFS2 on top, with the DRBD and o2cb settings they share."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..paths import BEFORE_RESYNC_TARGET, DRBD_EVENT
+from .base import MountOptions, MountPoint, Size, Strict, VolumeName, _invalid, size_to_bytes
+
+# DRBD's internal metadata needs room and OCFS2 wants a few journals: below
+# this a replicated volume is almost certainly a typo (e.g. "200m" for "200g").
+MIN_REPLICATED_BYTES = 64 * 1024**2
+OCFS2_TYPES_NEEDING_2G = ("vmstore", "datafiles")
+
+
+class LocalVolume(Strict):
+    """An LV on one node only, formatted XFS (grows online, never shrinks)."""
+
+    name: VolumeName
+    size: Size
+    mount_point: MountPoint
+    mount_options: MountOptions = "auto,noatime,nodiratime"
+
+
+class ReplicatedVolume(Strict):
+    """An LV on both nodes, replicated by dual-primary DRBD, with OCFS2 on top."""
+
+    name: VolumeName
+    size: Size
+    mount_point: MountPoint
+    #: mkfs.ocfs2 -T: the intended usage (see mkfs.ocfs2(8)).
+    fs_type: Literal["mail", "datafiles", "vmstore"] = "mail"
+    mount_options: MountOptions = "_netdev,noatime,data=writeback,commit=60,nodiratime"
+    #: DRBD minor (/dev/drbdN) and TCP port of the replication link: the
+    #: volume's identity while it exists, so stated, never derived from its
+    #: place in the list (inserting a volume would renumber live ones).
+    minor: int | None = Field(None, ge=0, le=1048575)
+    port: int | None = Field(None, ge=1024, le=65535)
+
+    @property
+    def resource(self) -> str:
+        return f"drbd_{self.name}"
+
+    @property
+    def device(self) -> str:
+        return f"/dev/drbd_{self.name}"
+
+    @field_validator("size")
+    @classmethod
+    def _big_enough(cls, size: str) -> str:
+        if size_to_bytes(size) < MIN_REPLICATED_BYTES:
+            raise ValueError(
+                f"{size!r} is too small for a replicated volume (DRBD metadata and OCFS2 "
+                "journals need room): give at least '64m'"
+            )
+        return size
+
+    @model_validator(mode="after")
+    def _fits_fs_type(self) -> "ReplicatedVolume":
+        # mkfs.ocfs2 refuses these types on a device below 2 GiB ("Selected
+        # file system type requires a device of at least 2 gigabytes", seen
+        # on the lab), and DRBD keeps its metadata at the end of the LV: an
+        # LV of exactly 2g gives a device just short of it.
+        if self.fs_type in OCFS2_TYPES_NEEDING_2G and size_to_bytes(self.size) <= 2 * 1024**3:
+            raise _invalid([(("size",), (
+                f"{self.size!r} is too small for fs_type {self.fs_type!r}: mkfs.ocfs2 -T {self.fs_type} "
+                "needs a DRBD device of at least 2 GiB, and DRBD's metadata takes the end of the LV: "
+                "give more than '2g' (e.g. '3g'), or fs_type 'mail'"))])
+        return self
+
+
+#: The after-split-brain policies twonode writes. Only those that never
+#: throw away a side with changes: `discard-zero-changes` drops a side that
+#: wrote nothing since the split (nothing is lost), `consensus` does what the
+#: 0pri policy would (so again only a side without changes), and
+#: `disconnect` leaves both sides to the operator (tasks/status.py).
+AFTER_SB_0PRI = Literal["disconnect", "discard-zero-changes"]
+AFTER_SB_1PRI = Literal["disconnect", "consensus"]
+AFTER_SB_2PRI = Literal["disconnect"]
+#: DRBD's other policies, each refused with the reason: every one of them
+#: discards acknowledged writes of one node. `after-sb-1pri
+#: discard-secondary` (the seed's) lost 147 fsync'd writes on the lab when a
+#: node went Secondary after a split brain, as every node does at boot.
+DISCARDING_POLICIES = {
+    "discard-younger-primary": "discards the changes of the node that became Primary last",
+    "discard-older-primary": "discards the changes of the node that became Primary first",
+    "discard-least-changes": "discards the changes of the node that wrote less, which still wrote",
+    "discard-secondary": "discards the changes of the node that is Secondary, as every node is "
+                         "right after a boot",
+    "call-pri-lost-after-sb": "discards the changes of one Primary and reboots it",
+    "violently-as0p": "may discard the changes of a Primary",
+}
+
+
+
+#: The handlers drbd.conf(5) knows (8.4 and 9): a misspelt one would be
+#: rejected by drbdadm on the nodes, or worse, never called.
+DRBD_HANDLERS = (
+    "pri-on-incon-degr", "pri-lost-after-sb", "pri-lost", "fence-peer", "unfence-peer",
+    "local-io-error", "initial-split-brain", "split-brain", "before-resync-target",
+    "after-resync-target", "before-resync-source", "out-of-sync", "quorum-lost", "disconnected",
+)
+#: A handler is written inside double quotes and run by /bin/sh: an absolute
+#: program and plain words, with DRBD's own environment variables.
+HANDLER_COMMAND = r"/[A-Za-z0-9_./-]+( ([A-Za-z0-9_./=:@,+-]|\$\{?DRBD_[A-Z_]+\}?)+)*"
+
+
+class Drbd(Strict):
+    """DRBD settings shared by every replicated volume (the seed's values)."""
+
+    protocol: Literal["C"] = "C"
+    after_sb_0pri: AFTER_SB_0PRI = "discard-zero-changes"
+    after_sb_1pri: AFTER_SB_1PRI = "consensus"
+    after_sb_2pri: AFTER_SB_2PRI = "disconnect"
+
+    @field_validator("after_sb_0pri", "after_sb_1pri", "after_sb_2pri", mode="before")
+    @classmethod
+    def _never_discards_changes(cls, policy, info):
+        if policy in DISCARDING_POLICIES:
+            raise PydanticCustomError("discarding_policy", (
+                f"{policy!r} {DISCARDING_POLICIES[policy]}: twonode never discards a side with changes "
+                "automatically. Use 'disconnect' (the operator chooses, see tasks/status.py) or the "
+                f"default {cls.model_fields[info.field_name].default!r}"))
+        return policy
+    base_port: int = Field(7790, ge=1024, le=65000)
+    #: The seed's handlers, except that its before-resync-target
+    #: (`drbdsetup $DRBD_MINOR secondary`) is wrapped to demote a Primary
+    #: only: see templates/drbd/before-resync-target.sh, which tasks/drbd.py
+    #: installs at BEFORE_RESYNC_TARGET.
+    handlers: dict[str, str] = {
+        "before-resync-target": BEFORE_RESYNC_TARGET,
+        "split-brain": f"{DRBD_EVENT} split-brain",
+    }
+
+    @field_validator("handlers")
+    @classmethod
+    def _known_handlers(cls, handlers: dict[str, str]) -> dict[str, str]:
+        for name, command in handlers.items():
+            if name not in DRBD_HANDLERS:
+                close = difflib.get_close_matches(name, DRBD_HANDLERS, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(DRBD_HANDLERS)}"
+                raise ValueError(f"{name!r} is not a DRBD handler: {hint}")
+            if not re.fullmatch(HANDLER_COMMAND, command):
+                raise ValueError(
+                    f"handler {name!r}: {command!r} is not a command this tool writes into a resource "
+                    "file: an absolute program path and plain arguments (letters, digits, "
+                    "'/._-=:@,+' and $DRBD_* variables), no quotes, ';', '|' or other shell syntax"
+                )
+        return handlers
+    #: Resync never slower than this while the volume is in use (DRBD's
+    #: `c-min-rate`; its default, 250k, is all a joining node gets while the
+    #: peer has OCFS2 mounted: the o2cb heartbeat alone counts as use. Seen
+    #: on the lab: 264 KiB/s). "0" lets DRBD's controller decide alone.
+    resync_min_rate: str = Field("10M", pattern=r"^\d+[kKmMgG]?$")
+
+    _BOOT = ("a booting node no longer promotes itself after a timeout (it came up alone, beside a "
+             "peer it could not see); twonode-activate promotes it once it is connected to its peer "
+             "with up-to-date data, and `twonode-activate --alone` is the operator's word for a node "
+             "alone (see the README, 'Boot')")
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "become_primary_on_both": _BOOT, "wfc_timeout": _BOOT, "degr_wfc_timeout": _BOOT}
+
+
+class O2cb(Strict):
+    cluster_name: str = Field("ocfs2", pattern=r"^[A-Za-z0-9_]{1,16}$")
+    port: int = Field(7777, ge=1, le=65535)
