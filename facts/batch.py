@@ -40,7 +40,7 @@ def _shell(value: Any) -> str | None:
     return str(value)
 
 
-class FactBatch(FactBase):
+class FactBatch(FactBase[list]):
     """Reads each ``(fact class, kwargs)`` of ``wanted`` with one command.
 
     Returns a list, in order, of what each fact returns, or ``UNREAD`` where

@@ -79,7 +79,7 @@ def _by_unique_basename(devices: tuple[str, ...]) -> list[tuple[str, ...]]:
     return [tuple(g) for g in groups]
 
 
-class DeviceSignatures(FactBase):
+class DeviceSignatures(FactBase[dict[str, DeviceContents]]):
     """
     Every signature on each given device, as ``wipefs -n`` (which lists all
     of them, where ``blkid`` stops at an ambivalent first match) reports it.

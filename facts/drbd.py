@@ -40,10 +40,12 @@ CS_DISCONNECTING = "Disconnecting"
 CS_UNCONNECTED = "Unconnected"
 CS_VERIFY_S = "VerifyS"
 CS_VERIFY_T = "VerifyT"
+CS_STARTING_SYNC_S = "StartingSyncS"
+CS_STARTING_SYNC_T = "StartingSyncT"
 
 RESYNC_STATES = frozenset(
-    {CS_SYNC_SOURCE, CS_SYNC_TARGET, CS_PAUSED_SYNC_S, CS_PAUSED_SYNC_T,
-     CS_WF_BITMAP_S, CS_WF_BITMAP_T, CS_WF_SYNC_UUID}
+    {CS_STARTING_SYNC_S, CS_STARTING_SYNC_T, CS_SYNC_SOURCE, CS_SYNC_TARGET, CS_PAUSED_SYNC_S,
+     CS_PAUSED_SYNC_T, CS_WF_BITMAP_S, CS_WF_BITMAP_T, CS_WF_SYNC_UUID}
 )
 CONNECTED_STATES = RESYNC_STATES | {CS_CONNECTED, CS_VERIFY_S, CS_VERIFY_T}
 
@@ -134,6 +136,15 @@ _PROC_LINE = re.compile(
 _PROC_UNCONFIGURED = re.compile(r"^\s*(?P<minor>\d+):\s+cs:Unconfigured")
 _PROC_OOS = re.compile(r"\boos:(\d+)")
 _PROC_SYNCED = re.compile(r"sync'ed:\s*([\d.]+)%")
+#: The other lines DRBD 8.4's drbd_proc.c writes: the header, a device's
+#: counters, a resync's or verify's progress bar, its speed, and the
+#: details some module parameters add.
+_PROC_OTHER = re.compile(
+    r"^\s*(?:$|version:|srcversion:|GIT-hash:|ns:\d|\[[=>.]*\]\s+(?:sync'ed|verified):|"
+    r"finish: |\d+% sector pos:|resync: used:|act_log: used:|blocked on activity log:|"
+    # proc_details=2's dump of the resync extents.
+    r"rs_left|\d+ (?:NO_WRITES|-+) (?:LOCKED|-+)$)"
+)
 
 
 def _split_pair(value: str) -> tuple[str, str]:
@@ -142,7 +153,9 @@ def _split_pair(value: str) -> tuple[str, str]:
 
 
 def parse_proc_drbd(text: str, names: dict[int, str] | None = None) -> dict[int, DrbdState]:
-    """Parse DRBD 8.4's ``/proc/drbd`` into states keyed by minor."""
+    """Parse DRBD 8.4's ``/proc/drbd`` into states keyed by minor. A line
+    this parser does not know raises an error that quotes it: a state read
+    wrong would be decided on."""
     names = names or {}
     states: dict[int, dict] = {}
     current = None
@@ -160,6 +173,8 @@ def parse_proc_drbd(text: str, names: dict[int, str] | None = None) -> dict[int,
         if _PROC_UNCONFIGURED.match(line):
             current = None
             continue
+        if not _PROC_OTHER.match(line):
+            raise ValueError(f"/proc/drbd: a line this tool cannot read: {line!r}")
         if current is None:
             continue
         oos = _PROC_OOS.search(line)
@@ -276,7 +291,7 @@ def split_brain_minors(dmesg: str, names: dict[int, str]) -> set[int]:
     return {m for m, split in latest.items() if split}
 
 
-class DrbdResources(FactBase):
+class DrbdResources(FactBase[dict[str, DrbdState]]):
     """
     The kernel's DRBD devices, keyed by resource name (by ``minor<N>`` when
     the name cannot be read). Empty when DRBD is not loaded or nothing is up.
@@ -413,7 +428,7 @@ def parse_superblock(od_output: str) -> DrbdMetadata:
     return DrbdMetadata(present=True, current_uuid=raw[8:16].hex().upper(), consistent=bool(flags & MDF_CONSISTENT))
 
 
-class DrbdGenerations(FactBase):
+class DrbdGenerations(FactBase[dict[str, DrbdMetadata]]):
     """
     The generation identifiers of each given resource, by resource name:
     the kernel's (``drbdadm get-gi``) where the minor exists, else the
@@ -482,7 +497,7 @@ def parse_events(lines: list[str]) -> list[DrbdEvent]:
     return events
 
 
-class DrbdEvents(FactBase):
+class DrbdEvents(FactBase[list[DrbdEvent]]):
     """
     The DRBD events (split brain, fencing) this node recorded, oldest first;
     empty when none ever happened. The journal has them too (tag twonode).

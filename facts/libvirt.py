@@ -98,7 +98,7 @@ def split_virsh_sections(output: list[str]) -> dict[str, list[str]]:
     return split_sections(lines)
 
 
-class Virsh(FactBase):
+class Virsh(FactBase[VirshObjects]):
     """
     libvirt's storage pools and networks (qemu:///system): state,
     autostart, persistence of every one; the target path of the pools
@@ -198,7 +198,7 @@ def parse_domain(name: str, lines: list[str]) -> Domain:
                   autostart=info.get("autostart") == "enable", disks=tuple(disks))
 
 
-class VirshDomains(FactBase):
+class VirshDomains(FactBase[VmState]):
     """
     Every libvirt domain of this node (state, persistence, autostart, disk
     paths), and the VM leases on the given replicated mount points.

@@ -49,7 +49,7 @@ def parse_lvm_fullreport(text: str) -> dict[str, VolumeGroup]:
     return groups
 
 
-class VolumeGroups(FactBase):
+class VolumeGroups(FactBase[dict[str, VolumeGroup]]):
     """
     Volume groups with their sizes and logical volumes (bytes).
 

@@ -115,7 +115,7 @@ class NetworkState(JsonDataclass):
         return problems
 
 
-class NetworkInterfaces(FactBase):
+class NetworkInterfaces(FactBase[NetworkState]):
     """
     Ethernet interfaces in force (name, MAC, state, IPv4) and the persistent
     names pinned by udev rules.

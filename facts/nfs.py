@@ -30,7 +30,7 @@ def parse_exportfs_v(text: str) -> dict[str, dict[str, tuple[str, ...]]]:
     return exports
 
 
-class NfsExports(FactBase):
+class NfsExports(FactBase[dict[str, dict[str, tuple[str, ...]]]]):
     """
     Exports the kernel serves now, with every option in force.
 

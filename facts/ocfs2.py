@@ -87,7 +87,7 @@ def parse_o2cb(sections: dict[str, list[str]]) -> O2cbStatus:
                       registered=parse_o2cb_nodes(sections.get("attrs", [])))
 
 
-class O2cb(FactBase):
+class O2cb(FactBase[O2cbStatus]):
     """
     The o2cb cluster stack on this node.
 

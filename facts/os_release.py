@@ -40,7 +40,7 @@ def parse_os_release(lines: list[str]) -> OsRelease:
                      pretty_name=values.get("PRETTY_NAME", values.get("NAME", "Linux")))
 
 
-class NodeOsRelease(FactBase):
+class NodeOsRelease(FactBase[OsRelease]):
     """
     The node's ``/etc/os-release`` (or ``/usr/lib/os-release``, where
     os-release(5) says to look when the first is missing).

@@ -49,7 +49,7 @@ class PathState(JsonDataclass):
         return self.kind == DIRECTORY
 
 
-class PathStates(FactBase):
+class PathStates(FactBase[dict[str, PathState]]):
     """
     Each existing path of ``paths``; a missing one is left out.
 

@@ -19,7 +19,7 @@ class UnitState(JsonDataclass):
     enabled: bool
 
 
-class UnitStates(FactBase):
+class UnitStates(FactBase[dict[str, UnitState]]):
     """
     Each unit of ``units`` that systemd knows. pyinfra reads running and
     enabled with a systemctl each; this asks for both properties at once

@@ -96,6 +96,28 @@ def test_sync_in_progress(node, connection, disk):
     assert parse_proc_drbd(fx(f"drbd84/syncing_mid_{node}__proc_drbd.txt"))[1].sync_percent is None
 
 
+def test_a_resync_of_more_than_4_gib_is_read_too():
+    # drbd_proc.c prints such a resync in MiB, with "finish:" on the same
+    # line as the bar: the captured torchio output, rewritten so.
+    text = fx("drbd84/syncing_mid_torchio__proc_drbd.txt").replace(
+        "sync'ed: 24.7% (793692/1048508)K\n\tfinish:", "sync'ed: 24.7% (7750/10239)Mfinish:")
+    assert "Mfinish:" in text
+    st = parse_proc_drbd(text)[0]
+    assert st.sync_percent == 24.7 and st.is_in_resync
+
+
+def test_a_line_the_parser_does_not_know_is_an_error_that_quotes_it():
+    text = fx("drbd84/syncing_mid_torchio__proc_drbd.txt") + " 2: cs:Connected ro:Primary\n"
+    with pytest.raises(ValueError, match=r"/proc/drbd: a line this tool cannot read: ' 2: cs:Connected ro:Primary'"):
+        parse_proc_drbd(text)
+
+
+@pytest.mark.parametrize("connection", ["StartingSyncS", "StartingSyncT", "WFBitMapT", "PausedSyncS"])
+def test_the_states_before_and_between_resyncs_count_as_resync(connection):
+    text = fx("drbd84/syncing_mid_torchio__proc_drbd.txt").replace("cs:SyncTarget", f"cs:{connection}")
+    assert parse_proc_drbd(text)[0].is_in_resync
+
+
 def test_sync_finished():
     st = parse_proc_drbd(fx("drbd84/sync_finished_torchio__proc_drbd.txt"))[0]
     assert st.connection == "Connected" and st.sync_percent is None and st.out_of_sync_kib == 0

@@ -17,10 +17,11 @@ use this module.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from gevent.lock import Semaphore
 from pyinfra import host
+from pyinfra.api import FactBase
 
 from facts.batch import UNREAD, FactBatch
 from .context import once_per_run
@@ -93,7 +94,10 @@ def merged(keys: list[tuple]) -> dict[tuple, list[tuple]]:
     return result
 
 
-def fact(cls, on=None, **kwargs) -> Any:
+T = TypeVar("T")
+
+
+def fact(cls: type[FactBase[T]], on=None, **kwargs) -> T:
     """The fact's value as read at the start of this run, on the current
     host or ``on``."""
     h = on or host
