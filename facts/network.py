@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from pyinfra.api import FactBase
@@ -40,23 +39,6 @@ def parse_ip_addr_json(text: str) -> dict[str, Nic]:
     return nics
 
 
-_RULE_MAC = re.compile(r'ATTR\{address\}=="([0-9a-fA-F:]{17})"')
-_RULE_NAME = re.compile(r'NAME="([^"]+)"')
-
-
-def parse_persistent_net_rules(text: str) -> dict[str, str]:
-    """MAC → name from a udev ``70-persistent-net.rules`` (continuation
-    lines joined)."""
-    rules = {}
-    for line in text.replace("\\\n", " ").splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        mac, name = _RULE_MAC.search(line), _RULE_NAME.search(line)
-        if mac and name:
-            rules[mac.group(1).lower()] = name.group(1)
-    return rules
-
-
 def parse_ssh_connection(text: str) -> str | None:
     """The node's own address in sshd's ``SSH_CONNECTION`` ("client_ip
     client_port server_ip server_port"): where the deploy reaches it."""
@@ -68,8 +50,6 @@ def parse_ssh_connection(text: str) -> str | None:
 class NetworkState(JsonDataclass):
     #: Interfaces as the kernel names them now.
     nics: dict[str, Nic]
-    #: MAC → name pinned by /etc/udev/rules.d/70-persistent-net.rules.
-    udev_rules: dict[str, str]
     #: The address this SSH session reached the node at (None: unknown).
     management_address: str | None = None
 
@@ -117,20 +97,21 @@ class NetworkState(JsonDataclass):
 
 class NetworkInterfaces(FactBase[NetworkState]):
     """
-    Ethernet interfaces in force (name, MAC, state, IPv4) and the persistent
-    names pinned by udev rules.
+    Ethernet interfaces in force (name, MAC, state, IPv4), and the address
+    this SSH session reached the node at. Whether the udev rules that pin
+    the names are current is the managed file's business (PathStates); a
+    name not in force is seen here, after the boot that should apply it.
 
     .. code:: python
 
         NetworkState(nics={"eth1": Nic(name="eth1", mac="52:54:00:00:01:01", state="UP",
                                         ipv4=("192.168.3.6/24",))},
-                     udev_rules={"52:54:00:00:01:01": "eth1"})
+                     management_address="10.0.2.15")
     """
 
     def command(self) -> str:
         return (
             "echo @@ip; ip -j addr show; "
-            "echo @@rules; cat /etc/udev/rules.d/70-persistent-net.rules 2>/dev/null; "
             'echo @@ssh; echo "${SSH_CONNECTION:-}"; true'
         )
 
@@ -138,6 +119,5 @@ class NetworkInterfaces(FactBase[NetworkState]):
         parts = section_text(output)
         return NetworkState(
             nics=parse_ip_addr_json(parts.get("ip", "")),
-            udev_rules=parse_persistent_net_rules(parts.get("rules", "")),
             management_address=parse_ssh_connection(parts.get("ssh", "")),
         )

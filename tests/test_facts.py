@@ -28,7 +28,6 @@ from facts.network import (
     NetworkInterfaces,
     NetworkState,
     parse_ip_addr_json,
-    parse_persistent_net_rules,
     parse_ssh_connection,
 )
 from facts.nfs import NfsExports, parse_exportfs_v
@@ -384,7 +383,7 @@ def test_converged_facts(state, node):
     assert o2cb.enabled_at_boot and o2cb.is_online("ocfs2") and o2cb.registered_nodes == ("fiori", "torchio")
     assert o2cb.registered == (O2cbNode("fiori", 1, "192.168.3.6", 7777), O2cbNode("torchio", 2, "192.168.3.7", 7777))
     net = fact(NetworkInterfaces)
-    assert net.mismatches({"eth1": net.nics["eth1"].mac}) == [] and net.udev_rules
+    assert net.mismatches({"eth1": net.nics["eth1"].mac}) == []
     # Reached through the lab's port forward: eth0, the management NIC.
     assert net.management_address == "10.0.2.15" and net.management_nic().name == "eth0"
     exports = fact(NfsExports)
@@ -433,10 +432,8 @@ def test_nics_and_addresses():
     assert "lo" not in nics
 
 
-def test_persistent_net_rules_and_mismatch():
-    rules = parse_persistent_net_rules(fx("network/sample_fiori__cat_70-persistent-net.rules.txt"))
-    assert rules and all(len(mac) == 17 for mac in rules)
-    state = NetworkState(nics=parse_ip_addr_json(fx("network/eth1_configured_fiori__ip_j_addr.txt")), udev_rules=rules)
+def test_names_in_force_against_the_wanted_ones():
+    state = NetworkState(nics=parse_ip_addr_json(fx("network/eth1_configured_fiori__ip_j_addr.txt")))
     assert state.mismatches({"eth1": "52:54:00:00:01:01"}) == []
     assert state.mismatches({"eth1": "52:54:00:00:01:02"}) == ["NIC 52:54:00:00:01:02 is named eth2, not eth1"]
     assert state.mismatches({"eth9": "00:11:22:33:44:55"}) == ["no NIC with MAC 00:11:22:33:44:55 (wanted as eth9)"]
@@ -519,7 +516,7 @@ def test_fact_values_print_as_json_in_pyinfra_cli(name):
 def lab_state(management_address):
     """The converged lab's interfaces (captured), reached at ``management_address``."""
     state = converged("fiori", "NetworkInterfaces")
-    return NetworkState(nics=state.nics, udev_rules=state.udev_rules, management_address=management_address)
+    return NetworkState(nics=state.nics, management_address=management_address)
 
 
 def test_ssh_connection_names_the_nodes_own_address():

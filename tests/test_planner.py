@@ -141,9 +141,9 @@ def test_every_pair_is_safe(a, b, first, alone):
         # A resource already up is never re-created or re-attached.
         if v.is_up:
             assert not {Step.WIPE_ENDS, Step.CREATE_MD, Step.UP} & set(steps)
-        # Promotion only after waiting for UpToDate, unless forced alone.
+        # Promotion is the last step (tasks/drbd.py waits for UpToDate in it).
         if Step.PRIMARY in steps:
-            assert steps.index(Step.WAIT_UPTODATE) < steps.index(Step.PRIMARY)
+            assert steps[-1] is Step.PRIMARY
         assert len(steps) == len(set(steps))
 
     # A partial copy is never forced, never declared in sync, and only
@@ -190,16 +190,16 @@ def test_every_pair_is_safe(a, b, first, alone):
 def test_both_new_follows_the_seed(a, b):
     _, _, plan = plan_pair(a, b, "fiori")
     assert plan.path is Path.BOTH_NEW and plan.is_new and plan.format_on == "fiori"
-    assert plan.steps["fiori"][-3:] == (Step.NEW_UUID_CLEAR_BITMAP, Step.WAIT_UPTODATE, Step.PRIMARY)
-    assert plan.steps["torchio"][-2:] == (Step.WAIT_UPTODATE, Step.PRIMARY)
+    assert plan.steps["fiori"][-2:] == (Step.NEW_UUID_CLEAR_BITMAP, Step.PRIMARY)
+    assert plan.steps["torchio"][-1:] == (Step.PRIMARY,)
     assert Step.NEW_UUID_CLEAR_BITMAP not in plan.steps["torchio"]
 
 
 def test_interrupted_both_new_resumes_with_the_bitmap_clear():
     _, _, plan = plan_pair("up-fresh-pair", "up-fresh-pair", "torchio")
     assert plan.path is Path.BOTH_NEW and plan.format_on == "torchio"
-    assert plan.steps["torchio"] == (Step.NEW_UUID_CLEAR_BITMAP, Step.WAIT_UPTODATE, Step.PRIMARY)
-    assert plan.steps["fiori"] == (Step.WAIT_UPTODATE, Step.PRIMARY)
+    assert plan.steps["torchio"] == (Step.NEW_UUID_CLEAR_BITMAP, Step.PRIMARY)
+    assert plan.steps["fiori"] == (Step.PRIMARY,)
 
 
 def test_interrupted_before_mkfs_formats_on_the_first_node_only():
@@ -230,7 +230,7 @@ def test_second_node_joins_and_waits_for_sync():
     _, _, plan = plan_pair("up-primary-alone", "no-lv", "fiori")
     assert plan.path is Path.JOIN and plan.format_on is None
     assert plan.steps["fiori"] == ()
-    assert plan.steps["torchio"] == (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP, Step.WAIT_UPTODATE, Step.PRIMARY)
+    assert plan.steps["torchio"] == (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP, Step.PRIMARY)
 
 
 def test_half_synced_node_alone_is_never_promoted():
@@ -244,8 +244,8 @@ def test_half_synced_node_alone_is_never_promoted():
 def test_half_synced_node_resumes_its_sync_when_the_source_is_back():
     _, _, plan = plan_pair("data-md-down", "up-partial-alone", "fiori")
     assert plan.path is Path.JOIN
-    assert plan.steps["torchio"] == (Step.WAIT_UPTODATE, Step.PRIMARY)
-    assert plan.steps["fiori"] == (Step.UP, Step.WAIT_UPTODATE, Step.PRIMARY)
+    assert plan.steps["torchio"] == (Step.PRIMARY,)
+    assert plan.steps["fiori"] == (Step.UP, Step.PRIMARY)
 
 
 def test_never_used_metadata_beside_a_filesystem_is_foreign():
@@ -267,7 +267,7 @@ def test_converged_does_nothing():
 def test_rebooted_node_is_brought_up_and_promoted():
     _, _, plan = plan_pair("up-primary-alone", "data-md-down", "fiori")
     assert plan.path is Path.RESUME
-    assert plan.steps["torchio"] == (Step.UP, Step.WAIT_UPTODATE, Step.PRIMARY)
+    assert plan.steps["torchio"] == (Step.UP, Step.PRIMARY)
 
 
 def test_lone_node_with_data_is_not_forced():

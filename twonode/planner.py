@@ -49,8 +49,7 @@ class Step(Enum):
     UP = "up"
     # Phase 2, one node
     NEW_UUID_CLEAR_BITMAP = "new-current-uuid --clear-bitmap"
-    # Phase 3, per node
-    WAIT_UPTODATE = "wait-uptodate"
+    # Phase 3, per node: PRIMARY waits until the disk is UpToDate first.
     PRIMARY = "primary"
     PRIMARY_FORCE = "primary --force"
 
@@ -185,7 +184,7 @@ def _bring_up(view: NodeView, content: Content) -> tuple[Step, ...]:
 def _promote(view: NodeView) -> tuple[Step, ...]:
     if view.kernel is not None and view.kernel.is_primary:
         return ()
-    return (Step.WAIT_UPTODATE, Step.PRIMARY)
+    return (Step.PRIMARY,)
 
 
 def _refuse(reason: str) -> ResourcePlan:
@@ -293,7 +292,7 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
             # nothing and spares a full resync.
             steps[first] += (Step.NEW_UUID_CLEAR_BITMAP,)
             for v in views:
-                steps[v.node] += (Step.WAIT_UPTODATE, Step.PRIMARY)
+                steps[v.node] += (Step.PRIMARY,)
             return ResourcePlan(
                 Path.BOTH_NEW, steps, format_on=_format_on(views, first, True), is_new=True,
                 reason=f"{resource}: new on both nodes: no resync; {first} clears the bitmap",
