@@ -62,11 +62,6 @@ def parse_wipefs_listing(text: str) -> list[tuple[str, Signature]]:
     ]
 
 
-def parse_wipefs_json(text: str) -> tuple[Signature, ...]:
-    """The signatures of a one-device ``wipefs --no-act --json``."""
-    return tuple(sig for _, sig in parse_wipefs_listing(text))
-
-
 def _by_unique_basename(devices: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Split ``devices`` so that no two in a group share a basename: wipefs
     names each device of a multi-device listing by its basename only."""

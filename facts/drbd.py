@@ -36,7 +36,6 @@ CS_PAUSED_SYNC_T = "PausedSyncT"
 CS_WF_BITMAP_S = "WFBitMapS"
 CS_WF_BITMAP_T = "WFBitMapT"
 CS_WF_SYNC_UUID = "WFSyncUUID"
-CS_DISCONNECTING = "Disconnecting"
 CS_UNCONNECTED = "Unconnected"
 CS_VERIFY_S = "VerifyS"
 CS_VERIFY_T = "VerifyT"
@@ -50,15 +49,11 @@ RESYNC_STATES = frozenset(
 CONNECTED_STATES = RESYNC_STATES | {CS_CONNECTED, CS_VERIFY_S, CS_VERIFY_T}
 
 ROLE_PRIMARY = "Primary"
-ROLE_SECONDARY = "Secondary"
 ROLE_UNKNOWN = "Unknown"
 
 DS_UPTODATE = "UpToDate"
 DS_INCONSISTENT = "Inconsistent"
-DS_DISKLESS = "Diskless"
 DS_DUNKNOWN = "DUnknown"
-DS_OUTDATED = "Outdated"
-DS_CONSISTENT = "Consistent"
 
 #: The current-UUID that ``create-md`` writes: the device never held data.
 INITIAL_UUID = "0000000000000004"
@@ -87,10 +82,6 @@ class DrbdState(JsonDataclass):
     io_suspended: bool = False
 
     @property
-    def is_connected(self) -> bool:
-        return self.connection in CONNECTED_STATES
-
-    @property
     def is_in_resync(self) -> bool:
         return self.connection in RESYNC_STATES
 
@@ -103,10 +94,6 @@ class DrbdState(JsonDataclass):
         return self.role == ROLE_PRIMARY
 
     @property
-    def is_disk_uptodate(self) -> bool:
-        return self.disk == DS_UPTODATE
-
-    @property
     def is_converged(self) -> bool:
         """Dual-primary, connected, both disks up to date: nothing to do."""
         return (
@@ -117,15 +104,6 @@ class DrbdState(JsonDataclass):
             and self.peer_disk == DS_UPTODATE
         )
 
-    @property
-    def is_fresh_pair(self) -> bool:
-        """Both sides Inconsistent and connected: a pair just created by
-        create-md that waits for ``new-current-uuid --clear-bitmap``."""
-        return (
-            self.connection == CS_CONNECTED
-            and self.disk == DS_INCONSISTENT
-            and self.peer_disk == DS_INCONSISTENT
-        )
 
 
 _PROC_LINE = re.compile(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facts.blockdev import DeviceSignatures, parse_wipefs_json
+from facts.blockdev import DeviceSignatures, parse_wipefs_listing
 from facts.drbd import (
     DrbdGenerations,
     DrbdMetadata,
@@ -71,13 +71,14 @@ def test_converged_pair():
 
 def test_fresh_pair_before_new_current_uuid():
     res = drbd84("connected_secondary_secondary_inconsistent")
-    assert all(st.is_fresh_pair and not st.is_converged for st in res.values())
+    assert all((st.connection, st.disk, st.peer_disk) == ("Connected", "Inconsistent", "Inconsistent")
+               and not st.is_converged for st in res.values())
 
 
 def test_alone_primary_waits_for_the_peer():
     st = drbd84("alone_primary_wfconnection")["drbd_small"]
     assert (st.connection, st.role, st.peer_role, st.peer_disk) == ("WFConnection", "Primary", "Unknown", "DUnknown")
-    assert not st.is_connected and st.is_disk_uptodate
+    assert st.disk == "UpToDate" and not st.is_in_resync
 
 
 def test_out_of_sync_counted_while_alone():
@@ -269,7 +270,7 @@ def test_drbd9_sync_source():
     ("lv_drbd_ocfs2", {"drbd"}),
 ])
 def test_signatures(state, types):
-    sigs = parse_wipefs_json(fx(f"blockdev/{state}_fiori__wipefs_n_J.txt"))
+    sigs = wipefs_signatures(fx(f"blockdev/{state}_fiori__wipefs_n_J.txt"))
     assert {s.type for s in sigs} == types
 
 
@@ -327,7 +328,7 @@ def test_when_the_listing_fails_each_device_is_read_alone():
 
 
 def test_ocfs2_on_the_drbd_device():
-    assert {s.type for s in parse_wipefs_json(fx("blockdev/drbd_after_mkfs_ocfs2_fiori__wipefs_n_J_drbd_device.txt"))} == {"ocfs2"}
+    assert {s.type for s in wipefs_signatures(fx("blockdev/drbd_after_mkfs_ocfs2_fiori__wipefs_n_J_drbd_device.txt"))} == {"ocfs2"}
 
 
 def test_lvm_volume_groups_fact():
@@ -359,6 +360,10 @@ def converged(node: str, name: str, state: str = "converged"):
 
 #: The converged example cluster on Debian 12 guests and on Debian 13 ones.
 CONVERGED_STATES = {"converged": "bookworm", "converged-trixie": "trixie"}
+
+
+def wipefs_signatures(text: str):
+    return tuple(sig for _, sig in parse_wipefs_listing(text))
 
 
 @pytest.mark.parametrize("node", ["fiori", "torchio"])

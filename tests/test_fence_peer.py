@@ -5,7 +5,6 @@ else: I/O stays frozen), so each rule is checked by what it returns and
 whom it asked to power off. The lab (tests/lab/test_7) runs it with
 fence_redfish and a BMC."""
 
-import os
 import subprocess
 import time
 from pathlib import Path

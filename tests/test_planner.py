@@ -150,7 +150,7 @@ def test_every_pair_is_safe(a, b, first, alone):
     # promoted after its sync from a complete copy finishes.
     for node, content in contents.items():
         if content is Content.PARTIAL:
-            assert not {Step.PRIMARY_FORCE, Step.NEW_UUID_CLEAR_BITMAP} & set(plan.steps_for(node))
+            assert not {Step.PRIMARY_FORCE, Step.NEW_UUID_CLEAR_BITMAP} & set(plan.steps.get(node, ()))
             if Content.HAS_DATA not in contents.values():
                 assert plan.path is Path.REFUSE and "partial copy" in plan.reason
 

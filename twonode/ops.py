@@ -209,8 +209,7 @@ def refuse_unless_blank(device: str, action: str) -> str:
 
 #: Connection states in which a sync can go on: the fact's connected states,
 #: plus the short-lived ones around a handshake and DRBD 9's name.
-SYNCING_CSTATES = "|".join(sorted(CONNECTED_STATES | {"StartingSyncS", "StartingSyncT", "WFReportParams",
-                                                      "Established"}))
+SYNCING_CSTATES = "|".join(sorted(CONNECTED_STATES | {"WFReportParams", "Established"}))
 
 
 def wait_for(resource: str, test: str, what: str, timeout: int, peer_grace: int | None = None) -> str:

@@ -81,11 +81,6 @@ class Presence(Enum):
     EXCLUDED = "excluded"
 
 
-#: Signatures a side of our own resource may carry: DRBD's metadata, and
-#: the OCFS2 superblock made through DRBD.
-OWN_SIGNATURES = frozenset({"drbd", "ocfs2"})
-
-
 @dataclass(frozen=True)
 class NodeView:
     """Everything the planner knows about one node's side of one resource."""
@@ -153,9 +148,6 @@ class ResourcePlan:
 
     def is_up_on(self, node: str) -> bool:
         return node in self.up_on
-
-    def steps_for(self, node: str) -> tuple[Step, ...]:
-        return self.steps.get(node, ())
 
     def nodes_with(self, step: Step) -> tuple[str, ...]:
         return tuple(node for node, steps in self.steps.items() if step in steps)
