@@ -451,10 +451,6 @@ class DrbdGenerations(FactBase[dict[str, DrbdMetadata]]):
         return result
 
 
-#: Where templates/drbd/drbd-event.sh records DRBD's events on a node.
-EVENTS_FILE = "/var/lib/twonode/events"
-
-
 @dataclass(frozen=True)
 class DrbdEvent(JsonDataclass):
     """One line of the event file: ``TIME NODE EVENT RESOURCE``."""
@@ -470,15 +466,16 @@ def parse_events(lines: list[str]) -> list[DrbdEvent]:
     for line in lines:
         parts = line.split()
         if len(parts) != 4:
-            raise ValueError(f"{EVENTS_FILE}: not 'TIME NODE EVENT RESOURCE': {line!r}")
+            raise ValueError(f"a DRBD event line is not 'TIME NODE EVENT RESOURCE': {line!r}")
         events.append(DrbdEvent(*parts))
     return events
 
 
 class DrbdEvents(FactBase[list[DrbdEvent]]):
     """
-    The DRBD events (split brain, fencing) this node recorded, oldest first;
-    empty when none ever happened. The journal has them too (tag twonode).
+    The DRBD events (split brain, fencing) this node recorded in ``path``
+    (twonode's event handler writes it), oldest first; empty when none ever
+    happened. The journal has them too (tag twonode).
 
     .. code:: python
 
@@ -488,8 +485,8 @@ class DrbdEvents(FactBase[list[DrbdEvent]]):
 
     default = list
 
-    def command(self) -> str:
-        return f"cat {EVENTS_FILE} 2>/dev/null; true"
+    def command(self, path: str) -> str:
+        return f"cat {shlex.quote(path)} 2>/dev/null; true"
 
     def process(self, output: list[str]) -> list[DrbdEvent]:
         return parse_events([line for line in output if line.strip()])

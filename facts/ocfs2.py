@@ -87,9 +87,11 @@ def parse_o2cb(sections: dict[str, list[str]]) -> O2cbStatus:
                       registered=parse_o2cb_nodes(sections.get("attrs", [])))
 
 
-class O2cb(FactBase[O2cbStatus]):
+class O2cbStack(FactBase[O2cbStatus]):
     """
-    The o2cb cluster stack on this node.
+    The o2cb cluster stack on this node: installed, enabled at boot (its
+    ``defaults`` file, /etc/default/o2cb on Debian), online, and the nodes
+    registered in configfs for ``cluster``.
 
     .. code:: python
 
@@ -97,11 +99,11 @@ class O2cb(FactBase[O2cbStatus]):
                    registered_nodes=("fiori", "torchio"))
     """
 
-    def command(self, cluster: str = "ocfs2") -> str:
+    def command(self, cluster: str, defaults: str) -> str:
         nodes = f"/sys/kernel/config/cluster/{shlex.quote(cluster)}/node"
         return (
             "echo @@installed; command -v o2cb >/dev/null && echo installed; "
-            "echo @@default; cat /etc/default/o2cb 2>/dev/null; "
+            f"echo @@default; cat {shlex.quote(defaults)} 2>/dev/null; "
             "echo @@status; command -v o2cb >/dev/null && o2cb cluster-status 2>&1; "
             f"echo @@nodes; ls {nodes} 2>/dev/null; "
             f"echo @@attrs; grep -sH . {nodes}/*/num {nodes}/*/ipv4_address {nodes}/*/ipv4_port; true"

@@ -17,7 +17,7 @@ from shlex import quote
 from pyinfra import host, logger
 from pyinfra.operations import server
 
-from twonode import fencing, reads
+from twonode import fencing, paths, reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import drbd_plans
@@ -70,8 +70,8 @@ if c.fences:
     peer = c.peer(me.name)
     put(name=f"{AREA}: fence-peer handler", src="templates/drbd/fence-peer.sh", dest=FENCE_PEER, mode="755")
     template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="templates/drbd/fence-handler.conf.j2",
-             dest=fencing.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))
-    secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=fencing.FENCE_OPTIONS,
+             dest=paths.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))
+    secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=paths.FENCE_OPTIONS,
                 content=fencing.agent_options(peer.bmc, passwords[peer.name]))
 
 # A volume removed from group_data is never torn down by an edit: its
@@ -81,7 +81,7 @@ for name in sorted(set(fact(DrbdResources)) - {vol.resource for vol in c.replica
                    "resource file, LV, fstab line and mount stay). Put it back in group_data to manage it.")
 
 refusals = [why for vol in c.replicated_volumes if (why := live_change_refusal(
-    vol.resource, vol.mount_point, file_lines(reads.resource_file(vol)),
+    vol.resource, vol.mount_point, file_lines(paths.resource_file(vol.resource)),
     identity_of(vol, c.nodes, c.volume_group), plans[vol.resource].is_up_on(me.name)))]
 if refusals:
     raise DeployStopped(f"{host.name}: " + f"\n{host.name}: ".join(refusals))
@@ -95,7 +95,7 @@ for vol in host.loop(c.replicated_volumes):
     resfile = checked_template(
         name=f"{AREA}: resource file for {vol.resource}",
         src="templates/drbd/resource.res.j2",
-        dest=reads.resource_file(vol),
+        dest=paths.resource_file(vol.resource),
         check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
         vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
         fencing=c.fences, fence_peer=FENCE_PEER, drbd_event=DRBD_EVENT,
@@ -116,7 +116,7 @@ with_steps = [vol for vol in c.replicated_volumes if plans[vol.resource].has_ste
 # Phase 1 (both nodes): metadata and attach.
 for vol in host.loop(with_steps):
     plan = plans[vol.resource]
-    res, dev = vol.resource, f"/dev/{c.volume_group}/{vol.name}"
+    res, dev = vol.resource, paths.lv_path(c.volume_group, vol.name)
     q_res, q_dev = quote(res), quote(dev)
     # Instead of the seed's `dd` over the whole device (hours for 2 TiB, and
     # it targets /dev/drbd_* which does not exist before `up`): the LV was

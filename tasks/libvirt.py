@@ -14,7 +14,7 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import python, server
 
 from facts.libvirt import Virsh
-from twonode import migration, reads
+from twonode import migration, paths, reads
 from twonode.context import cluster, host_of, presence_of, this_node
 from twonode.planner import Presence
 from twonode.install import install
@@ -85,7 +85,7 @@ for pool in host.loop(lv.pools):
     start_and_autostart("pool", pool.name, have, pool.autostart)
 
 for net in host.loop(lv.networks):
-    xml = reads.network_xml(net)
+    xml = paths.network_xml(net.name)
     template(name=f"{AREA}: network XML {net.name}", src="templates/libvirt/network.xml.j2",
                    dest=xml, net=net)
     have = networks.get(net.name)
@@ -100,7 +100,7 @@ for net in host.loop(lv.networks):
 
 # Each key on a line of its own already: nothing to do (the operation would
 # read the user, the home and the file to find that out).
-present = {text.strip() for text in file_lines(reads.AUTHORIZED_KEYS) or ()}
+present = {text.strip() for text in file_lines(paths.AUTHORIZED_KEYS) or ()}
 if lv.ssh_authorized_keys and not {k.strip() for k in lv.ssh_authorized_keys} <= present:
     server.user_authorized_keys(
         name=f"{AREA}: SSH keys for remote virt-manager",
@@ -130,23 +130,23 @@ def ensure_key_command(node: str) -> str:
     half never leaves it). A .pub lost or left empty (a power loss right
     after ssh-keygen, seen on the lab) comes back from the private half; a
     broken pair is made anew. Synced: the peer is about to trust it."""
-    key, pub = migration.KEY, migration.PUBLIC_KEY
+    key, pub = paths.MIGRATION_KEY, paths.MIGRATION_PUBLIC_KEY
     return (f"install -d -m 700 /root/.ssh && "
             f"if ssh-keygen -y -f {key} > {pub}.new 2>/dev/null && [ -s {pub}.new ]; then mv {pub}.new {pub}; "
             f"else rm -f {key} {pub} {pub}.new && "
             f"ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(node))} -f {key}; fi && sync")
 
 
-if not valid_key(file_lines(migration.PUBLIC_KEY)):
+if not valid_key(file_lines(paths.MIGRATION_PUBLIC_KEY)):
     server.shell(name=f"{AREA}: this node's own SSH key for live migration", commands=[ensure_key_command(me.name)])
 
-suffix, q_auth = c.cluster_network.hosts_suffix, quote(reads.AUTHORIZED_KEYS)
+suffix, q_auth = c.cluster_network.hosts_suffix, quote(paths.AUTHORIZED_KEYS)
 
-peer_key = peer_lines(migration.PUBLIC_KEY)
+peer_key = peer_lines(paths.MIGRATION_PUBLIC_KEY)
 if valid_key(peer_key):
     line(
         name=f"{AREA}: {peer.name}'s migration key, from {peer.cluster_address} only",
-        path=reads.AUTHORIZED_KEYS,
+        path=paths.AUTHORIZED_KEYS,
         regex=migration.authorized_regex(peer.name),
         replace=migration.authorized_line(peer.name, str(peer.cluster_address),
                                           migration.public_key("\n".join(peer_key), "")),
@@ -159,10 +159,10 @@ elif peer_host is not None:
     # read when this operation executes.
     def authorize_new_peer_key(state, host):
         ok, output = peer_host.run_shell_command(
-            command=f"[ -s {migration.PUBLIC_KEY} ] || {{ {ensure_key_command(peer.name)}; }}; cat {migration.PUBLIC_KEY}")
+            command=f"[ -s {paths.MIGRATION_PUBLIC_KEY} ] || {{ {ensure_key_command(peer.name)}; }}; cat {paths.MIGRATION_PUBLIC_KEY}")
         text = "\n".join(output.stdout_lines) if ok else ""
         entry = migration.authorized_line(peer.name, str(peer.cluster_address),
-                                          migration.public_key(text, f"{peer.name}:{migration.PUBLIC_KEY}"))
+                                          migration.public_key(text, f"{peer.name}:{paths.MIGRATION_PUBLIC_KEY}"))
         ok, output = host.run_shell_command(
             command=f"install -d -m 700 /root/.ssh && touch {q_auth} && chmod 600 {q_auth} && "
                     f"{{ grep -Ev {quote(migration.authorized_regex(peer.name))} {q_auth} || true; }} > {q_auth}.new && "
@@ -173,31 +173,31 @@ elif peer_host is not None:
     python.call(name=f"{AREA}: {peer.name}'s new migration key, from {peer.cluster_address} only",
                 function=authorize_new_peer_key)
 
-peer_host_key = peer_lines(migration.HOST_KEY)
+peer_host_key = peer_lines(paths.HOST_KEY)
 if valid_key(peer_host_key):
     line(
         name=f"{AREA}: {peer.name}'s pinned host key",
-        path=migration.KNOWN_HOSTS,
+        path=paths.KNOWN_HOSTS,
         regex=migration.known_hosts_regex(peer.name, suffix, str(peer.cluster_address)),
         replace=migration.known_hosts_line(peer.name, suffix, str(peer.cluster_address),
                                            migration.public_key("\n".join(peer_host_key), "")),
     )
 elif peer_host is not None:
-    logger.warning(f"{host.name}: {peer.name} has no ed25519 host key in {migration.HOST_KEY}: it is not pinned, "
+    logger.warning(f"{host.name}: {peer.name} has no ed25519 host key in {paths.HOST_KEY}: it is not pinned, "
                    "and live migration to it will be refused")
 
 template(name=f"{AREA}: SSH to {peer.name} for live migration", src="templates/libvirt/ssh-migration.conf.j2",
-         dest=migration.SSH_CONFIG, mark=reads.MANAGED_MARK, peer=peer.name, peer_name=f"{peer.name}{suffix}",
-         peer_address=str(peer.cluster_address), key=migration.KEY, known_hosts=migration.KNOWN_HOSTS)
+         dest=paths.MIGRATION_SSH_CONFIG, mark=reads.MANAGED_MARK, peer=peer.name, peer_name=f"{peer.name}{suffix}",
+         peer_address=str(peer.cluster_address), key=paths.MIGRATION_KEY, known_hosts=paths.KNOWN_HOSTS)
 
 # --- A VM on one node at a time: a lease per disk image on a replicated
 # volume, held with a cluster-wide flock (templates/libvirt/qemu-hook.sh).
 
-put(name=f"{AREA}: VM lease holder", src="templates/libvirt/vm-lease-holder.sh", dest=reads.LEASE_HOLDER, mode="755")
+put(name=f"{AREA}: VM lease holder", src="templates/libvirt/vm-lease-holder.sh", dest=paths.LEASE_HOLDER, mode="755")
 template(name=f"{AREA}: this node's name for VM leases", src="templates/libvirt/vm-leases.conf.j2",
-         dest=reads.LEASES_CONF, node=me.name)
-hook_was_there = path_state(reads.QEMU_HOOK) is not None
-qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="templates/libvirt/qemu-hook.sh", dest=reads.QEMU_HOOK,
+         dest=paths.LEASES_CONF, node=me.name)
+hook_was_there = path_state(paths.QEMU_HOOK) is not None
+qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="templates/libvirt/qemu-hook.sh", dest=paths.QEMU_HOOK,
                 mode="755")
 
 # libvirt reads qemu.conf at start, and finds its hook scripts then too
@@ -205,7 +205,7 @@ qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="templates/libvirt/qe
 # change restarts it (running VMs keep running: their QEMU processes do
 # not belong to libvirtd).
 restart_for = [
-    line(name=f"{AREA}: qemu.conf {name} (migrations over the cluster network)", path=migration.QEMU_CONF,
+    line(name=f"{AREA}: qemu.conf {name} (migrations over the cluster network)", path=paths.QEMU_CONF,
          regex=rf"^#?\s*{name}\s*=", replace=f"{name} = {value}")
     for name, value in migration.qemu_conf_settings(str(me.cluster_address)).items()
 ] + ([] if hook_was_there else [qemu_hook])

@@ -15,7 +15,7 @@ from pyinfra import host, logger
 from pyinfra.operations import server
 
 from facts.network import NetworkInterfaces
-from twonode import reads
+from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, this_node
 from twonode.install import install
 from twonode.ops import etc_hosts, line, template
@@ -37,7 +37,7 @@ if me.nics:
     template(
         name=f"{AREA}: pin NIC names to MACs (udev)",
         src="templates/network/70-persistent-net.rules.j2",
-        dest=reads.UDEV_RULES,
+        dest=paths.UDEV_RULES,
         nics=me.nics,
     )
     for problem in state.mismatches(me.nics):
@@ -49,14 +49,14 @@ if me.nics:
 # Debian's stock /etc/network/interfaces sources interfaces.d; make sure.
 line(
     name=f"{AREA}: /etc/network/interfaces sources interfaces.d",
-    path=reads.INTERFACES,
+    path=paths.INTERFACES,
     regex=r"^source /etc/network/interfaces.d/\*",
     replace="source /etc/network/interfaces.d/*",
 )
 template(
     name=f"{AREA}: cluster interface {net.interface}",
     src="templates/network/cluster-interface.j2",
-    dest=reads.cluster_interface_file(c),
+    dest=paths.cluster_interface_file(c.cluster_network.interface),
     iface=net.interface,
     address=me.cluster_address,
     prefix=net.network.prefixlen,

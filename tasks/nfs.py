@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from facts.nfs import NfsExports
-from twonode import reads
+from twonode import paths, reads
 from twonode.context import cluster
 from twonode.install import install
 from twonode.model import is_under
@@ -39,7 +39,7 @@ for export in host.loop(exports):
 unit_dropin = template(
     name=f"{AREA}: nfs-server waits for the exported volumes",
     src="templates/nfs/nfs-server-mounts.conf.j2",
-    dest=reads.NFS_SERVER_DROPIN,
+    dest=paths.NFS_SERVER_DROPIN,
     mounts=sorted({v.mount_point for v in c.local_volumes if any(is_under(e.path, v.mount_point) for e in exports)}),
 )
 guards = c.export_guards()
@@ -49,15 +49,15 @@ service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service
 # Ours go to /etc/exports.d; the admin's /etc/exports is left alone. An
 # /etc/exports written by an earlier twonode (our first line) is handed
 # back to the admin as Debian ships it, so the exports are not served twice.
-admin_lines = file_lines(reads.ADMIN_EXPORTS) or ()
+admin_lines = file_lines(paths.ADMIN_EXPORTS) or ()
 if admin_lines[:1] == (reads.MANAGED_MARK,):
-    put(name=f"{AREA}: /etc/exports back to the admin (ours moved to {reads.EXPORTS})",
-        src="templates/nfs/exports-debian", dest=reads.ADMIN_EXPORTS)
-directory(name=f"{AREA}: {reads.EXPORTS_DIR}", path=reads.EXPORTS_DIR)
+    put(name=f"{AREA}: /etc/exports back to the admin (ours moved to {paths.EXPORTS})",
+        src="templates/nfs/exports-debian", dest=paths.ADMIN_EXPORTS)
+directory(name=f"{AREA}: {paths.EXPORTS_DIR}", path=paths.EXPORTS_DIR)
 exports_file = template(
-    name=f"{AREA}: {reads.EXPORTS}",
+    name=f"{AREA}: {paths.EXPORTS}",
     src="templates/nfs/exports.j2",
-    dest=reads.EXPORTS,
+    dest=paths.EXPORTS,
     exports=exports,
     guards=guards,
 )

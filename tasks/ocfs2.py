@@ -14,20 +14,20 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from facts.blockdev import LinuxMounts
-from facts.ocfs2 import O2cb, O2cbNode
-from twonode import reads
+from facts.ocfs2 import O2cbNode
+from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install, node_release
 from twonode.ops import (directory, fstab_entry, line, put, refuse_unless_blank, service, step, template,
                           wait_for)
 from twonode.planner import Presence
-from twonode.snapshot import fact, prefetch
+from twonode.snapshot import fact, prefetch, read
 
 AREA = "ocfs2"
 c = cluster()
 me = this_node()
-CLUSTER_CONF, DEFAULTS = reads.O2CB_CLUSTER_CONF, reads.O2CB_DEFAULTS
+CLUSTER_CONF, DEFAULTS = paths.O2CB_CLUSTER_CONF, paths.O2CB_DEFAULTS
 prefetch(*reads.ocfs2(c))
 install([AREA], AREA)
 
@@ -44,7 +44,7 @@ if stopping:
 # stops the deploy with the steps; nothing is rewritten behind its back.
 wanted = tuple(O2cbNode(name=n.name, number=i, address=str(n.cluster_address), port=c.o2cb.port)
                for i, n in enumerate(c.nodes, start=1))
-o2cb = fact(O2cb, cluster=c.o2cb.cluster_name)
+o2cb = read(reads.o2cb_stack(c))
 differs = o2cb.live_nodes_differ(c.o2cb.cluster_name, wanted)
 if differs:
     raise DeployStopped(
@@ -71,9 +71,9 @@ if node_release().o2cb_native_unit:
     service(name=f"{AREA}: o2cb.service enabled at boot", unit="o2cb.service", running=None, enabled=True)
 
 sysctl = template(name=f"{AREA}: a node that o2cb fences restarts (sysctl)", src="templates/ocfs2/sysctl.conf",
-                  dest=reads.OCFS2_SYSCTL)
+                  dest=paths.OCFS2_SYSCTL)
 if sysctl.will_change:
-    server.shell(name=f"{AREA}: apply {reads.OCFS2_SYSCTL}", commands=[f"sysctl -q -p {reads.OCFS2_SYSCTL}"],
+    server.shell(name=f"{AREA}: apply {paths.OCFS2_SYSCTL}", commands=[f"sysctl -q -p {paths.OCFS2_SYSCTL}"],
                  _if=sysctl.did_change)
 
 if not o2cb.is_online(c.o2cb.cluster_name):
@@ -96,16 +96,16 @@ for vol in host.loop(c.replicated_volumes):
 # up-to-date data (templates/ocfs2/twonode-activate.sh says why): the
 # volumes are `noauto` in fstab, and twonode-activate.service mounts them.
 put(name=f"{AREA}: boot activation script", src="templates/ocfs2/twonode-activate.sh",
-    dest=reads.ACTIVATE, mode="755")
+    dest=paths.ACTIVATE, mode="755")
 template(name=f"{AREA}: volumes activated at boot", src="templates/ocfs2/volumes.j2",
-         dest=reads.ACTIVATE_VOLUMES, volumes=c.replicated_volumes)
+         dest=paths.ACTIVATE_VOLUMES, volumes=c.replicated_volumes)
 
 # All of these are read by systemd only on a reload: before the mounts
 # below, so that the first shutdown already stops things in order.
 unit_changes = [template(name=f"{AREA}: drbd.service stops after OCFS2 and o2cb",
-                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=reads.DRBD_AFTER_OCFS2),
+                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=paths.DRBD_AFTER_OCFS2),
                 put(name=f"{AREA}: twonode-activate.service", src="templates/ocfs2/twonode-activate.service",
-                    dest=reads.ACTIVATE_UNIT)]
+                    dest=paths.ACTIVATE_UNIT)]
 for vol in host.loop(c.replicated_volumes):
     # noauto: mounted by twonode-activate, never by systemd or ocfs2-tools'
     # `mount -at ocfs2` at boot (they would meet a Secondary device). Pass

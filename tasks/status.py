@@ -14,15 +14,10 @@ by discarding the changes of ONE node; which node is the operator's choice
 
 from pyinfra import host
 
-from facts.blockdev import LinuxMounts
-from facts.drbd import DrbdEvents, DrbdResources
-from facts.libvirt import Virsh, VirshDomains
-from facts.nfs import NfsExports
-from facts.ocfs2 import O2cb
 from twonode import reads
 from twonode.context import cluster, host_of, once_per_run, presence_of
 from twonode.planner import Presence
-from twonode.snapshot import fact, key, prefetch
+from twonode.snapshot import prefetch, read
 from twonode.status import render_status, split_brain_recovery
 
 c = cluster()
@@ -30,27 +25,16 @@ c = cluster()
 
 def _gather():
     seen = {}
-    o2cb = key(O2cb, cluster=c.o2cb.cluster_name)
-    virsh = reads.virsh_names(c)
-    vms = reads.vm_domains(c)
+    wanted = reads.status(c)
     for node in c.nodes:
         if presence_of(node.name) is not Presence.ACTIVE:
             seen[node.name] = None
             continue
         h = host_of(node.name)
-        prefetch(key(DrbdResources), key(DrbdEvents), o2cb, key(LinuxMounts), key(NfsExports), key(Virsh, **virsh),
-                 key(VirshDomains, **vms), on=h)
-        libvirt_objects = fact(Virsh, on=h, **virsh)
-        seen[node.name] = {
-            "drbd": fact(DrbdResources, on=h),
-            "events": fact(DrbdEvents, on=h),
-            "o2cb": fact(O2cb, on=h, cluster=c.o2cb.cluster_name),
-            "mounts": fact(LinuxMounts, on=h),
-            "exports": fact(NfsExports, on=h),
-            "pools": libvirt_objects.pools,
-            "networks": libvirt_objects.networks,
-            "vms": fact(VirshDomains, on=h, **vms),
-        }
+        prefetch(*wanted.values(), on=h)
+        seen[node.name] = {name: read(k, on=h) for name, k in wanted.items()}
+        libvirt_objects = seen[node.name].pop("libvirt")
+        seen[node.name].update(pools=libvirt_objects.pools, networks=libvirt_objects.networks)
     report = render_status(c, seen)
     report += split_brain_recovery(c, seen, host.data.get("discard_node"))
     print(report, flush=True)

@@ -21,7 +21,7 @@ from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdResources
 from facts.libvirt import VirshDomains
 from facts.os_release import NodeOsRelease
-from twonode import reads
+from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.install import node_release
 from twonode.ops import file_reads, path_state
@@ -47,7 +47,7 @@ if me.name == empty:
     wanted = (key(DrbdResources), key(VirshDomains, **vms), key(NodeOsRelease))
     prefetch(*wanted)
     if peer_host is not None:
-        prefetch(*wanted, key(LinuxMounts), *file_reads(reads.QEMU_HOOK), on=peer_host)
+        prefetch(*wanted, key(LinuxMounts), *file_reads(paths.QEMU_HOOK), on=peer_host)
     here = fact(VirshDomains, **vms).domains
     there = fact(VirshDomains, on=peer_host, **vms).domains if peer_host else {}
     moves, problems = plan_moves(c, me.name, peer.name, here, there, only)
@@ -56,7 +56,7 @@ if me.name == empty:
             c, peer.name, peer_host is not None,
             {me.name: fact(DrbdResources), **({peer.name: fact(DrbdResources, on=peer_host)} if peer_host else {})},
             fact(LinuxMounts, on=peer_host) if peer_host else {},
-            peer_host is not None and path_state(reads.QEMU_HOOK, on=peer_host) is not None,
+            peer_host is not None and path_state(paths.QEMU_HOOK, on=peer_host) is not None,
             peer_host and release_problem(me.name, node_release(), peer.name, node_release(peer_host)),
         ) + problems
     if problems:

@@ -32,7 +32,7 @@ from facts.network import (
 )
 from facts.nfs import NfsExports, parse_exportfs_v
 from facts.os_release import NodeOsRelease
-from facts.ocfs2 import O2cb, parse_o2cb, O2cbNode, O2cbStatus, parse_o2cb_nodes
+from facts.ocfs2 import O2cbStack, parse_o2cb, O2cbNode, O2cbStatus, parse_o2cb_nodes
 from facts.systemd import UnitState, UnitStates
 
 FIX = Path(__file__).parent / "fixtures"
@@ -384,7 +384,7 @@ def test_converged_facts(state, node):
     assert all("drbd" in {s.type for s in c.signatures} <= {"drbd", "ocfs2"} for c in backing.values())
     devices = fact(DeviceSignatures, "DeviceSignatures_drbd")
     assert all({s.type for s in c.signatures} == {"ocfs2"} for c in devices.values())
-    o2cb = fact(O2cb)
+    o2cb = fact(O2cbStack, "O2cb")
     assert o2cb.enabled_at_boot and o2cb.is_online("ocfs2") and o2cb.registered_nodes == ("fiori", "torchio")
     assert o2cb.registered == (O2cbNode("fiori", 1, "192.168.3.6", 7777), O2cbNode("torchio", 2, "192.168.3.7", 7777))
     net = fact(NetworkInterfaces)

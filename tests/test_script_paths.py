@@ -1,6 +1,6 @@
 """The handler scripts twonode ships are plain files (files.put, no
 template), so each carries its paths as defaults; the Python side names the
-same paths once (twonode/, facts/). These must agree, or a handler writes
+same paths once (twonode/paths.py). These must agree, or a handler writes
 where the status never reads, or reads options nobody uploaded."""
 
 import re
@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facts.drbd import EVENTS_FILE
-from twonode.fencing import FENCE_DIR
-from twonode.paths import DRBD_EVENT
-from twonode.reads import ACTIVATE_VOLUMES
+from twonode.paths import ACTIVATE_VOLUMES, DRBD_EVENT, EVENTS_FILE, FENCE_DIR
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .paths import lv_path
 from .reads import MANAGED_MARK
 
 _MINOR = re.compile(r"^\s*device\s+\S+\s+minor\s+(\d+)\s*;")
@@ -50,7 +51,7 @@ def identity_of(vol, nodes, volume_group: str) -> ResourceIdentity:
     """The identity group_data gives a replicated volume."""
     return ResourceIdentity(
         minor=vol.minor,
-        disk=f"/dev/{volume_group}/{vol.name}",
+        disk=lv_path(volume_group, vol.name),
         addresses={n.name: f"{n.cluster_address}:{vol.port}" for n in nodes},
     )
 

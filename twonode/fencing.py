@@ -19,11 +19,6 @@ from pathlib import Path
 
 from .model import Bmc, Cluster
 
-FENCE_DIR = "/etc/twonode/fence"
-#: The peer's agent options, password included (0600 in a 0700 directory).
-FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
-#: Which agent, which peer, how long to wait first: nothing secret.
-FENCE_CONF = f"{FENCE_DIR}/handler.conf"
 PASSWORDS_ENV = "TWONODE_FENCE_PASSWORDS"
 REPOSITORY = Path(__file__).resolve().parents[1]
 

@@ -19,20 +19,11 @@ from __future__ import annotations
 import re
 
 from .ops import ere_escape
+from .paths import HOST_KEY, KNOWN_HOSTS, MIGRATION_PUBLIC_KEY, MIGRATION_SSH_CONFIG, QEMU_CONF
 
-#: The node's own key for migrations (its .pub beside it).
-KEY = "/root/.ssh/twonode-migration"
-PUBLIC_KEY = KEY + ".pub"
-#: The peer's host key is read from here (openssh-server makes it at install).
-HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
-#: Pinned host keys: ssh reads this file for every user, beside ~/.ssh/known_hosts.
-KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
-#: How root reaches the peer for a migration (Debian's ssh_config includes it).
-SSH_CONFIG = "/etc/ssh/ssh_config.d/twonode-migration.conf"
-QEMU_CONF = "/etc/libvirt/qemu.conf"
 #: Read on every node: what it decides on, and what its peer reads of it
 #: (in one round trip with the node's other reads).
-NODE_FILES = (PUBLIC_KEY, HOST_KEY, KNOWN_HOSTS, SSH_CONFIG, QEMU_CONF)
+NODE_FILES = (MIGRATION_PUBLIC_KEY, HOST_KEY, KNOWN_HOSTS, MIGRATION_SSH_CONFIG, QEMU_CONF)
 
 _PUBLIC_KEY = re.compile(r"(ssh-ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?")
 

@@ -31,6 +31,7 @@ from facts.paths import PathState, PathStates
 from facts.systemd import UnitStates
 from .context import DeployStopped, node_name
 from .model import size_to_bytes
+from .paths import ETC_HOSTS, FSTAB
 from .snapshot import fact, key
 
 
@@ -48,8 +49,6 @@ class Unchanged:
 UNCHANGED = Unchanged()
 
 
-FSTAB = "/etc/fstab"
-ETC_HOSTS = "/etc/hosts"
 
 
 # --- Files. Each *_reads() lists the facts its helper checks, for prefetch;

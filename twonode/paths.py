@@ -1,11 +1,84 @@
 """Where things live on the nodes: every remote path twonode writes or
 reads, in one place, so that the operation that writes a file and the fact
-that reads it back cannot drift apart."""
+that reads it back cannot drift apart. The scripts under templates/ carry
+their own defaults for some of them; tests/test_script_paths.py holds the
+two to each other."""
+
+# --- the cluster network (tasks/network.py) --------------------------------
+UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
+INTERFACES = "/etc/network/interfaces"
+ETC_HOSTS = "/etc/hosts"
+
+
+def cluster_interface_file(interface: str) -> str:
+    return f"/etc/network/interfaces.d/twonode-{interface}"
+
+
+# --- local and replicated volumes (tasks/storage.py, tasks/drbd.py) --------
+FSTAB = "/etc/fstab"
+
+
+def lv_path(volume_group: str, name: str) -> str:
+    """A volume's LV as udev names it."""
+    return f"/dev/{volume_group}/{name}"
+
+
+def resource_file(resource: str) -> str:
+    return f"/etc/drbd.d/{resource}.res"
+
 
 #: templates/drbd/before-resync-target.sh: the seed's handler, demoting a
 #: Primary only.
 BEFORE_RESYNC_TARGET = "/usr/local/lib/twonode/drbd-before-resync-target"
 #: templates/drbd/drbd-event.sh: events to the journal and a state file.
 DRBD_EVENT = "/usr/local/lib/twonode/drbd-event"
+#: Where DRBD_EVENT records DRBD's events on a node (facts/drbd.DrbdEvents reads it).
+EVENTS_FILE = "/var/lib/twonode/events"
 #: templates/drbd/fence-peer.sh, with fencing mode "power".
 FENCE_PEER = "/usr/local/lib/twonode/drbd-fence-peer"
+FENCE_DIR = "/etc/twonode/fence"
+#: The peer's agent options, password included (0600 in a 0700 directory).
+FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
+#: Which agent, which peer, how long to wait first: nothing secret.
+FENCE_CONF = f"{FENCE_DIR}/handler.conf"
+
+# --- OCFS2 and boot activation (tasks/ocfs2.py) -----------------------------
+O2CB_CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
+O2CB_DEFAULTS = "/etc/default/o2cb"
+DRBD_AFTER_OCFS2 = "/etc/systemd/system/drbd.service.d/twonode-ocfs2.conf"
+#: templates/ocfs2/twonode-activate.*
+ACTIVATE = "/usr/local/lib/twonode/activate"
+ACTIVATE_UNIT = "/etc/systemd/system/twonode-activate.service"
+ACTIVATE_VOLUMES = "/etc/twonode/volumes"
+OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
+
+# --- NFS (tasks/nfs.py) -----------------------------------------------------
+NFS_SERVER_DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
+#: Ours; /etc/exports stays the admin's (exports(5) reads both).
+EXPORTS = "/etc/exports.d/twonode.exports"
+EXPORTS_DIR = "/etc/exports.d"
+ADMIN_EXPORTS = "/etc/exports"
+
+# --- libvirt, VM leases and live migration (tasks/libvirt.py) ---------------
+AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+
+
+def network_xml(name: str) -> str:
+    return f"/etc/twonode/libvirt/network-{name}.xml"
+
+
+#: A VM on one node at a time (templates/libvirt/qemu-hook.sh). In qemu.d
+#: (libvirt 6.5 and later), beside an admin's own /etc/libvirt/hooks/qemu.
+QEMU_HOOK = "/etc/libvirt/hooks/qemu.d/twonode-vm-leases"
+LEASE_HOLDER = "/usr/local/lib/twonode/vm-lease-holder"
+LEASES_CONF = "/etc/twonode/vm-leases.conf"
+#: The node's own key for migrations (its .pub beside it).
+MIGRATION_KEY = "/root/.ssh/twonode-migration"
+MIGRATION_PUBLIC_KEY = MIGRATION_KEY + ".pub"
+#: The peer's host key is read from here (openssh-server makes it at install).
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+#: Pinned host keys: ssh reads this file for every user, beside ~/.ssh/known_hosts.
+KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+#: How root reaches the peer for a migration (Debian's ssh_config includes it).
+MIGRATION_SSH_CONFIG = "/etc/ssh/ssh_config.d/twonode-migration.conf"
+QEMU_CONF = "/etc/libvirt/qemu.conf"

@@ -12,65 +12,35 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Which
 
 from facts.blockdev import DeviceSignatures, LinuxMounts
-from facts.drbd import DrbdGenerations, DrbdResources
-from facts.libvirt import Virsh
+from facts.drbd import DrbdEvents, DrbdGenerations, DrbdResources
+from facts.libvirt import Virsh, VirshDomains
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.os_release import NodeOsRelease
-from facts.ocfs2 import O2cb
+from facts.ocfs2 import O2cbStack
 from . import migration
-from .fencing import FENCE_CONF
 from .model import Cluster
-from .paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
-from .ops import FSTAB, directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
+from .paths import (
+    ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
+    DRBD_AFTER_OCFS2, DRBD_EVENT, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_PEER, FSTAB, HOST_KEY,
+    INTERFACES, LEASE_HOLDER, LEASES_CONF, MIGRATION_PUBLIC_KEY, NFS_SERVER_DROPIN, O2CB_CLUSTER_CONF,
+    O2CB_DEFAULTS, OCFS2_SYSCTL, QEMU_HOOK, UDEV_RULES, cluster_interface_file, lv_path, network_xml,
+    resource_file,
+)
+from .ops import directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
 from .snapshot import key
 
 #: The first line of the files the deploy writes (its templates).
 MANAGED_MARK = "# Managed by twonode: edit group_data/all.py, not this file."
-
-UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
-INTERFACES = "/etc/network/interfaces"
-O2CB_CLUSTER_CONF = "/etc/ocfs2/cluster.conf"
-O2CB_DEFAULTS = "/etc/default/o2cb"
-DRBD_AFTER_OCFS2 = "/etc/systemd/system/drbd.service.d/twonode-ocfs2.conf"
-NFS_SERVER_DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
-#: Ours; /etc/exports stays the admin's (exports(5) reads both).
-EXPORTS = "/etc/exports.d/twonode.exports"
-EXPORTS_DIR = "/etc/exports.d"
-ADMIN_EXPORTS = "/etc/exports"
-AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
-#: Boot activation (templates/ocfs2/twonode-activate.*).
-ACTIVATE = "/usr/local/lib/twonode/activate"
-ACTIVATE_UNIT = "/etc/systemd/system/twonode-activate.service"
-ACTIVATE_VOLUMES = "/etc/twonode/volumes"
-OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
-#: A VM on one node at a time (templates/libvirt/qemu-hook.sh). In qemu.d
-#: (libvirt 6.5 and later), beside an admin's own /etc/libvirt/hooks/qemu.
-QEMU_HOOK = "/etc/libvirt/hooks/qemu.d/twonode-vm-leases"
-LEASE_HOLDER = "/usr/local/lib/twonode/vm-lease-holder"
-LEASES_CONF = "/etc/twonode/vm-leases.conf"
-
 
 def install_reads() -> tuple:
     """What twonode/install.py reads: the installed packages, the release."""
     return (key(DebPackages), key(NodeOsRelease))
 
 
-def cluster_interface_file(c: Cluster) -> str:
-    return f"/etc/network/interfaces.d/twonode-{c.cluster_network.interface}"
-
-
-def resource_file(vol) -> str:
-    return f"/etc/drbd.d/{vol.resource}.res"
-
-
-def network_xml(net) -> str:
-    return f"/etc/twonode/libvirt/network-{net.name}.xml"
-
-
 def local_devices(c: Cluster) -> tuple[str, ...]:
-    return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.local_volumes)
+    return tuple(lv_path(c.volume_group, v.name) for v in c.local_volumes)
 
 
 def drbd_devices(c: Cluster) -> tuple[str, ...]:
@@ -79,7 +49,7 @@ def drbd_devices(c: Cluster) -> tuple[str, ...]:
 
 def backing_devices(c: Cluster) -> tuple[str, ...]:
     """The replicated volumes' LVs, in the order the DRBD planner reads them."""
-    return tuple(f"/dev/{c.volume_group}/{v.name}" for v in c.replicated_volumes)
+    return tuple(lv_path(c.volume_group, v.name) for v in c.replicated_volumes)
 
 
 def drbd_generations(c: Cluster) -> tuple[tuple[str, int, str], ...]:
@@ -100,13 +70,17 @@ def vm_domains(c: Cluster) -> dict[str, tuple[str, ...]]:
 
 def network(c: Cluster) -> tuple:
     return (*install_reads(), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
-            *file_reads(cluster_interface_file(c)), *etc_hosts_reads())
+            *file_reads(cluster_interface_file(c.cluster_network.interface)), *etc_hosts_reads())
 
 
 def storage(c: Cluster) -> tuple:
     devices = local_devices(c)
     return (*install_reads(), key(VolumeGroups), key(LinuxMounts), *line_reads(FSTAB),
             *([key(DeviceSignatures, devices=devices)] if devices else []))
+
+
+def o2cb_stack(c: Cluster) -> tuple:
+    return key(O2cbStack, cluster=c.o2cb.cluster_name, defaults=O2CB_DEFAULTS)
 
 
 def drbd_plan(c: Cluster) -> tuple:
@@ -118,13 +92,13 @@ def drbd_plan(c: Cluster) -> tuple:
 def drbd(c: Cluster) -> tuple:
     return (*install_reads(), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET), *file_reads(DRBD_EVENT),
             *file_reads(FENCE_PEER), *file_reads(FENCE_CONF),
-            *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol))),
+            *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol.resource))),
             *service_reads("drbd.service"), *drbd_plan(c))
 
 
 def ocfs2(c: Cluster) -> tuple:
     return (*install_reads(), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
-            *file_reads(DRBD_AFTER_OCFS2), key(O2cb, cluster=c.o2cb.cluster_name), key(LinuxMounts),
+            *file_reads(DRBD_AFTER_OCFS2), o2cb_stack(c), key(LinuxMounts),
             *file_reads(ACTIVATE), *file_reads(ACTIVATE_UNIT), *file_reads(ACTIVATE_VOLUMES),
             *file_reads(OCFS2_SYSCTL),
             *service_reads("twonode-activate.service"), *service_reads("o2cb.service"), *drbd_plan(c))
@@ -142,14 +116,28 @@ def libvirt(c: Cluster) -> tuple:
     lv = c.libvirt
     return (*install_reads(), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
             *(k for pool in lv.pools for k in directory_reads(pool.target)),
-            *(k for net in lv.networks for k in file_reads(network_xml(net))),
+            *(k for net in lv.networks for k in file_reads(network_xml(net.name))),
             path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES),
             *file_reads(QEMU_HOOK), *file_reads(LEASE_HOLDER), *file_reads(LEASES_CONF))
 
 
 def migration_peer() -> tuple:
     """What a node reads on its PEER: the public halves it trusts."""
-    return (path_key(migration.PUBLIC_KEY), path_key(migration.HOST_KEY))
+    return (path_key(MIGRATION_PUBLIC_KEY), path_key(HOST_KEY))
+
+
+def status(c: Cluster) -> dict[str, tuple]:
+    """What tasks/status.py reads on each node, by the name the report
+    (twonode/status.py) gives it."""
+    return {
+        "drbd": key(DrbdResources),
+        "events": key(DrbdEvents, path=EVENTS_FILE),
+        "o2cb": o2cb_stack(c),
+        "mounts": key(LinuxMounts),
+        "exports": key(NfsExports),
+        "libvirt": key(Virsh, **virsh_names(c)),
+        "vms": key(VirshDomains, **vm_domains(c)),
+    }
 
 
 def every_task(c: Cluster) -> tuple:

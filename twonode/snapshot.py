@@ -100,10 +100,14 @@ T = TypeVar("T")
 def fact(cls: type[FactBase[T]], on=None, **kwargs) -> T:
     """The fact's value as read at the start of this run, on the current
     host or ``on``."""
+    return read(key(cls, **kwargs), on=on)
+
+
+def read(k: tuple, on=None):
+    """The value of one ``key(...)``, as fact() gives it."""
     h = on or host
-    k = key(cls, **kwargs)
     with _lock(h):
         store = _store(h)
         if k not in store:
-            store[k] = h.get_fact(cls, **kwargs)
+            store[k] = h.get_fact(k[0], **dict(k[1]))
         return store[k]
