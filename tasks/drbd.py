@@ -23,8 +23,10 @@ from twonode.paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install
 from twonode.drbd_identity import identity_of, live_change_refusal
-from twonode.ops import (checked_template, ensure_lv, file_lines, put, refuse_unless_blank, require_vg, secret_file,
-                         service, step, template, wait_for)
+from twonode.lvm import ensure_lv, require_vg
+from twonode.ops import checked_template, put, secret_file, service, step, template
+from twonode.reads import file_lines
+from twonode.shell import refuse_unless_blank, wait_for
 from twonode.planner import Step
 from twonode.snapshot import fact, prefetch
 from facts.drbd import DrbdResources

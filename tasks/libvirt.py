@@ -18,7 +18,8 @@ from twonode import migration, paths, reads
 from twonode.context import cluster, host_of, presence_of, this_node
 from twonode.planner import Presence
 from twonode.install import install
-from twonode.ops import UNCHANGED, directory, file_lines, line, path_state, put, template
+from twonode.ops import UNCHANGED, directory, line, put, template
+from twonode.reads import file_lines, path_state
 from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"

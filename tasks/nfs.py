@@ -15,7 +15,8 @@ from twonode import paths, reads
 from twonode.context import cluster
 from twonode.install import install
 from twonode.model import is_under
-from twonode.ops import directory, file_lines, put, service, template
+from twonode.ops import directory, put, service, template
+from twonode.reads import file_lines
 from twonode.snapshot import fact, prefetch
 
 AREA = "nfs"

@@ -19,8 +19,8 @@ from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.drbd_plans import drbd_plans
 from twonode.install import install, node_release
-from twonode.ops import (directory, fstab_entry, line, put, refuse_unless_blank, service, step, template,
-                          wait_for)
+from twonode.ops import directory, fstab_entry, line, put, service, step, template
+from twonode.shell import refuse_unless_blank, wait_for
 from twonode.planner import Presence
 from twonode.snapshot import fact, prefetch, read
 

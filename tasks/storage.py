@@ -14,7 +14,8 @@ from facts.lvm import VolumeGroups
 from twonode import reads
 from twonode.context import DeployStopped, cluster
 from twonode.install import install
-from twonode.ops import LV_CREATED, LV_GROWN, ensure_lv, fstab_entry, mount, require_vg
+from twonode.lvm import LV_CREATED, LV_GROWN, ensure_lv, require_vg
+from twonode.ops import fstab_entry, mount
 from twonode.snapshot import fact, prefetch
 
 AREA = "storage"

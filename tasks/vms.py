@@ -24,7 +24,7 @@ from facts.os_release import NodeOsRelease
 from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.install import node_release
-from twonode.ops import file_reads, path_state
+from twonode.reads import path_reads, path_state
 from twonode.planner import Presence
 from twonode.snapshot import fact, key, prefetch
 from twonode.vms import peer_problems, plan_moves, release_problem
@@ -47,7 +47,7 @@ if me.name == empty:
     wanted = (key(DrbdResources), key(VirshDomains, **vms), key(NodeOsRelease))
     prefetch(*wanted)
     if peer_host is not None:
-        prefetch(*wanted, key(LinuxMounts), *file_reads(paths.QEMU_HOOK), on=peer_host)
+        prefetch(*wanted, key(LinuxMounts), *path_reads(paths.QEMU_HOOK), on=peer_host)
     here = fact(VirshDomains, **vms).domains
     there = fact(VirshDomains, on=peer_host, **vms).domains if peer_host else {}
     moves, problems = plan_moves(c, me.name, peer.name, here, there, only)

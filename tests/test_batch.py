@@ -193,7 +193,7 @@ def test_the_whole_deploys_reads_make_one_valid_command():
 
 # twonode.ops.refuse_unless_blank is the last guard before a destructive
 # command: run for real on image files, it must pass only a blank one.
-from twonode.ops import refuse_unless_blank  # noqa: E402
+from twonode.shell import refuse_unless_blank  # noqa: E402
 
 
 @pytest.mark.parametrize("make, passes, says", [
@@ -212,7 +212,7 @@ def test_the_last_guard_passes_only_a_blank_device(tmp_path, make, passes, says)
 # twonode.ops.wait_for polls a drbdadm query: run for real against a stand-in
 # drbdadm that reports what a state file holds, it must pass once the state
 # is reached and otherwise fail after its timeout, saying where it stuck.
-from twonode.ops import wait_for  # noqa: E402
+from twonode.shell import wait_for  # noqa: E402
 
 
 @pytest.mark.parametrize("role, passes", [("Primary/Primary", True), ("Secondary/Primary", False)])

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from twonode.ops import ere_escape, fstab_regex, line_is_current, one_line_command
+from twonode.ops import fstab_regex, line_is_current
+from twonode.shell import ere_escape, one_line_command
 
 OLD = ("/dev/drbd_small /vol/small ocfs2 _netdev,noatime,data=writeback,commit=60,nodiratime,"
        "x-systemd.requires=drbd.service,x-systemd.after=o2cb.service 0 0")

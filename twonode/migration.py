@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from .ops import ere_escape
+from .shell import ere_escape
 from .paths import HOST_KEY, KNOWN_HOSTS, MIGRATION_PUBLIC_KEY, MIGRATION_SSH_CONFIG, QEMU_CONF
 
 #: Read on every node: what it decides on, and what its peer reads of it

@@ -17,7 +17,7 @@ import re
 from collections.abc import Collection, Sequence
 from shlex import quote
 
-from pyinfra import host, logger, state
+from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import Sha256File
@@ -25,14 +25,12 @@ from pyinfra.facts.server import EtcHosts
 from pyinfra.operations import files, server, systemd
 
 from facts.blockdev import LinuxMounts
-from facts.drbd import CONNECTED_STATES
-from facts.lvm import VolumeGroup
-from facts.paths import PathState, PathStates
 from facts.systemd import UnitStates
 from .context import DeployStopped, node_name
-from .model import size_to_bytes
 from .paths import ETC_HOSTS, FSTAB
-from .snapshot import fact, key
+from .reads import file_lines, path_state
+from .shell import ere_escape, one_line_command
+from .snapshot import fact
 
 
 class Unchanged:
@@ -47,32 +45,6 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
-
-
-
-
-# --- Files. Each *_reads() lists the facts its helper checks, for prefetch;
-# every path of a run is read by one PathStates command.
-
-def path_key(path: str) -> tuple:
-    return key(PathStates, paths=(path,))
-
-
-def path_state(path: str, on=None) -> PathState | None:
-    """``path`` as it was at the start of the run, on the current host or
-    ``on`` (None: missing)."""
-    return fact(PathStates, paths=(path,), on=on).get(path)
-
-
-def file_reads(dest: str) -> tuple:
-    return (path_key(dest),)
-
-
-def file_lines(path: str, on=None) -> tuple[str, ...] | None:
-    """A regular file's lines, as pyinfra's FileContents gives them (None
-    when missing or not a regular file), on the current host or ``on``."""
-    found = path_state(path, on=on)
-    return found.lines if found is not None and found.is_file else None
 
 
 def _sha1(data: bytes) -> str:
@@ -122,21 +94,11 @@ def put(name: str, src: str, dest: str, mode: str | None = None):
     return files.put(name=name, src=src, dest=dest, mode=mode)
 
 
-def line_reads(path: str) -> tuple:
-    return (path_key(path),)
-
-
 def line_is_current(lines: Sequence[str] | None, regex: str, replace: str) -> bool:
     """What files.line(line=regex, replace=replace) would leave alone: the
     lines matching ``regex`` exist and all are ``replace`` already."""
     matching = [text for text in lines or [] if re.search(regex, text)]
     return bool(matching) and all(text == replace for text in matching)
-
-
-def ere_escape(text: str) -> str:
-    """``text`` as a literal in a POSIX extended regex (and in Python's re).
-    Not re.escape: it also escapes '-' and '/', which grep -E warns about."""
-    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
 
 
 def line(name: str, path: str, regex: str, replace: str):
@@ -149,19 +111,11 @@ def line(name: str, path: str, regex: str, replace: str):
     return files.line(name=name, path=path, line=regex, replace=replace, extended_regex=True)
 
 
-def directory_reads(path: str) -> tuple:
-    return (path_key(path),)
-
-
 def directory(name: str, path: str) -> None:
     found = path_state(path)
     if found is not None and found.is_directory:
         return
     files.directory(name=name, path=path)
-
-
-def service_reads(unit: str) -> tuple:
-    return (key(UnitStates, units=(unit,)),)
 
 
 def service(name: str, unit: str, running: bool | None, enabled: bool, daemon_reload: bool = False) -> None:
@@ -171,10 +125,6 @@ def service(name: str, unit: str, running: bool | None, enabled: bool, daemon_re
     if not daemon_reload and running in (None, running_now) and enabled_now == enabled:
         return
     systemd.service(name=name, service=unit, running=running, enabled=enabled, daemon_reload=daemon_reload)
-
-
-def etc_hosts_reads() -> tuple:
-    return (path_key(ETC_HOSTS),)
 
 
 def hosts_line_names(current: Sequence[str], ours: Sequence[str]) -> list[str] | None:
@@ -192,48 +142,6 @@ def etc_hosts(name: str, ip: str, hostnames: list[str]) -> None:
     names = hosts_line_names(current, hostnames)
     if names is not None:
         server.etc_hosts(name=name, ip=ip, hostnames=names)
-
-
-def refuse_unless_blank(device: str, action: str) -> str:
-    """Shell that stops the operation when ``device`` holds any signature:
-    the last check, right before a destructive command writes (the facts
-    read at planning time are the first)."""
-    refusing = quote(f"refusing to {action} {device}:")
-    return (
-        f"sig=$(wipefs --no-act --noheadings {quote(device)}) || "
-        f"{{ echo {refusing} wipefs cannot read it >&2; exit 1; }}; "
-        f"if [ -n \"$sig\" ]; then echo {refusing} it holds: \"$sig\" >&2; exit 1; fi"
-    )
-
-
-#: Connection states in which a sync can go on: the fact's connected states,
-#: plus the short-lived ones around a handshake and DRBD 9's name.
-SYNCING_CSTATES = "|".join(sorted(CONNECTED_STATES | {"WFReportParams", "Established"}))
-
-
-def wait_for(resource: str, test: str, what: str, timeout: int, peer_grace: int | None = None) -> str:
-    """Shell that polls ``test`` (a drbdadm state query: portable across
-    DRBD 8.4 and 9) once a second, and fails after ``timeout`` seconds
-    with the resource's states, so that the error says where it stuck.
-    With ``peer_grace``, it also fails once the peer has been away that
-    many seconds in a row: a sync whose source is gone cannot finish, and
-    waiting the whole timeout for it helps nobody (seen on the lab: a join
-    whose source lost power waited an hour)."""
-    res = quote(resource)
-    states = f"\"cstate $(drbdadm cstate {res}) dstate $(drbdadm dstate {res})\" >&2; cat /proc/drbd >&2 2>/dev/null"
-    away = ""
-    if peer_grace is not None:
-        away = (
-            f"case $(drbdadm cstate {res}) in {SYNCING_CSTATES}) gone=0;; *) gone=$((gone+1));; esac; "
-            f"if [ $gone -gt {int(peer_grace)} ]; then "
-            f"echo {quote(f'{resource}: the peer has been away for {int(peer_grace)}s while waiting for {what}:')} "
-            f"{states}; exit 1; fi; "
-        )
-    return (
-        f"i=0; gone=0; until {test}; do i=$((i+1)); {away}if [ $i -gt {int(timeout)} ]; then "
-        f"echo {quote(f'{resource}: timed out after {int(timeout)}s waiting for {what}:')} "
-        f"{states}; exit 1; fi; sleep 1; done"
-    )
 
 
 def step(on: Collection[str], name: str, commands: list[str], **kwargs) -> None:
@@ -255,54 +163,6 @@ def step(on: Collection[str], name: str, commands: list[str], **kwargs) -> None:
                  commands=commands if node_name() in on else [], **kwargs)
 
 
-def require_vg(vgs: dict[str, VolumeGroup], name: str) -> VolumeGroup:
-    vg = vgs.get(name)
-    if vg is None:
-        raise DeployStopped(
-            f"{host.name}: volume group {name!r} not found (vgs lists: {', '.join(vgs) or 'none'}). "
-            "The procedure starts from an installed system with LVM: create the VG "
-            "(pvcreate/vgcreate) or set volume_group in group_data/all.py."
-        )
-    return vg
-
-
-LV_CREATED = "created"
-LV_GROWN = "grown"
-
-
-def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = True) -> str | None:
-    """Create the LV if missing; grow it (if ``grow``) when smaller than
-    configured; never shrink. Returns LV_CREATED or LV_GROWN when this run
-    does so, else None."""
-    wanted = size_to_bytes(size)
-    lv = vg.lvs.get(name)
-    if lv is None:
-        # --wipesignatures: the extents come from free space, whose stale
-        # contents belong to nobody; without it lvcreate would prompt.
-        server.shell(
-            name=f"{area}: create LV {vg.name}/{name} ({size})",
-            commands=[f"lvcreate --yes --wipesignatures y --name={quote(name)} --size={wanted}b {quote(vg.name)}"],
-        )
-        return LV_CREATED
-    # Sizes are rounded up to whole extents by LVM.
-    if lv.size_bytes + vg.extent_bytes <= wanted:
-        if not grow:
-            logger.warning(f"{host.name}: LV {vg.name}/{name} is smaller than the configured {size}: "
-                           "growing it is not automated; left as it is")
-            return None
-        server.shell(
-            name=f"{area}: grow LV {vg.name}/{name} to {size}",
-            commands=[f"lvextend --size={wanted}b {quote(f'{vg.name}/{name}')}"],
-        )
-        return LV_GROWN
-    if lv.size_bytes > wanted + vg.extent_bytes:
-        logger.warning(
-            f"{host.name}: LV {vg.name}/{name} is {lv.size_bytes} bytes, more than the configured "
-            f"{size}: left as it is (shrinking is never done automatically)"
-        )
-    return None
-
-
 def fstab_foreign_lines(lines: Sequence[str] | None, device: str, mount_point: str) -> list[str]:
     """fstab lines that mount something other than ``device`` on
     ``mount_point``: the admin's, never replaced."""
@@ -317,13 +177,6 @@ def fstab_foreign_lines(lines: Sequence[str] | None, device: str, mount_point: s
 def fstab_regex(mount_point: str) -> str:
     """The fstab lines that mount something on ``mount_point`` (ERE)."""
     return rf"^\S+\s+{ere_escape(mount_point)}\s"
-
-
-def one_line_command(path: str, regex: str, wanted: str) -> str:
-    """Shell: delete every line of ``path`` matching ``regex`` (ERE), then
-    append ``wanted`` once."""
-    address = "/" + regex.replace("/", "\\/") + "/d"
-    return f"sed -E -i {quote(address)} {quote(path)} && echo {quote(wanted)} >> {quote(path)}"
 
 
 def fstab_entry(device: str, mount_point: str, fs_type: str, options: str, passno: int, area: str):

@@ -18,6 +18,8 @@ from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.os_release import NodeOsRelease
+from facts.paths import PathState, PathStates
+from facts.systemd import UnitStates
 from facts.ocfs2 import O2cbStack
 from . import migration
 from .model import Cluster
@@ -25,14 +27,40 @@ from .paths import (
     ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
     DRBD_AFTER_OCFS2, DRBD_EVENT, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_PEER, FSTAB, HOST_KEY,
     INTERFACES, LEASE_HOLDER, LEASES_CONF, MIGRATION_PUBLIC_KEY, NFS_SERVER_DROPIN, O2CB_CLUSTER_CONF,
-    O2CB_DEFAULTS, OCFS2_SYSCTL, QEMU_HOOK, UDEV_RULES, cluster_interface_file, lv_path, network_xml,
+    O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES, cluster_interface_file, lv_path, network_xml,
     resource_file,
 )
-from .ops import directory_reads, etc_hosts_reads, file_reads, line_reads, path_key, service_reads
-from .snapshot import key
+from .snapshot import fact, key
 
 #: The first line of the files the deploy writes (its templates).
 MANAGED_MARK = "# Managed by twonode: edit group_data/all.py, not this file."
+
+def path_key(path: str) -> tuple:
+    """The read of one path; every path of a run is read by one PathStates
+    command (twonode/snapshot.py merges them)."""
+    return key(PathStates, paths=(path,))
+
+
+def path_reads(*paths: str) -> tuple:
+    return tuple(path_key(p) for p in paths)
+
+
+def unit_reads(*units: str) -> tuple:
+    return tuple(key(UnitStates, units=(u,)) for u in units)
+
+
+def path_state(path: str, on=None) -> PathState | None:
+    """``path`` as it was at the start of the run, on the current host or
+    ``on`` (None: missing)."""
+    return fact(PathStates, paths=(path,), on=on).get(path)
+
+
+def file_lines(path: str, on=None) -> tuple[str, ...] | None:
+    """A regular file's lines, as pyinfra's FileContents gives them (None
+    when missing or not a regular file), on the current host or ``on``."""
+    found = path_state(path, on=on)
+    return found.lines if found is not None and found.is_file else None
+
 
 def install_reads() -> tuple:
     """What twonode/install.py reads: the installed packages, the release."""
@@ -69,13 +97,13 @@ def vm_domains(c: Cluster) -> dict[str, tuple[str, ...]]:
 
 
 def network(c: Cluster) -> tuple:
-    return (*install_reads(), key(NetworkInterfaces), *file_reads(UDEV_RULES), *line_reads(INTERFACES),
-            *file_reads(cluster_interface_file(c.cluster_network.interface)), *etc_hosts_reads())
+    return (*install_reads(), key(NetworkInterfaces), *path_reads(UDEV_RULES), *path_reads(INTERFACES),
+            *path_reads(cluster_interface_file(c.cluster_network.interface)), *path_reads(ETC_HOSTS))
 
 
 def storage(c: Cluster) -> tuple:
     devices = local_devices(c)
-    return (*install_reads(), key(VolumeGroups), key(LinuxMounts), *line_reads(FSTAB),
+    return (*install_reads(), key(VolumeGroups), key(LinuxMounts), *path_reads(FSTAB),
             *([key(DeviceSignatures, devices=devices)] if devices else []))
 
 
@@ -90,35 +118,35 @@ def drbd_plan(c: Cluster) -> tuple:
 
 
 def drbd(c: Cluster) -> tuple:
-    return (*install_reads(), key(VolumeGroups), *file_reads(BEFORE_RESYNC_TARGET), *file_reads(DRBD_EVENT),
-            *file_reads(FENCE_PEER), *file_reads(FENCE_CONF),
-            *(k for vol in c.replicated_volumes for k in file_reads(resource_file(vol.resource))),
-            *service_reads("drbd.service"), *drbd_plan(c))
+    return (*install_reads(), key(VolumeGroups), *path_reads(BEFORE_RESYNC_TARGET), *path_reads(DRBD_EVENT),
+            *path_reads(FENCE_PEER), *path_reads(FENCE_CONF),
+            *(k for vol in c.replicated_volumes for k in path_reads(resource_file(vol.resource))),
+            *unit_reads("drbd.service"), *drbd_plan(c))
 
 
 def ocfs2(c: Cluster) -> tuple:
-    return (*install_reads(), *file_reads(O2CB_CLUSTER_CONF), *line_reads(O2CB_DEFAULTS), *line_reads(FSTAB),
-            *file_reads(DRBD_AFTER_OCFS2), o2cb_stack(c), key(LinuxMounts),
-            *file_reads(ACTIVATE), *file_reads(ACTIVATE_UNIT), *file_reads(ACTIVATE_VOLUMES),
-            *file_reads(OCFS2_SYSCTL),
-            *service_reads("twonode-activate.service"), *service_reads("o2cb.service"), *drbd_plan(c))
+    return (*install_reads(), *path_reads(O2CB_CLUSTER_CONF), *path_reads(O2CB_DEFAULTS), *path_reads(FSTAB),
+            *path_reads(DRBD_AFTER_OCFS2), o2cb_stack(c), key(LinuxMounts),
+            *path_reads(ACTIVATE), *path_reads(ACTIVATE_UNIT), *path_reads(ACTIVATE_VOLUMES),
+            *path_reads(OCFS2_SYSCTL),
+            *unit_reads("twonode-activate.service"), *unit_reads("o2cb.service"), *drbd_plan(c))
 
 
 def nfs(c: Cluster) -> tuple:
     exports = c.nfs.grouped_exports() if c.nfs else []
-    return (*install_reads(), *(k for e in exports for k in directory_reads(e.path)),
-            *file_reads(NFS_SERVER_DROPIN), *service_reads("nfs-server.service"), *file_reads(EXPORTS),
-            *file_reads(ADMIN_EXPORTS), *directory_reads(EXPORTS_DIR),
+    return (*install_reads(), *(k for e in exports for k in path_reads(e.path)),
+            *path_reads(NFS_SERVER_DROPIN), *unit_reads("nfs-server.service"), *path_reads(EXPORTS),
+            *path_reads(ADMIN_EXPORTS), *path_reads(EXPORTS_DIR),
             key(NfsExports))
 
 
 def libvirt(c: Cluster) -> tuple:
     lv = c.libvirt
     return (*install_reads(), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
-            *(k for pool in lv.pools for k in directory_reads(pool.target)),
-            *(k for net in lv.networks for k in file_reads(network_xml(net.name))),
+            *(k for pool in lv.pools for k in path_reads(pool.target)),
+            *(k for net in lv.networks for k in path_reads(network_xml(net.name))),
             path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES),
-            *file_reads(QEMU_HOOK), *file_reads(LEASE_HOLDER), *file_reads(LEASES_CONF))
+            *path_reads(QEMU_HOOK), *path_reads(LEASE_HOLDER), *path_reads(LEASES_CONF))
 
 
 def migration_peer() -> tuple:
