@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from facts.blockdev import DeviceSignatures, parse_wipefs_listing
-from facts.drbd import (
-    DrbdGenerations,
-    DrbdMetadata,
-    DrbdResources,
-    INITIAL_UUID,
-    parse_drbdsetup_show,
-    parse_get_gi,
-    parse_proc_drbd,
-    RAW_SUPERBLOCK,
-    parse_status_json,
-    parse_superblock,
-    split_brain_minors,
+from facts.drbd import DrbdResources, parse_drbdsetup_show, parse_proc_drbd, parse_status_json, split_brain_minors
+from facts.drbd_metadata import (
+    INITIAL_UUID, RAW_SUPERBLOCK, DrbdGenerations, DrbdMetadata, parse_get_gi, parse_superblock,
 )
 from facts.libvirt import Virsh, parse_virsh, parse_virsh_list, split_virsh_sections
 from facts.lvm import VolumeGroups, parse_lvm_fullreport

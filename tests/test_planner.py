@@ -13,7 +13,8 @@ import itertools
 import pytest
 
 from facts.blockdev import DeviceContents, Signature
-from facts.drbd import INITIAL_UUID, DrbdMetadata, DrbdState
+from facts.drbd_metadata import INITIAL_UUID, DrbdMetadata
+from facts.drbd_state import DrbdState
 from twonode.planner import Content, NodeView, Path, Presence, Step, content_of, plan_resource
 
 RES, DEV = "drbd_small", "/dev/vg0/small"

@@ -6,7 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from facts.drbd import DrbdEvents, DrbdResources
+from facts.drbd import DrbdResources
+from facts.drbd_events import DrbdEvents
 from twonode.config import load_cluster
 from twonode.status import render_status
 

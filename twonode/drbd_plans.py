@@ -12,7 +12,8 @@ from pyinfra import host, logger, state
 from pyinfra.context import ctx_host, ctx_state
 
 from facts.blockdev import DeviceSignatures
-from facts.drbd import DrbdGenerations, DrbdResources
+from facts.drbd import DrbdResources
+from facts.drbd_metadata import DrbdGenerations
 from .context import DeployStopped, cluster, host_of, once_per_run, presence_of
 from .planner import NodeView, Presence, ResourcePlan, plan_resource
 from . import reads

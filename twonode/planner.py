@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from facts.blockdev import DeviceContents
-from facts.drbd import DS_INCONSISTENT, DrbdMetadata, DrbdState
+from facts.drbd_metadata import DrbdMetadata
+from facts.drbd_state import DS_INCONSISTENT, DrbdState
 
 
 class Content(Enum):

@@ -12,7 +12,9 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Which
 
 from facts.blockdev import DeviceSignatures, LinuxMounts
-from facts.drbd import DrbdEvents, DrbdGenerations, DrbdResources
+from facts.drbd import DrbdResources
+from facts.drbd_events import DrbdEvents
+from facts.drbd_metadata import DrbdGenerations
 from facts.libvirt import Virsh, VirshDomains
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces

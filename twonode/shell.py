@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from shlex import quote
 
-from facts.drbd import CONNECTED_STATES
+from facts.drbd_state import CONNECTED_STATES
 
 
 def ere_escape(text: str) -> str:

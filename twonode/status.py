@@ -6,7 +6,7 @@ output can be tested on captured states.
 
 from __future__ import annotations
 
-from facts.drbd import CS_UNCONNECTED, CS_WFCONNECTION, ROLE_PRIMARY
+from facts.drbd_state import CS_UNCONNECTED, CS_WFCONNECTION, ROLE_PRIMARY
 from facts.libvirt import lease_path
 from .model import Cluster
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from shlex import quote
 
-from facts.drbd import DrbdState
+from facts.drbd_state import DrbdState
 from facts.libvirt import Domain
 from .model import Cluster
 from .releases import Release
