@@ -18,31 +18,26 @@ from pyinfra import host, logger
 from pyinfra.operations import server
 
 from twonode import fencing, paths, reads
-from twonode.context import DeployStopped, cluster, this_node
+from twonode.area import open_area
+from twonode.context import DeployStopped, this_node
 from twonode.paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
-from twonode.drbd_plans import drbd_plans
-from twonode.install import install
+from twonode.drbd_plans import plans_or_stop
 from twonode.drbd_identity import identity_of, live_change_refusal
 from twonode.lvm import ensure_lv, require_vg
 from twonode.ops import checked_template, put, secret_file, service, step, template
 from twonode.reads import file_lines
 from twonode.shell import refuse_unless_blank, wait_for
 from twonode.planner import Step
-from twonode.snapshot import fact, prefetch
+from twonode.snapshot import fact
 from facts.drbd import DrbdResources
 from facts.lvm import VolumeGroups
 
 AREA = "drbd"
-c = cluster()
+c = open_area(AREA, reads.drbd)
 me = this_node()
-prefetch(*reads.drbd(c))
-install([AREA], AREA)
 
 vg = require_vg(fact(VolumeGroups), c.volume_group)
-plans = drbd_plans()
-stopping = [p for p in plans.values() if p.stops]
-if stopping:
-    raise DeployStopped("\n".join(p.reason for p in stopping))
+plans = plans_or_stop()
 
 # Seconds to wait for a connection, and for a joining node's initial sync
 # (a real 2 TiB volume takes hours: a timeout fails the operation with the
@@ -56,11 +51,11 @@ PEER_GRACE = host.data.get("drbd_peer_grace", 60)
 
 put(
     name=f"{AREA}: before-resync-target handler",
-    src="templates/drbd/before-resync-target.sh",
+    src="drbd/before-resync-target.sh",
     dest=BEFORE_RESYNC_TARGET,
     mode="755",
 )
-put(name=f"{AREA}: event handler (journal and state file)", src="templates/drbd/drbd-event.sh",
+put(name=f"{AREA}: event handler (journal and state file)", src="drbd/drbd-event.sh",
     dest=DRBD_EVENT, mode="755")
 
 # Fencing: this node powers its PEER off, through the peer's BMC.
@@ -70,8 +65,8 @@ if c.fences:
     except fencing.FencingError as error:
         raise DeployStopped(f"{error}. Nothing was changed.") from None
     peer = c.peer(me.name)
-    put(name=f"{AREA}: fence-peer handler", src="templates/drbd/fence-peer.sh", dest=FENCE_PEER, mode="755")
-    template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="templates/drbd/fence-handler.conf.j2",
+    put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=FENCE_PEER, mode="755")
+    template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="drbd/fence-handler.conf.j2",
              dest=paths.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))
     secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=paths.FENCE_OPTIONS,
                 content=fencing.agent_options(peer.bmc, passwords[peer.name]))
@@ -96,7 +91,7 @@ for vol in host.loop(c.replicated_volumes):
     # every drbdadm command, for every resource, until fixed by hand.
     resfile = checked_template(
         name=f"{AREA}: resource file for {vol.resource}",
-        src="templates/drbd/resource.res.j2",
+        src="drbd/resource.res.j2",
         dest=paths.resource_file(vol.resource),
         check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
         vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,

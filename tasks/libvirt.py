@@ -15,17 +15,16 @@ from pyinfra.operations import python, server
 
 from facts.libvirt import Virsh
 from twonode import migration, paths, reads
-from twonode.context import cluster, host_of, presence_of, this_node
+from twonode.area import open_area
+from twonode.context import host_of, presence_of, this_node
 from twonode.planner import Presence
-from twonode.install import install
 from twonode.ops import UNCHANGED, directory, line, put, template
 from twonode.reads import file_lines, path_state
 from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"
-c = cluster()
+c = open_area(AREA, reads.libvirt)
 lv = c.libvirt
-prefetch(*reads.libvirt(c))
 me = this_node()
 peer = c.peer(me.name)
 # The peer's public halves (its migration key, its host key) are read from
@@ -34,7 +33,6 @@ peer = c.peer(me.name)
 peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
 if peer_host is not None:
     prefetch(*reads.migration_peer(), on=peer_host)
-install([AREA], AREA)
 
 def start_and_autostart(kind: str, name: str, have, autostart: bool) -> None:
     """Start a pool/network unless active; set autostart as configured (a
@@ -87,7 +85,7 @@ for pool in host.loop(lv.pools):
 
 for net in host.loop(lv.networks):
     xml = paths.network_xml(net.name)
-    template(name=f"{AREA}: network XML {net.name}", src="templates/libvirt/network.xml.j2",
+    template(name=f"{AREA}: network XML {net.name}", src="libvirt/network.xml.j2",
                    dest=xml, net=net)
     have = networks.get(net.name)
     if have is None:
@@ -187,18 +185,18 @@ elif peer_host is not None:
     logger.warning(f"{host.name}: {peer.name} has no ed25519 host key in {paths.HOST_KEY}: it is not pinned, "
                    "and live migration to it will be refused")
 
-template(name=f"{AREA}: SSH to {peer.name} for live migration", src="templates/libvirt/ssh-migration.conf.j2",
+template(name=f"{AREA}: SSH to {peer.name} for live migration", src="libvirt/ssh-migration.conf.j2",
          dest=paths.MIGRATION_SSH_CONFIG, mark=reads.MANAGED_MARK, peer=peer.name, peer_name=f"{peer.name}{suffix}",
          peer_address=str(peer.cluster_address), key=paths.MIGRATION_KEY, known_hosts=paths.KNOWN_HOSTS)
 
 # --- A VM on one node at a time: a lease per disk image on a replicated
 # volume, held with a cluster-wide flock (templates/libvirt/qemu-hook.sh).
 
-put(name=f"{AREA}: VM lease holder", src="templates/libvirt/vm-lease-holder.sh", dest=paths.LEASE_HOLDER, mode="755")
-template(name=f"{AREA}: this node's name for VM leases", src="templates/libvirt/vm-leases.conf.j2",
+put(name=f"{AREA}: VM lease holder", src="libvirt/vm-lease-holder.sh", dest=paths.LEASE_HOLDER, mode="755")
+template(name=f"{AREA}: this node's name for VM leases", src="libvirt/vm-leases.conf.j2",
          dest=paths.LEASES_CONF, node=me.name)
 hook_was_there = path_state(paths.QEMU_HOOK) is not None
-qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="templates/libvirt/qemu-hook.sh", dest=paths.QEMU_HOOK,
+qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="libvirt/qemu-hook.sh", dest=paths.QEMU_HOOK,
                 mode="755")
 
 # libvirt reads qemu.conf at start, and finds its hook scripts then too

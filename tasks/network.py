@@ -16,17 +16,15 @@ from pyinfra.operations import server
 
 from facts.network import NetworkInterfaces
 from twonode import paths, reads
-from twonode.context import DeployStopped, cluster, this_node
-from twonode.install import install
+from twonode.area import open_area
+from twonode.context import DeployStopped, this_node
 from twonode.ops import etc_hosts, line, template
-from twonode.snapshot import fact, prefetch
+from twonode.snapshot import fact
 
 AREA = "network"
-c = cluster()
+c = open_area(AREA, reads.network)
 me = this_node()
 net = c.cluster_network
-prefetch(*reads.network(c))
-install([AREA], AREA)
 
 state = fact(NetworkInterfaces)
 conflicts = state.management_conflicts(net.interface, me.nics)
@@ -36,7 +34,7 @@ if conflicts:
 if me.nics:
     template(
         name=f"{AREA}: pin NIC names to MACs (udev)",
-        src="templates/network/70-persistent-net.rules.j2",
+        src="network/70-persistent-net.rules.j2",
         dest=paths.UDEV_RULES,
         nics=me.nics,
     )
@@ -55,7 +53,7 @@ line(
 )
 template(
     name=f"{AREA}: cluster interface {net.interface}",
-    src="templates/network/cluster-interface.j2",
+    src="network/cluster-interface.j2",
     dest=paths.cluster_interface_file(c.cluster_network.interface),
     iface=net.interface,
     address=me.cluster_address,

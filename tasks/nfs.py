@@ -12,18 +12,15 @@ from pyinfra.operations import server
 
 from facts.nfs import NfsExports
 from twonode import paths, reads
-from twonode.context import cluster
-from twonode.install import install
+from twonode.area import open_area
 from twonode.model import is_under
 from twonode.ops import directory, put, service, template
 from twonode.reads import file_lines
-from twonode.snapshot import fact, prefetch
+from twonode.snapshot import fact
 
 AREA = "nfs"
-c = cluster()
+c = open_area(AREA, reads.nfs)
 exports = c.nfs.grouped_exports() if c.nfs else []
-prefetch(*reads.nfs(c))
-install([AREA], AREA)
 
 for export in host.loop(exports):
     # exportfs fails on a missing path; on OCFS2 both nodes see one directory.
@@ -39,7 +36,7 @@ for export in host.loop(exports):
 # twonode-activate re-exports once it has mounted.
 unit_dropin = template(
     name=f"{AREA}: nfs-server waits for the exported volumes",
-    src="templates/nfs/nfs-server-mounts.conf.j2",
+    src="nfs/nfs-server-mounts.conf.j2",
     dest=paths.NFS_SERVER_DROPIN,
     mounts=sorted({v.mount_point for v in c.local_volumes if any(is_under(e.path, v.mount_point) for e in exports)}),
 )
@@ -53,11 +50,11 @@ service(name=f"{AREA}: nfs-server enabled and running", unit="nfs-server.service
 admin_lines = file_lines(paths.ADMIN_EXPORTS) or ()
 if admin_lines[:1] == (reads.MANAGED_MARK,):
     put(name=f"{AREA}: /etc/exports back to the admin (ours moved to {paths.EXPORTS})",
-        src="templates/nfs/exports-debian", dest=paths.ADMIN_EXPORTS)
+        src="nfs/exports-debian", dest=paths.ADMIN_EXPORTS)
 directory(name=f"{AREA}: {paths.EXPORTS_DIR}", path=paths.EXPORTS_DIR)
 exports_file = template(
     name=f"{AREA}: {paths.EXPORTS}",
-    src="templates/nfs/exports.j2",
+    src="nfs/exports.j2",
     dest=paths.EXPORTS,
     exports=exports,
     guards=guards,

@@ -16,25 +16,21 @@ from pyinfra.operations import server
 from facts.blockdev import LinuxMounts
 from facts.ocfs2 import O2cbNode
 from twonode import paths, reads
-from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
-from twonode.drbd_plans import drbd_plans
-from twonode.install import install, node_release
+from twonode.area import daemon_reload, open_area
+from twonode.context import DeployStopped, host_of, presence_of, this_node
+from twonode.drbd_plans import plans_or_stop
+from twonode.install import node_release
 from twonode.ops import directory, fstab_entry, line, put, service, step, template
 from twonode.shell import refuse_unless_blank, wait_for
 from twonode.planner import Presence
-from twonode.snapshot import fact, prefetch, read
+from twonode.snapshot import fact, read
 
 AREA = "ocfs2"
-c = cluster()
+c = open_area(AREA, reads.ocfs2)
 me = this_node()
 CLUSTER_CONF, DEFAULTS = paths.O2CB_CLUSTER_CONF, paths.O2CB_DEFAULTS
-prefetch(*reads.ocfs2(c))
-install([AREA], AREA)
 
-plans = drbd_plans()
-stopping = [p for p in plans.values() if p.stops]
-if stopping:
-    raise DeployStopped("\n".join(p.reason for p in stopping))
+plans = plans_or_stop()
 
 # What cluster.conf says (node numbers by position in group_data), against
 # what the running stack has. o2cb keeps the list it was started with: a
@@ -56,7 +52,7 @@ if differs:
 
 template(
     name=f"{AREA}: /etc/ocfs2/cluster.conf",
-    src="templates/ocfs2/cluster.conf.j2",
+    src="ocfs2/cluster.conf.j2",
     dest=CLUSTER_CONF,
     nodes=c.nodes, o2cb=c.o2cb,
 )
@@ -70,7 +66,7 @@ for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o
 if node_release().o2cb_native_unit:
     service(name=f"{AREA}: o2cb.service enabled at boot", unit="o2cb.service", running=None, enabled=True)
 
-sysctl = template(name=f"{AREA}: a node that o2cb fences restarts (sysctl)", src="templates/ocfs2/sysctl.conf",
+sysctl = template(name=f"{AREA}: a node that o2cb fences restarts (sysctl)", src="ocfs2/sysctl.conf",
                   dest=paths.OCFS2_SYSCTL)
 if sysctl.will_change:
     server.shell(name=f"{AREA}: apply {paths.OCFS2_SYSCTL}", commands=[f"sysctl -q -p {paths.OCFS2_SYSCTL}"],
@@ -95,16 +91,16 @@ for vol in host.loop(c.replicated_volumes):
 # At boot a node promotes and mounts only once its peer is connected with
 # up-to-date data (templates/ocfs2/twonode-activate.sh says why): the
 # volumes are `noauto` in fstab, and twonode-activate.service mounts them.
-put(name=f"{AREA}: boot activation script", src="templates/ocfs2/twonode-activate.sh",
+put(name=f"{AREA}: boot activation script", src="ocfs2/twonode-activate.sh",
     dest=paths.ACTIVATE, mode="755")
-template(name=f"{AREA}: volumes activated at boot", src="templates/ocfs2/volumes.j2",
+template(name=f"{AREA}: volumes activated at boot", src="ocfs2/volumes.j2",
          dest=paths.ACTIVATE_VOLUMES, volumes=c.replicated_volumes)
 
 # All of these are read by systemd only on a reload: before the mounts
 # below, so that the first shutdown already stops things in order.
 unit_changes = [template(name=f"{AREA}: drbd.service stops after OCFS2 and o2cb",
-                         src="templates/ocfs2/drbd-after-ocfs2.conf", dest=paths.DRBD_AFTER_OCFS2),
-                put(name=f"{AREA}: twonode-activate.service", src="templates/ocfs2/twonode-activate.service",
+                         src="ocfs2/drbd-after-ocfs2.conf", dest=paths.DRBD_AFTER_OCFS2),
+                put(name=f"{AREA}: twonode-activate.service", src="ocfs2/twonode-activate.service",
                     dest=paths.ACTIVATE_UNIT)]
 for vol in host.loop(c.replicated_volumes):
     # noauto: mounted by twonode-activate, never by systemd or ocfs2-tools'
@@ -113,8 +109,7 @@ for vol in host.loop(c.replicated_volumes):
     # options order the mount's stop at shutdown before o2cb's and DRBD's.
     options = f"noauto,{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
     unit_changes.append(fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA))
-if any(op.will_change for op in unit_changes):
-    server.shell(name=f"{AREA}: systemd reads the new units and fstab", commands=["systemctl daemon-reload"])
+daemon_reload(AREA, "the new units and fstab", *unit_changes)
 # Enabled, not started: it runs at boot; the deploy promotes and mounts itself.
 service(name=f"{AREA}: twonode-activate.service enabled at boot", unit="twonode-activate.service",
         running=None, enabled=True)

@@ -12,17 +12,15 @@ from pyinfra.operations import server
 from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
 from twonode import reads
-from twonode.context import DeployStopped, cluster
-from twonode.install import install
+from twonode.area import daemon_reload, open_area
+from twonode.context import DeployStopped
 from twonode.lvm import LV_CREATED, LV_GROWN, ensure_lv, require_vg
 from twonode.ops import fstab_entry, mount
-from twonode.snapshot import fact, prefetch
+from twonode.snapshot import fact
 
 AREA = "storage"
-c = cluster()
+c = open_area(AREA, reads.storage)
 devices = reads.local_devices(c)
-prefetch(*reads.storage(c))
-install([AREA], AREA)
 
 vg = require_vg(fact(VolumeGroups), c.volume_group)
 contents = fact(DeviceSignatures, devices=devices) if devices else {}
@@ -47,7 +45,6 @@ for vol, device in host.loop(zip(c.local_volumes, devices)):
         server.shell(name=f"{AREA}: mkfs.xfs {device}", commands=[f"mkfs.xfs -q {quote(device)}"])
     elif lv == LV_GROWN:
         server.shell(name=f"{AREA}: grow XFS on {vol.mount_point}", commands=[f"xfs_growfs {quote(vol.mount_point)}"])
-    entry = fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA)
-    if entry.will_change:
-        server.shell(name=f"{AREA}: systemd reads the new fstab", commands=["systemctl daemon-reload"])
+    daemon_reload(AREA, "the new fstab",
+                  fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA))
     mount(vol.mount_point, AREA)

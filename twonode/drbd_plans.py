@@ -81,3 +81,14 @@ def _compute() -> dict[str, ResourcePlan]:
 def drbd_plans() -> dict[str, ResourcePlan]:
     """{resource: plan}, computed once per run from both nodes' facts."""
     return once_per_run("drbd-plans", _compute)
+
+
+def plans_or_stop() -> dict[str, ResourcePlan]:
+    """drbd_plans(), or the deploy stops with every stopping plan's report
+    (a refusal, a split brain, a StandAlone): the DRBD and OCFS2 work
+    both stop there."""
+    plans = drbd_plans()
+    stopping = [p for p in plans.values() if p.stops]
+    if stopping:
+        raise DeployStopped("\n".join(p.reason for p in stopping))
+    return plans

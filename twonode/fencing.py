@@ -18,9 +18,9 @@ import tomllib
 from pathlib import Path
 
 from .model import Bmc, Cluster
+from .paths import REPOSITORY
 
 PASSWORDS_ENV = "TWONODE_FENCE_PASSWORDS"
-REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 class FencingError(Exception):

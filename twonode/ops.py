@@ -27,7 +27,7 @@ from pyinfra.operations import files, server, systemd
 from facts.blockdev import LinuxMounts
 from facts.systemd import UnitStates
 from .context import DeployStopped, node_name
-from .paths import ETC_HOSTS, FSTAB
+from .paths import ETC_HOSTS, FSTAB, TEMPLATES
 from .reads import file_lines, path_state
 from .shell import ere_escape, one_line_command
 from .snapshot import fact
@@ -58,9 +58,14 @@ def _current(dest: str, digest: str, mode: str | None) -> bool:
     return mode is None or found.mode == int(mode)
 
 
+def _source(src: str) -> str:
+    """A file of templates/ (``src`` relative to it), wherever pyinfra runs from."""
+    return str(TEMPLATES / src)
+
+
 def _rendered(src: str, data: dict) -> str:
     context = {"host": host, "state": state, "inventory": state.inventory, **data}
-    return get_template(os.path.join(state.cwd or "", src)).render(context)
+    return get_template(_source(src)).render(context)
 
 
 def template(name: str, src: str, dest: str, mode: str | None = None, **data):
@@ -69,7 +74,7 @@ def template(name: str, src: str, dest: str, mode: str | None = None, **data):
     so the digests compare like for like."""
     if _current(dest, _sha1(_rendered(src, data).encode()), mode):
         return UNCHANGED
-    return files.template(name=name, src=src, dest=dest, mode=mode, **data)
+    return files.template(name=name, src=_source(src), dest=dest, mode=mode, **data)
 
 
 def checked_template(name: str, src: str, dest: str, check: str, **data):
@@ -79,7 +84,7 @@ def checked_template(name: str, src: str, dest: str, check: str, **data):
     if _current(dest, _sha1(_rendered(src, data).encode()), None):
         return UNCHANGED
     new = f"{dest}.twonode-new"
-    files.template(name=f"{name}: written beside, to check", src=src, dest=new, **data)
+    files.template(name=f"{name}: written beside, to check", src=_source(src), dest=new, **data)
     # sync: on the disk before anything relies on it (a power loss after the
     # rename left an empty file on the lab).
     return server.shell(name=name, commands=[check.format(file=quote(new)), f"mv -f {quote(new)} {quote(dest)}",
@@ -87,11 +92,11 @@ def checked_template(name: str, src: str, dest: str, check: str, **data):
 
 
 def put(name: str, src: str, dest: str, mode: str | None = None):
-    with open(os.path.join(state.cwd or "", src), "rb") as f:
+    with open(_source(src), "rb") as f:
         digest = _sha1(f.read())
     if _current(dest, digest, mode):
         return UNCHANGED
-    return files.put(name=name, src=src, dest=dest, mode=mode)
+    return files.put(name=name, src=_source(src), dest=dest, mode=mode)
 
 
 def line_is_current(lines: Sequence[str] | None, regex: str, replace: str) -> bool:

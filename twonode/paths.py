@@ -4,6 +4,13 @@ that reads it back cannot drift apart. The scripts under templates/ carry
 their own defaults for some of them; tests/test_script_paths.py holds the
 two to each other."""
 
+from pathlib import Path
+
+#: The repository on the machine that runs pyinfra: the tasks' templates
+#: are found from here, wherever pyinfra is started.
+REPOSITORY = Path(__file__).resolve().parents[1]
+TEMPLATES = REPOSITORY / "templates"
+
 # --- the cluster network (tasks/network.py) --------------------------------
 UDEV_RULES = "/etc/udev/rules.d/70-persistent-net.rules"
 INTERFACES = "/etc/network/interfaces"
