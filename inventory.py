@@ -5,7 +5,7 @@ before it connects to anything: invalid input stops the run with the field
 and the fix, and no host is touched. For the lab guests use lab/inventory.py.
 """
 
-from twonode.config import load_cluster
+from twonode.loader import load_cluster
 
 _cluster = load_cluster(__file__)
 

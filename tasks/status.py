@@ -18,7 +18,7 @@ from twonode import reads
 from twonode.context import cluster, host_of, once_per_run, presence_of
 from twonode.planner import Presence
 from twonode.snapshot import prefetch, read
-from twonode.status import render_status, split_brain_recovery
+from twonode.report import render_status, split_brain_recovery
 
 c = cluster()
 

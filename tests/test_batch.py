@@ -172,7 +172,7 @@ def test_the_whole_deploys_reads_make_one_valid_command():
     from pathlib import Path
 
     from twonode import reads
-    from twonode.config import load_cluster
+    from twonode.loader import load_cluster
 
     root = Path(__file__).resolve().parents[1]
     c = load_cluster(root / "inventory.py")

@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from twonode.config import validate
+from twonode.loader import validate
 from twonode.drbd_identity import (
     MANAGED_MARK,
     identity_of,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 from twonode import fencing
-from twonode.config import ClusterConfigError, validate
+from twonode.loader import ClusterConfigError, validate
 
 ROOT = fencing.REPOSITORY
 

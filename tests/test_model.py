@@ -1,4 +1,4 @@
-"""The cluster description's validation (twonode/model/, twonode/config.py).
+"""The cluster description's validation (twonode/model/, twonode/loader.py).
 
 Every bad case is the example in group_data/all.py with one mutation; the
 test asserts on the text the user sees (config.validate's formatted error):
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from twonode.config import ClusterConfigError, load_cluster, validate
+from twonode.loader import ClusterConfigError, load_cluster, validate
 from twonode.model import Cluster
 
 REPO = Path(__file__).resolve().parents[1]

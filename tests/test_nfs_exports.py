@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from twonode.config import validate
+from twonode.loader import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 

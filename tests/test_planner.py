@@ -15,7 +15,7 @@ import pytest
 from facts.blockdev import DeviceContents, Signature
 from facts.drbd_metadata import INITIAL_UUID, DrbdMetadata
 from facts.drbd_state import DrbdState
-from twonode.planner import Content, NodeView, Path, Presence, Step, content_of, plan_resource
+from twonode.planner import BringUpPath, Content, NodeView, Presence, Step, content_of, plan_resource
 
 RES, DEV = "drbd_small", "/dev/vg0/small"
 BLANK_LV = DeviceContents(exists=True)
@@ -115,21 +115,21 @@ def test_every_pair_is_safe(a, b, first, alone):
 
     # Unknown or foreign contents anywhere: refuse, and touch nothing.
     if Content.UNREADABLE in contents.values():
-        assert plan.path is Path.REFUSE and not plan.steps and plan.format_on is None
+        assert plan.path is BringUpPath.REFUSE and not plan.steps and plan.format_on is None
         # Maybe this cluster's own data: never advise wiping it.
         assert "wipefs" not in plan.reason and "Do not wipe it" in plan.reason
         return
     if Content.FOREIGN in contents.values():
-        assert plan.path is Path.REFUSE and not plan.steps and plan.format_on is None
+        assert plan.path is BringUpPath.REFUSE and not plan.steps and plan.format_on is None
         assert DEV in plan.reason and "xfs" in plan.reason
         return
     # Something other than OCFS2 on the DRBD device: never formatted or mounted.
     if any(v.device is not None and v.device.signatures and v.device.signatures[0].type == "ext4" for v in seen):
-        assert plan.path is Path.REFUSE and "ext4" in plan.reason
+        assert plan.path is BringUpPath.REFUSE and "ext4" in plan.reason
         return
     # Split brain or StandAlone: reported, never acted on.
     if any(v.kernel is not None and v.kernel.is_standalone for v in seen):
-        assert plan.path in (Path.SPLIT_BRAIN, Path.STANDALONE) and not plan.steps
+        assert plan.path in (BringUpPath.SPLIT_BRAIN, BringUpPath.STANDALONE) and not plan.steps
         return
 
     for node, steps in plan.steps.items():
@@ -153,7 +153,7 @@ def test_every_pair_is_safe(a, b, first, alone):
         if content is Content.PARTIAL:
             assert not {Step.PRIMARY_FORCE, Step.NEW_UUID_CLEAR_BITMAP} & set(plan.steps.get(node, ()))
             if Content.HAS_DATA not in contents.values():
-                assert plan.path is Path.REFUSE and "partial copy" in plan.reason
+                assert plan.path is BringUpPath.REFUSE and "partial copy" in plan.reason
 
     # Clearing the bitmap (skipping the sync) only when BOTH sides never held
     # data, and on exactly one node: the first.
@@ -170,7 +170,7 @@ def test_every_pair_is_safe(a, b, first, alone):
         assert peer.presence is Presence.UNREACHABLE
     # A lone new node the operator did not name: refused, with the flag to use.
     if len(seen) == 1 and contents[seen[0].node] in NEW and alone != seen[0].node:
-        assert plan.path is Path.REFUSE and not plan.steps
+        assert plan.path is BringUpPath.REFUSE and not plan.steps
         peer = vb if seen[0].node == "fiori" else va
         assert ("--limit" if peer.presence is Presence.EXCLUDED else f"bring_up_alone={seen[0].node}") in plan.reason
 
@@ -190,7 +190,7 @@ def test_every_pair_is_safe(a, b, first, alone):
 @pytest.mark.parametrize("a,b", [("no-lv", "no-lv"), ("blank-lv", "no-lv"), ("fresh-md-down", "blank-lv")])
 def test_both_new_follows_the_seed(a, b):
     _, _, plan = plan_pair(a, b, "fiori")
-    assert plan.path is Path.BOTH_NEW and plan.is_new and plan.format_on == "fiori"
+    assert plan.path is BringUpPath.BOTH_NEW and plan.is_new and plan.format_on == "fiori"
     assert plan.steps["fiori"][-2:] == (Step.NEW_UUID_CLEAR_BITMAP, Step.PRIMARY)
     assert plan.steps["torchio"][-1:] == (Step.PRIMARY,)
     assert Step.NEW_UUID_CLEAR_BITMAP not in plan.steps["torchio"]
@@ -198,38 +198,38 @@ def test_both_new_follows_the_seed(a, b):
 
 def test_interrupted_both_new_resumes_with_the_bitmap_clear():
     _, _, plan = plan_pair("up-fresh-pair", "up-fresh-pair", "torchio")
-    assert plan.path is Path.BOTH_NEW and plan.format_on == "torchio"
+    assert plan.path is BringUpPath.BOTH_NEW and plan.format_on == "torchio"
     assert plan.steps["torchio"] == (Step.NEW_UUID_CLEAR_BITMAP, Step.PRIMARY)
     assert plan.steps["fiori"] == (Step.PRIMARY,)
 
 
 def test_interrupted_before_mkfs_formats_on_the_first_node_only():
     _, _, plan = plan_pair("up-converged-unformatted", "up-converged-unformatted", "torchio")
-    assert plan.path is Path.CONVERGED and not plan.has_steps and plan.format_on == "torchio"
+    assert plan.path is BringUpPath.CONVERGED and not plan.has_steps and plan.format_on == "torchio"
 
 
 def test_first_node_alone_needs_the_operators_word():
     _, _, refused = plan_pair("no-lv", "unreachable", "fiori")
-    assert refused.path is Path.REFUSE and not refused.steps
+    assert refused.path is BringUpPath.REFUSE and not refused.steps
     assert "--data bring_up_alone=fiori" in refused.reason and "torchio cannot be reached" in refused.reason
     _, _, plan = plan_pair("no-lv", "unreachable", "fiori", alone="fiori")
-    assert plan.path is Path.FIRST_ALONE and plan.format_on == "fiori" and plan.is_new
+    assert plan.path is BringUpPath.FIRST_ALONE and plan.format_on == "fiori" and plan.is_new
     assert plan.steps == {"fiori": (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP, Step.PRIMARY_FORCE)}
 
 
 def test_leave_for_the_other_node_is_not_leave_for_this_one():
     _, _, plan = plan_pair("no-lv", "unreachable", "fiori", alone="torchio")
-    assert plan.path is Path.REFUSE
+    assert plan.path is BringUpPath.REFUSE
 
 
 def test_a_node_left_out_with_limit_is_never_taken_for_down():
     _, _, plan = plan_pair("no-lv", "excluded", "fiori", alone="fiori")
-    assert plan.path is Path.REFUSE and "--limit" in plan.reason
+    assert plan.path is BringUpPath.REFUSE and "--limit" in plan.reason
 
 
 def test_second_node_joins_and_waits_for_sync():
     _, _, plan = plan_pair("up-primary-alone", "no-lv", "fiori")
-    assert plan.path is Path.JOIN and plan.format_on is None
+    assert plan.path is BringUpPath.JOIN and plan.format_on is None
     assert plan.steps["fiori"] == ()
     assert plan.steps["torchio"] == (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP, Step.PRIMARY)
 
@@ -238,13 +238,13 @@ def test_half_synced_node_alone_is_never_promoted():
     # Issue 11, hole 1: torchio was a SyncTarget when fiori went down.
     for alone in (None, "torchio"):
         _, _, plan = plan_pair("unreachable", "up-partial-alone", "fiori", alone)
-        assert plan.path is Path.REFUSE and not plan.steps and plan.format_on is None
+        assert plan.path is BringUpPath.REFUSE and not plan.steps and plan.format_on is None
         assert "torchio holds only a partial copy" in plan.reason
 
 
 def test_half_synced_node_resumes_its_sync_when_the_source_is_back():
     _, _, plan = plan_pair("data-md-down", "up-partial-alone", "fiori")
-    assert plan.path is Path.JOIN
+    assert plan.path is BringUpPath.JOIN
     assert plan.steps["torchio"] == (Step.PRIMARY,)
     assert plan.steps["fiori"] == (Step.UP, Step.PRIMARY)
 
@@ -252,26 +252,26 @@ def test_half_synced_node_resumes_its_sync_when_the_source_is_back():
 def test_never_used_metadata_beside_a_filesystem_is_foreign():
     # Issue 11, hole 2: an LV with XFS and create-md's metadata.
     _, _, plan = plan_pair("fresh-md-beside-xfs", "no-lv", "fiori")
-    assert plan.path is Path.REFUSE and "beside DRBD metadata that never held replicated data" in plan.reason
+    assert plan.path is BringUpPath.REFUSE and "beside DRBD metadata that never held replicated data" in plan.reason
 
 
 def test_unreadable_metadata_is_refused_without_advice_to_wipe():
     _, _, plan = plan_pair("unreadable-md", "data-md-down", "fiori")
-    assert plan.path is Path.REFUSE and "Input/output error" in plan.reason and "wipefs" not in plan.reason
+    assert plan.path is BringUpPath.REFUSE and "Input/output error" in plan.reason and "wipefs" not in plan.reason
 
 
 def test_converged_does_nothing():
     _, _, plan = plan_pair("up-converged", "up-converged", "fiori")
-    assert plan.path is Path.CONVERGED and not plan.has_steps and plan.format_on is None
+    assert plan.path is BringUpPath.CONVERGED and not plan.has_steps and plan.format_on is None
 
 
 def test_rebooted_node_is_brought_up_and_promoted():
     _, _, plan = plan_pair("up-primary-alone", "data-md-down", "fiori")
-    assert plan.path is Path.RESUME
+    assert plan.path is BringUpPath.RESUME
     assert plan.steps["torchio"] == (Step.UP, Step.PRIMARY)
 
 
 def test_lone_node_with_data_is_not_forced():
     _, _, plan = plan_pair("data-md-down", "unreachable", "fiori")
-    assert plan.path is Path.RESUME
+    assert plan.path is BringUpPath.RESUME
     assert Step.PRIMARY_FORCE not in plan.steps["fiori"]

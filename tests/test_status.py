@@ -8,8 +8,8 @@ from pathlib import Path
 
 from facts.drbd import DrbdResources
 from facts.drbd_events import DrbdEvents
-from twonode.config import load_cluster
-from twonode.status import render_status
+from twonode.loader import load_cluster
+from twonode.report import render_status
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures"

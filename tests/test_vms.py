@@ -8,7 +8,7 @@ import pytest
 
 from facts.drbd import DrbdResources
 from facts.libvirt import Domain
-from twonode.config import load_cluster
+from twonode.loader import load_cluster
 from twonode.vms import Move, peer_problems, plan_moves
 
 ROOT = Path(__file__).resolve().parents[1]

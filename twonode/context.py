@@ -11,7 +11,7 @@ from gevent.lock import Semaphore
 from pyinfra import host, state
 from pyinfra.api.exceptions import PyinfraError
 
-from .config import cluster_of
+from .loader import cluster_of
 from .model import Cluster, Node
 from .planner import Presence
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import load_cluster
+from .loader import load_cluster
 from .releases import DEFAULT, SUPPORTED
 
 NODE_INDEX = {"fiori": 1, "torchio": 2}

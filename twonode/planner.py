@@ -55,7 +55,7 @@ class Step(Enum):
     PRIMARY_FORCE = "primary --force"
 
 
-class Path(Enum):
+class BringUpPath(Enum):
     """A resource's bring-up path."""
 
     CONVERGED = "converged"
@@ -69,7 +69,7 @@ class Path(Enum):
 
 
 #: Paths that stop the DRBD and OCFS2 work with a report.
-STOPPING_PATHS = frozenset({Path.REFUSE, Path.SPLIT_BRAIN, Path.STANDALONE})
+STOPPING_PATHS = frozenset({BringUpPath.REFUSE, BringUpPath.SPLIT_BRAIN, BringUpPath.STANDALONE})
 
 
 class Presence(Enum):
@@ -136,7 +136,7 @@ def content_of(view: NodeView) -> Content:
 
 @dataclass(frozen=True)
 class ResourcePlan:
-    path: Path
+    path: BringUpPath
     steps: dict[str, tuple[Step, ...]] = field(default_factory=dict)
     #: Why this path; for a stopping path, the report for the operator.
     reason: str = ""
@@ -181,7 +181,7 @@ def _promote(view: NodeView) -> tuple[Step, ...]:
 
 
 def _refuse(reason: str) -> ResourcePlan:
-    return ResourcePlan(Path.REFUSE, reason=reason)
+    return ResourcePlan(BringUpPath.REFUSE, reason=reason)
 
 
 def _format_on(views: list[NodeView], first: str, new: bool) -> str | None:
@@ -242,7 +242,7 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
     for v in views:
         if v.kernel is not None and v.kernel.split_brain:
             return ResourcePlan(
-                Path.SPLIT_BRAIN,
+                BringUpPath.SPLIT_BRAIN,
                 reason=(
                     f"{resource}: split brain on {v.node} (connection {v.kernel.connection}). "
                     "Nothing is discarded automatically; see `pyinfra inventory.py tasks/status.py` "
@@ -252,7 +252,7 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
     for v in views:
         if v.kernel is not None and v.kernel.is_standalone:
             return ResourcePlan(
-                Path.STANDALONE,
+                BringUpPath.STANDALONE,
                 reason=(
                     f"{resource}: {v.node} is StandAlone (disconnected and not trying to connect: an "
                     "operator's disconnect, or data the peer does not recognise). Check the kernel "
@@ -277,7 +277,7 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
         va, vb = views
         ca, cb = contents[va.node], contents[vb.node]
         if all(v.kernel is not None and v.kernel.is_converged for v in views):
-            return ResourcePlan(Path.CONVERGED, reason=f"{resource}: Primary/Primary, UpToDate on both nodes",
+            return ResourcePlan(BringUpPath.CONVERGED, reason=f"{resource}: Primary/Primary, UpToDate on both nodes",
                                 format_on=_format_on(views, first, False))
         if ca in new and cb in new:
             steps = {v.node: _bring_up(v, contents[v.node]) for v in views}
@@ -287,7 +287,7 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
             for v in views:
                 steps[v.node] += (Step.PRIMARY,)
             return ResourcePlan(
-                Path.BOTH_NEW, steps, format_on=_format_on(views, first, True), is_new=True,
+                BringUpPath.BOTH_NEW, steps, format_on=_format_on(views, first, True), is_new=True,
                 reason=f"{resource}: new on both nodes: no resync; {first} clears the bitmap",
             )
         if (ca in new) != (cb in new) or partial:
@@ -298,15 +298,15 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
                 holder.node: _bring_up(holder, Content.HAS_DATA) + _promote(holder),
             }
             return ResourcePlan(
-                Path.JOIN, steps, format_on=_format_on(views, first, False),
+                BringUpPath.JOIN, steps, format_on=_format_on(views, first, False),
                 reason=f"{resource}: {joiner.node} joins and syncs from {holder.node}",
             )
         steps = {v.node: _bring_up(v, Content.HAS_DATA) + _promote(v) for v in views}
-        return ResourcePlan(Path.RESUME, steps, format_on=_format_on(views, first, False),
+        return ResourcePlan(BringUpPath.RESUME, steps, format_on=_format_on(views, first, False),
                             reason=f"{resource}: data on both nodes: bring up and promote")
 
     if not views:
-        return ResourcePlan(Path.RESUME, reason=f"{resource}: no node reachable")
+        return ResourcePlan(BringUpPath.RESUME, reason=f"{resource}: no node reachable")
     (v,) = views
     peer = b if v is a else a
     content = contents[v.node]
@@ -331,12 +331,12 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
         if not (v.kernel is not None and v.kernel.is_primary):
             steps += (Step.PRIMARY_FORCE,)
         return ResourcePlan(
-            Path.FIRST_ALONE, {v.node: steps}, format_on=v.node, is_new=True,
+            BringUpPath.FIRST_ALONE, {v.node: steps}, format_on=v.node, is_new=True,
             reason=f"{resource}: only {v.node} reachable, and the operator allowed it alone: it comes up "
                    "as primary; the peer joins later",
         )
     return ResourcePlan(
-        Path.RESUME, {v.node: _bring_up(v, Content.HAS_DATA) + _promote(v)},
+        BringUpPath.RESUME, {v.node: _bring_up(v, Content.HAS_DATA) + _promote(v)},
         format_on=_format_on(views, first, False),
         reason=f"{resource}: only {v.node} reachable: bring up and promote its data",
     )

@@ -158,7 +158,7 @@ def migration_peer() -> tuple:
 
 def status(c: Cluster) -> dict[str, tuple]:
     """What tasks/status.py reads on each node, by the name the report
-    (twonode/status.py) gives it."""
+    (twonode/report.py) gives it."""
     return {
         "drbd": key(DrbdResources),
         "events": key(DrbdEvents, path=EVENTS_FILE),
