@@ -15,9 +15,9 @@ by discarding the changes of ONE node; which node is the operator's choice
 from pyinfra import host
 
 from twonode import reads
-from twonode.context import cluster, host_of, once_per_run, presence_of
+from twonode.context import cluster, host_of, presence_of
 from twonode.planner import Presence
-from twonode.snapshot import prefetch, read
+from twonode.snapshot import once_per_run, prefetch, read
 from twonode.report import render_status, split_brain_recovery
 
 c = cluster()

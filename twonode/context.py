@@ -1,19 +1,14 @@
-"""Where a task is: which cluster, which node, how to reach the peer.
-
-Task modules are pyinfra deploy files, executed once per host; this module is
-imported once per run, so what is read about BOTH nodes (the DRBD planning
-input) is cached here and read once, not once per host.
-"""
+"""Where a task is: which cluster, which node, how to reach the peer."""
 
 from __future__ import annotations
 
-from gevent.lock import Semaphore
 from pyinfra import host, state
 from pyinfra.api.exceptions import PyinfraError
 
-from .loader import cluster_of
+from .loader import ClusterConfigError, validate
 from .model import Cluster, Node
 from .planner import Presence
+from .snapshot import once_per_run
 
 
 class DeployStopped(PyinfraError):
@@ -21,7 +16,13 @@ class DeployStopped(PyinfraError):
 
 
 def cluster() -> Cluster:
-    return cluster_of(host)
+    """The validated cluster of this run (inventory.py validated it before
+    any connection; validated once more per run, from what pyinfra gives
+    the host)."""
+    raw = host.data.get("cluster")
+    if raw is None:
+        raise ClusterConfigError(f"{host.name}: no cluster in host data: run with the project's inventory")
+    return once_per_run(("cluster", repr(raw)), lambda: validate(raw))
 
 
 def node_name(h=None) -> str:
@@ -52,22 +53,3 @@ def presence_of(name: str) -> Presence:
     if h in state.active_hosts:
         return Presence.ACTIVE
     return Presence.EXCLUDED
-
-
-_run_cache: dict = {}
-_run_locks: dict = {}
-
-
-def once_per_run(key, compute):
-    """Compute a cross-host value once per pyinfra run (state object).
-
-    pyinfra prepares the hosts in concurrent greenlets, and reading a fact
-    yields to the other one: a lock makes the second host wait for the
-    first's result instead of reading everything again."""
-    full_key = (id(state), key)
-    lock = _run_locks.setdefault(full_key, Semaphore())
-    with lock:
-        if full_key not in _run_cache:
-            _run_cache[full_key] = compute()
-    return _run_cache[full_key]
-

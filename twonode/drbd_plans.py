@@ -14,10 +14,10 @@ from pyinfra.context import ctx_host, ctx_state
 from facts.blockdev import DeviceSignatures
 from facts.drbd import DrbdResources
 from facts.drbd_metadata import DrbdGenerations
-from .context import DeployStopped, cluster, host_of, once_per_run, presence_of
+from .context import DeployStopped, cluster, host_of, presence_of
 from .planner import NodeView, Presence, ResourcePlan, plan_resource
 from . import reads
-from .snapshot import fact, prefetch
+from .snapshot import fact, once_per_run, prefetch
 
 
 def node_views(name: str) -> dict[str, NodeView]:

@@ -60,17 +60,3 @@ def load_cluster(inventory_file: str | Path, cwd: str | Path | None = None) -> C
             "describe the cluster there (see the example in the repository's group_data/all.py)"
         )
     return validate(raw)
-
-
-_CACHE: dict[str, Cluster] = {}
-
-
-def cluster_of(host) -> Cluster:
-    """The validated cluster for a pyinfra host (validated once per process)."""
-    raw = host.data.get("cluster")
-    if raw is None:
-        raise ClusterConfigError(f"{host.name}: no cluster in host data: run with the project's inventory")
-    key = repr(raw)
-    if key not in _CACHE:
-        _CACHE[key] = validate(raw)
-    return _CACHE[key]

@@ -20,11 +20,31 @@ from __future__ import annotations
 from typing import TypeVar
 
 from gevent.lock import Semaphore
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import FactBase
 
 from facts.batch import UNREAD, FactBatch
-from .context import once_per_run
+
+
+# Task modules are pyinfra deploy files, executed once per host; this
+# module is imported once per run, so what is read about BOTH nodes (the
+# DRBD planning input) and each host's readings are kept here for the run.
+_run_cache: dict = {}
+_run_locks: dict = {}
+
+
+def once_per_run(key, compute):
+    """Compute a cross-host value once per pyinfra run (state object).
+
+    pyinfra prepares the hosts in concurrent greenlets, and reading a fact
+    yields to the other one: a lock makes the second host wait for the
+    first's result instead of reading everything again."""
+    full_key = (id(state), key)
+    lock = _run_locks.setdefault(full_key, Semaphore())
+    with lock:
+        if full_key not in _run_cache:
+            _run_cache[full_key] = compute()
+    return _run_cache[full_key]
 
 
 def _merge_by(cls) -> str | None:
