@@ -129,17 +129,18 @@ def ensure_key_command(node: str) -> str:
     half never leaves it). A .pub lost or left empty (a power loss right
     after ssh-keygen, seen on the lab) comes back from the private half; a
     broken pair is made anew. Synced: the peer is about to trust it."""
-    key, pub = paths.MIGRATION_KEY, paths.MIGRATION_PUBLIC_KEY
+    key, pub, new = (quote(p) for p in (paths.MIGRATION_KEY, paths.MIGRATION_PUBLIC_KEY,
+                                         paths.MIGRATION_PUBLIC_KEY + ".new"))
     return (f"install -d -m 700 /root/.ssh && "
-            f"if ssh-keygen -y -f {key} > {pub}.new 2>/dev/null && [ -s {pub}.new ]; then mv {pub}.new {pub}; "
-            f"else rm -f {key} {pub} {pub}.new && "
+            f"if ssh-keygen -y -f {key} > {new} 2>/dev/null && [ -s {new} ]; then mv {new} {pub}; "
+            f"else rm -f {key} {pub} {new} && "
             f"ssh-keygen -q -t ed25519 -N '' -C {quote(migration.comment(node))} -f {key}; fi && sync")
 
 
 if not valid_key(file_lines(paths.MIGRATION_PUBLIC_KEY)):
     server.shell(name=f"{AREA}: this node's own SSH key for live migration", commands=[ensure_key_command(me.name)])
 
-suffix, q_auth = c.cluster_network.hosts_suffix, quote(paths.AUTHORIZED_KEYS)
+suffix, q_auth, q_pub = c.cluster_network.hosts_suffix, quote(paths.AUTHORIZED_KEYS), quote(paths.MIGRATION_PUBLIC_KEY)
 
 peer_key = peer_lines(paths.MIGRATION_PUBLIC_KEY)
 if valid_key(peer_key):
@@ -158,7 +159,7 @@ elif peer_host is not None:
     # read when this operation executes.
     def authorize_new_peer_key(state, host):
         ok, output = peer_host.run_shell_command(
-            command=f"[ -s {paths.MIGRATION_PUBLIC_KEY} ] || {{ {ensure_key_command(peer.name)}; }}; cat {paths.MIGRATION_PUBLIC_KEY}")
+            command=f"[ -s {q_pub} ] || {{ {ensure_key_command(peer.name)}; }}; cat {q_pub}")
         text = "\n".join(output.stdout_lines) if ok else ""
         entry = migration.authorized_line(peer.name, str(peer.cluster_address),
                                           migration.public_key(text, f"{peer.name}:{paths.MIGRATION_PUBLIC_KEY}"))
