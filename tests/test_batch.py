@@ -12,7 +12,7 @@ from pyinfra.facts.files import Directory, File, FileContents, Sha1File
 
 from facts.batch import UNREAD, FactBatch
 from facts.blockdev import DeviceSignatures
-from facts.paths import PathStates
+from facts.path_states import PathStates
 from facts.systemd import UnitStates
 from twonode.snapshot import key, merged
 
@@ -37,7 +37,7 @@ def tree(tmp_path):
     return tmp_path
 
 
-# facts/paths.py: PathStates must tell the helpers in twonode/ops.py what
+# facts/path_states.py: PathStates must tell the helpers in twonode/ops.py what
 # pyinfra's own File, Sha1File, Directory and FileContents tell them.
 @pytest.fixture
 def odd_tree(tree):

@@ -1,4 +1,4 @@
-"""What each task reads before it decides, and the paths it manages.
+"""What each task reads before it decides, one declaration per area.
 
 A task prefetches its own list (so it stays runnable alone); deploy.py
 prefetches every task's list at once, so a whole run costs one fact round
@@ -20,7 +20,7 @@ from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.os_release import NodeOsRelease
-from facts.paths import PathState, PathStates
+from facts.path_states import PathState, PathStates
 from facts.systemd import UnitStates
 from facts.ocfs2 import O2cbStack
 from . import migration

@@ -49,7 +49,7 @@ def once_per_run(key, compute):
 
 def _merge_by(cls) -> str | None:
     """The argument listing the items of a fact that answers {item: value}
-    (facts/paths.py, facts/systemd.py, facts/blockdev.py)."""
+    (facts/path_states.py, facts/systemd.py, facts/blockdev.py)."""
     return getattr(cls, "merge_by", None)
 
 

@@ -1,0 +1,58 @@
+"""The README's layout table names every module (issue 13): a newcomer
+finds each file there, and a module added without a line fails here."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def layout_rows() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Layout\n")
+    table = text[start:text.index("\n## ", start + 1)]
+    return [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+
+
+def names_by_directory() -> dict[str, set[str]]:
+    """{directory: the names its rows give in backticks}. A bold row opens
+    a directory's section (twonode/, facts/, lab/); a row whose first cell
+    is a directory (tasks/, model/) names that directory's modules by stem
+    in its second cell."""
+    found: dict[str, set[str]] = {}
+    section = ""
+    for row in layout_rows():
+        first, rest = row.split("|")[1], "|".join(row.split("|")[2:])
+        if first.strip().startswith("**"):
+            section = re.search(r"`([^`]+)/`", first).group(1)
+            continue
+        cell_names = [n for cell in re.findall(r"`([^`]+)`", first) for n in re.split(r",\s*", cell)]
+        for name in cell_names:
+            if name.endswith("/"):
+                directory = f"{section}/{name[:-1]}" if section else name[:-1]
+                found.setdefault(directory, set()).update(re.findall(r"`([\w]+)`", rest))
+            else:
+                found.setdefault(section or ".", set()).add(name)
+    return found
+
+
+MODULES = sorted(p.relative_to(ROOT) for pattern in ("twonode/*.py", "twonode/model/*.py", "facts/*.py",
+                                                        "lab/*.py", "lab/*.sh", "tasks/*.py")
+                 for p in ROOT.glob(pattern) if p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("module", MODULES, ids=str)
+def test_the_layout_table_names_every_module(module):
+    names = names_by_directory().get(str(module.parent), set()) | names_by_directory().get(".", set())
+    assert module.name in names or module.stem in names or str(module) in names, \
+        f"README 'Layout' does not name {module} in the rows of {module.parent}/: add it to the table"
+
+
+def test_every_file_the_table_names_exists():
+    for directory, names in names_by_directory().items():
+        for name in names:
+            if re.fullmatch(r"[\w/]+\.(py|sh)", name):
+                assert (ROOT / directory / name).exists() or (ROOT / name).exists(), \
+                    f"README 'Layout' names {directory}/{name}, which does not exist"
