@@ -20,13 +20,12 @@ from pyinfra.operations import server
 from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdResources
 from facts.libvirt import VirshDomains
-from facts.os_release import NodeOsRelease
 from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.install import node_release
-from twonode.reads import path_reads, path_state
+from twonode.reads import path_state
 from twonode.planner import Presence
-from twonode.snapshot import fact, key, prefetch
+from twonode.snapshot import fact, prefetch
 from twonode.vms import peer_problems, plan_moves, release_problem
 
 AREA = "vms"
@@ -44,10 +43,9 @@ if me.name == empty:
     peer = c.peer(me.name)
     peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
     vms = reads.vm_domains(c)
-    wanted = (key(DrbdResources), key(VirshDomains, **vms), key(NodeOsRelease))
-    prefetch(*wanted)
+    prefetch(*reads.vms(c))
     if peer_host is not None:
-        prefetch(*wanted, key(LinuxMounts), *path_reads(paths.QEMU_HOOK), on=peer_host)
+        prefetch(*reads.vms_peer(c), on=peer_host)
     here = fact(VirshDomains, **vms).domains
     there = fact(VirshDomains, on=peer_host, **vms).domains if peer_host else {}
     moves, problems = plan_moves(c, me.name, peer.name, here, there, only)

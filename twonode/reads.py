@@ -151,6 +151,16 @@ def libvirt(c: Cluster) -> tuple:
             *path_reads(QEMU_HOOK), *path_reads(LEASE_HOLDER), *path_reads(LEASES_CONF))
 
 
+def vms(c: Cluster) -> tuple:
+    """What tasks/vms.py reads on the node it empties."""
+    return (key(DrbdResources), key(VirshDomains, **vm_domains(c)), key(NodeOsRelease))
+
+
+def vms_peer(c: Cluster) -> tuple:
+    """...and on the peer that takes the VMs: its volumes mounted, its leases installed."""
+    return (*vms(c), key(LinuxMounts), *path_reads(QEMU_HOOK))
+
+
 def migration_peer() -> tuple:
     """What a node reads on its PEER: the public halves it trusts."""
     return (path_key(MIGRATION_PUBLIC_KEY), path_key(HOST_KEY))
