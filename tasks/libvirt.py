@@ -17,7 +17,7 @@ from facts.libvirt import Virsh
 from twonode import migration, paths, reads
 from twonode.area import open_area
 from twonode.context import host_of, presence_of, this_node
-from twonode.planner import Presence
+from twonode.sides import Presence
 from twonode.ops import UNCHANGED, directory, line, put, template
 from twonode.reads import file_lines, path_state
 from twonode.snapshot import fact, prefetch

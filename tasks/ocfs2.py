@@ -22,7 +22,7 @@ from twonode.drbd_plans import plans_or_stop
 from twonode.install import node_release
 from twonode.ops import directory, fstab_entry, line, put, service, step, template
 from twonode.shell import refuse_unless_blank, wait_for
-from twonode.planner import Presence
+from twonode.sides import Presence
 from twonode.snapshot import fact, read
 
 AREA = "ocfs2"

@@ -16,7 +16,7 @@ from pyinfra import host
 
 from twonode import reads
 from twonode.context import cluster, host_of, presence_of
-from twonode.planner import Presence
+from twonode.sides import Presence
 from twonode.snapshot import once_per_run, prefetch, read
 from twonode.report import render_status, split_brain_recovery
 

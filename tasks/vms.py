@@ -24,7 +24,7 @@ from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.install import node_release
 from twonode.reads import path_state
-from twonode.planner import Presence
+from twonode.sides import Presence
 from twonode.snapshot import fact, prefetch
 from twonode.vms import peer_problems, plan_moves, release_problem
 

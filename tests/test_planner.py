@@ -15,7 +15,8 @@ import pytest
 from facts.blockdev import DeviceContents, Signature
 from facts.drbd_metadata import INITIAL_UUID, DrbdMetadata
 from facts.drbd_state import DrbdState
-from twonode.planner import BringUpPath, Content, NodeView, Presence, Step, content_of, plan_resource
+from twonode.planner import BringUpPath, Step, plan_resource
+from twonode.sides import Content, NodeView, Presence, content_of
 
 RES, DEV = "drbd_small", "/dev/vg0/small"
 BLANK_LV = DeviceContents(exists=True)

@@ -7,7 +7,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from .loader import ClusterConfigError, validate
 from .model import Cluster, Node
-from .planner import Presence
+from .sides import Presence
 from .snapshot import once_per_run
 
 

@@ -15,7 +15,8 @@ from facts.blockdev import DeviceSignatures
 from facts.drbd import DrbdResources
 from facts.drbd_metadata import DrbdGenerations
 from .context import DeployStopped, cluster, host_of, presence_of
-from .planner import NodeView, Presence, ResourcePlan, plan_resource
+from .planner import ResourcePlan, plan_resource
+from .sides import NodeView, Presence
 from . import reads
 from .snapshot import fact, once_per_run, prefetch
 
