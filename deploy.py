@@ -11,7 +11,7 @@ are ordered by the tasks themselves (see tasks/drbd.py).
 
 from pyinfra import local
 
-from twonode import packages, reads
+from twonode import packages, paths, reads
 from twonode.context import cluster
 from twonode.install import install
 from twonode.snapshot import prefetch
@@ -23,4 +23,4 @@ prefetch(*reads.every_task(cluster()))
 install(list(packages.AREAS), "packages")
 
 for task in ("network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
-    local.include(f"tasks/{task}.py")
+    local.include(str(paths.REPOSITORY / "tasks" / f"{task}.py"))

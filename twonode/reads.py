@@ -3,7 +3,9 @@
 A task prefetches its own list (so it stays runnable alone); deploy.py
 prefetches every task's list at once, so a whole run costs one fact round
 trip per node for these (twonode/snapshot.py). A read missing from a list
-is still made, on first use: a slower run, never a wrong one.
+is still made, on first use: a slower run, never a wrong one. The reads of
+managed paths and units are built here too (path_reads, unit_reads), and
+so is what a path held at the start of the run (path_state, file_lines).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .snapshot import fact, key
 
 #: The first line of the files the deploy writes (its templates).
 MANAGED_MARK = "# Managed by twonode: edit group_data/all.py, not this file."
+
 
 def path_key(path: str) -> tuple:
     """The read of one path; every path of a run is read by one PathStates
