@@ -1,0 +1,30 @@
+"""Reading the outputs captured on the lab guests (tests/fixtures, see its
+README for the command, node and state of each file), for the fact tests."""
+
+import sys
+from pathlib import Path
+
+FIX = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(FIX))
+from capture_facts import fact_reads  # noqa: E402
+
+
+def fx(name: str) -> str:
+    path = FIX / name
+    return path.read_text() if path.exists() else ""
+
+
+def lines(name: str) -> list[str]:
+    return fx(name).splitlines()
+
+
+def converged(node: str, name: str, state: str = "converged"):
+    """The fact's value from its own command's output on the converged lab."""
+    cls, kwargs = fact_reads()[name]
+    fact = cls()
+    fact.command(**kwargs)
+    return fact.process(lines(f"facts/{state}_{node}__{name}.txt"))
+
+
+#: The converged example cluster on Debian 12 guests and on Debian 13 ones.
+CONVERGED_STATES = {"converged": "bookworm", "converged-trixie": "trixie"}
