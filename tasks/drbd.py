@@ -94,7 +94,7 @@ for vol in host.loop(c.replicated_volumes):
         src="drbd/resource.res.j2",
         dest=paths.resource_file(vol.resource),
         check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
-        vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group,
+        vol=vol, drbd=c.drbd, nodes=c.nodes, disk=paths.lv_path(c.volume_group, vol.name),
         fencing=c.fences, fence_peer=FENCE_PEER, drbd_event=DRBD_EVENT,
     )
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):

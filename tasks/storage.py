@@ -11,7 +11,7 @@ from pyinfra.operations import server
 
 from facts.blockdev import DeviceSignatures
 from facts.lvm import VolumeGroups
-from twonode import reads
+from twonode import paths, reads
 from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped
 from twonode.lvm import LV_CREATED, LV_GROWN, ensure_lv, require_vg
@@ -46,5 +46,5 @@ for vol, device in host.loop(zip(c.local_volumes, devices)):
     elif lv == LV_GROWN:
         server.shell(name=f"{AREA}: grow XFS on {vol.mount_point}", commands=[f"xfs_growfs {quote(vol.mount_point)}"])
     daemon_reload(AREA, "the new fstab",
-                  fstab_entry(f"/dev/mapper/{vg.name}-{vol.name}", vol.mount_point, "xfs", vol.mount_options, 2, AREA))
+                  fstab_entry(paths.mapper_device(vg.name, vol.name), vol.mount_point, "xfs", vol.mount_options, 2, AREA))
     mount(vol.mount_point, AREA)

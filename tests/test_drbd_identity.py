@@ -10,6 +10,7 @@ import jinja2
 import pytest
 
 from twonode.loader import validate
+from twonode.paths import lv_path
 from twonode.drbd_identity import (
     MANAGED_MARK,
     identity_of,
@@ -26,7 +27,8 @@ def rendered(raw: dict, index: int = 0) -> tuple[str, ...]:
     c = validate(raw)
     template = jinja2.Environment().from_string((REPO / "templates/drbd/resource.res.j2").read_text())
     vol = c.replicated_volumes[index]
-    return tuple(template.render(vol=vol, drbd=c.drbd, nodes=c.nodes, vg=c.volume_group).splitlines())
+    return tuple(template.render(vol=vol, drbd=c.drbd, nodes=c.nodes,
+                                 disk=lv_path(c.volume_group, vol.name)).splitlines())
 
 
 def wanted(raw: dict, index: int = 0):

@@ -56,3 +56,30 @@ def test_every_file_the_table_names_exists():
             if re.fullmatch(r"[\w/]+\.(py|sh)", name):
                 assert (ROOT / directory / name).exists() or (ROOT / name).exists(), \
                     f"README 'Layout' names {directory}/{name}, which does not exist"
+
+
+#: Where the nodes keep what twonode writes and reads. A literal of one of
+#: these outside twonode/paths.py is a path built twice (docstrings and
+#: facts' examples aside).
+REMOTE_PREFIXES = ("/etc/", "/usr/local/lib/twonode", "/var/lib/twonode", "/root/", "/dev/")
+
+
+def string_literals(path: Path):
+    import ast
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.parts[0] in ("twonode", "tasks")]
+                         + sorted(p.relative_to(ROOT) for p in ROOT.glob("facts/*.py")), ids=str)
+def test_remote_paths_are_written_in_paths_py_only(module):
+    if module == Path("twonode/paths.py"):
+        return
+    found = [(line, text) for line, text in string_literals(ROOT / module)
+             if text.startswith(REMOTE_PREFIXES) and text != "/dev/null"]
+    assert not found, f"{module}: remote paths outside twonode/paths.py: {found}"

@@ -30,6 +30,17 @@ def lv_path(volume_group: str, name: str) -> str:
     return f"/dev/{volume_group}/{name}"
 
 
+def mapper_device(volume_group: str, name: str) -> str:
+    """The same LV by its device-mapper name: what a local volume's fstab
+    line mounts (as the seed writes it)."""
+    return f"/dev/mapper/{volume_group}-{name}"
+
+
+def drbd_device(name: str) -> str:
+    """A replicated volume's DRBD device (udev's link to /dev/drbdN)."""
+    return f"/dev/drbd_{name}"
+
+
 def resource_file(resource: str) -> str:
     return f"/etc/drbd.d/{resource}.res"
 

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..paths import BEFORE_RESYNC_TARGET, DRBD_EVENT
+from ..paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, drbd_device
 from .base import MountOptions, MountPoint, Size, Strict, VolumeName, _invalid, size_to_bytes
 
 # DRBD's internal metadata needs room and OCFS2 wants a few journals: below
@@ -49,7 +49,7 @@ class ReplicatedVolume(Strict):
 
     @property
     def device(self) -> str:
-        return f"/dev/drbd_{self.name}"
+        return drbd_device(self.name)
 
     @field_validator("size")
     @classmethod
