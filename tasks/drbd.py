@@ -20,7 +20,6 @@ from pyinfra.operations import server
 from twonode import fencing, paths, reads
 from twonode.area import open_area
 from twonode.context import DeployStopped, this_node
-from twonode.paths import BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER
 from twonode.drbd_plans import plans_or_stop
 from twonode.drbd_identity import identity_of, live_change_refusal
 from twonode.lvm import ensure_lv, require_vg
@@ -52,11 +51,11 @@ PEER_GRACE = host.data.get("drbd_peer_grace", 60)
 put(
     name=f"{AREA}: before-resync-target handler",
     src="drbd/before-resync-target.sh",
-    dest=BEFORE_RESYNC_TARGET,
+    dest=paths.BEFORE_RESYNC_TARGET,
     mode="755",
 )
 put(name=f"{AREA}: event handler (journal and state file)", src="drbd/drbd-event.sh",
-    dest=DRBD_EVENT, mode="755")
+    dest=paths.DRBD_EVENT, mode="755")
 
 # Fencing: this node powers its PEER off, through the peer's BMC.
 if c.fences:
@@ -65,7 +64,7 @@ if c.fences:
     except fencing.FencingError as error:
         raise DeployStopped(f"{error}. Nothing was changed.") from None
     peer = c.peer(me.name)
-    put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=FENCE_PEER, mode="755")
+    put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755")
     template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="drbd/fence-handler.conf.j2",
              dest=paths.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))
     secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=paths.FENCE_OPTIONS,
@@ -95,7 +94,7 @@ for vol in host.loop(c.replicated_volumes):
         dest=paths.resource_file(vol.resource),
         check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
         vol=vol, drbd=c.drbd, nodes=c.nodes, disk=paths.lv_path(c.volume_group, vol.name),
-        fencing=c.fences, fence_peer=FENCE_PEER, drbd_event=DRBD_EVENT,
+        fencing=c.fences, fence_peer=paths.FENCE_PEER, drbd_event=paths.DRBD_EVENT,
     )
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):
         server.shell(

@@ -45,7 +45,8 @@ MODULES = sorted(p.relative_to(ROOT) for pattern in ("twonode/*.py", "twonode/mo
 
 @pytest.mark.parametrize("module", MODULES, ids=str)
 def test_the_layout_table_names_every_module(module):
-    names = names_by_directory().get(str(module.parent), set()) | names_by_directory().get(".", set())
+    by_directory = names_by_directory()
+    names = by_directory.get(str(module.parent), set()) | by_directory.get(".", set())
     assert module.name in names or module.stem in names or str(module) in names, \
         f"README 'Layout' does not name {module} in the rows of {module.parent}/: add it to the table"
 

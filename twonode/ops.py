@@ -1,7 +1,7 @@
 """Small operation helpers shared by the tasks: each reads the fact it needs
 and emits an operation only when something must change.
 
-The file, line, directory, service and package helpers put pyinfra's own
+The file, line, directory, service and hosts helpers put pyinfra's own
 operations behind a check against facts read in one batch at the start of
 the task (twonode/snapshot.py): on a converged node the operation is not
 even prepared, so it costs no round trip of its own. When something differs

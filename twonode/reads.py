@@ -34,7 +34,7 @@ from .paths import (
     O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES, cluster_interface_file, lv_path, network_xml,
     resource_file,
 )
-from .snapshot import fact, key
+from .snapshot import key, read
 
 #: The first line of the files the deploy writes (its templates).
 MANAGED_MARK = "# Managed by twonode: edit group_data/all.py, not this file."
@@ -57,7 +57,7 @@ def unit_reads(*units: str) -> tuple:
 def path_state(path: str, on=None) -> PathState | None:
     """``path`` as it was at the start of the run, on the current host or
     ``on`` (None: missing)."""
-    return fact(PathStates, paths=(path,), on=on).get(path)
+    return read(path_key(path), on=on).get(path)
 
 
 def file_lines(path: str, on=None) -> tuple[str, ...] | None:
@@ -102,8 +102,8 @@ def vm_domains(c: Cluster) -> dict[str, tuple[str, ...]]:
 
 
 def network(c: Cluster) -> tuple:
-    return (*install_reads(), key(NetworkInterfaces), *path_reads(UDEV_RULES), *path_reads(INTERFACES),
-            *path_reads(cluster_interface_file(c.cluster_network.interface)), *path_reads(ETC_HOSTS))
+    return (*install_reads(), key(NetworkInterfaces),
+            *path_reads(UDEV_RULES, INTERFACES, cluster_interface_file(c.cluster_network.interface), ETC_HOSTS))
 
 
 def storage(c: Cluster) -> tuple:
@@ -123,35 +123,30 @@ def drbd_plan(c: Cluster) -> tuple:
 
 
 def drbd(c: Cluster) -> tuple:
-    return (*install_reads(), key(VolumeGroups), *path_reads(BEFORE_RESYNC_TARGET), *path_reads(DRBD_EVENT),
-            *path_reads(FENCE_PEER), *path_reads(FENCE_CONF),
-            *(k for vol in c.replicated_volumes for k in path_reads(resource_file(vol.resource))),
+    return (*install_reads(), key(VolumeGroups),
+            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, FENCE_CONF,
+                        *(resource_file(vol.resource) for vol in c.replicated_volumes)),
             *unit_reads("drbd.service"), *drbd_plan(c))
 
 
 def ocfs2(c: Cluster) -> tuple:
-    return (*install_reads(), *path_reads(O2CB_CLUSTER_CONF), *path_reads(O2CB_DEFAULTS), *path_reads(FSTAB),
-            *path_reads(DRBD_AFTER_OCFS2), o2cb_stack(c), key(LinuxMounts),
-            *path_reads(ACTIVATE), *path_reads(ACTIVATE_UNIT), *path_reads(ACTIVATE_VOLUMES),
-            *path_reads(OCFS2_SYSCTL),
-            *unit_reads("twonode-activate.service"), *unit_reads("o2cb.service"), *drbd_plan(c))
+    return (*install_reads(), o2cb_stack(c), key(LinuxMounts),
+            *path_reads(O2CB_CLUSTER_CONF, O2CB_DEFAULTS, FSTAB, DRBD_AFTER_OCFS2, ACTIVATE, ACTIVATE_UNIT,
+                        ACTIVATE_VOLUMES, OCFS2_SYSCTL),
+            *unit_reads("twonode-activate.service", "o2cb.service"), *drbd_plan(c))
 
 
 def nfs(c: Cluster) -> tuple:
     exports = c.nfs.grouped_exports() if c.nfs else []
-    return (*install_reads(), *(k for e in exports for k in path_reads(e.path)),
-            *path_reads(NFS_SERVER_DROPIN), *unit_reads("nfs-server.service"), *path_reads(EXPORTS),
-            *path_reads(ADMIN_EXPORTS), *path_reads(EXPORTS_DIR),
-            key(NfsExports))
+    return (*install_reads(), key(NfsExports), *unit_reads("nfs-server.service"),
+            *path_reads(*(e.path for e in exports), NFS_SERVER_DROPIN, EXPORTS, ADMIN_EXPORTS, EXPORTS_DIR))
 
 
 def libvirt(c: Cluster) -> tuple:
     lv = c.libvirt
     return (*install_reads(), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
-            *(k for pool in lv.pools for k in path_reads(pool.target)),
-            *(k for net in lv.networks for k in path_reads(network_xml(net.name))),
-            path_key(AUTHORIZED_KEYS), *(path_key(p) for p in migration.NODE_FILES),
-            *path_reads(QEMU_HOOK), *path_reads(LEASE_HOLDER), *path_reads(LEASES_CONF))
+            *path_reads(*(pool.target for pool in lv.pools), *(network_xml(net.name) for net in lv.networks),
+                        AUTHORIZED_KEYS, *migration.NODE_FILES, QEMU_HOOK, LEASE_HOLDER, LEASES_CONF))
 
 
 def vms(c: Cluster) -> tuple:
@@ -166,7 +161,7 @@ def vms_peer(c: Cluster) -> tuple:
 
 def migration_peer() -> tuple:
     """What a node reads on its PEER: the public halves it trusts."""
-    return (path_key(MIGRATION_PUBLIC_KEY), path_key(HOST_KEY))
+    return path_reads(MIGRATION_PUBLIC_KEY, HOST_KEY)
 
 
 def status(c: Cluster) -> dict[str, tuple]:

@@ -1,6 +1,6 @@
-"""Shell snippets the tasks run on the nodes: each quotes every value it
-is given (shlex.quote), and each says why it fails, so that pyinfra's
-error names the cause."""
+"""Shell snippets the tasks run on the nodes. Every value in them is
+quoted (shlex.quote), and a snippet that can fail says why, so that
+pyinfra's error names the cause."""
 
 from __future__ import annotations
 
