@@ -22,7 +22,7 @@ from twonode.area import open_area
 from twonode.context import DeployStopped, this_node
 from twonode.drbd_plans import plans_or_stop
 from twonode.drbd_identity import identity_of, live_change_refusal
-from twonode.lvm import ensure_lv, require_vg
+from twonode.lvm import ensure_lv, extend_command, require_vg
 from twonode.ops import checked_template, put, secret_file, service, step, template
 from twonode.reads import file_lines
 from twonode.shell import refuse_unless_blank, wait_for
@@ -83,9 +83,9 @@ if refusals:
     raise DeployStopped(f"{host.name}: " + f"\n{host.name}: ".join(refusals))
 
 for vol in host.loop(c.replicated_volumes):
-    # Growing a replicated volume needs lvextend on both nodes, then
-    # `drbdadm resize` and tunefs.ocfs2 on one: not automated yet.
-    ensure_lv(vg, vol.name, vol.size, AREA, grow=False)
+    # A blank LV about to get its metadata may simply grow; one under DRBD
+    # grows with the resource, below (twonode/grow.py).
+    ensure_lv(vg, vol.name, vol.size, AREA, grow=me.name in plans[vol.resource].nodes_with(Step.CREATE_MD))
     # drbdadm reads every file in /etc/drbd.d: a broken one would break
     # every drbdadm command, for every resource, until fixed by hand.
     resfile = checked_template(
@@ -102,6 +102,33 @@ for vol in host.loop(c.replicated_volumes):
             commands=[f"drbdadm adjust {quote(vol.resource)}"],
             _if=resfile.did_change,
         )
+
+
+# Online grow of a converged resource (the planner checked that it is, on
+# both nodes, and that nothing shrinks): the LVs on both nodes, then DRBD
+# from one node; the filesystem follows in tasks/ocfs2.py.
+for vol in host.loop(c.replicated_volumes):
+    grow, res, q_res = plans[vol.resource].grow, vol.resource, quote(vol.resource)
+    step(grow.lvextend_on, f"{AREA}: {res}: grow LV {c.volume_group}/{vol.name} to {vol.size}",
+         [extend_command(c.volume_group, vol.name, vol.size)])
+    # --assume-clean: no resync of the new area. Without it DRBD 8.4 makes
+    # one Primary the SyncTarget of the new area, the before-resync-target
+    # handler refuses to overwrite a mounted Primary, and DRBD drops the
+    # connection: that node Outdated, StandAlone, its mounted OCFS2 getting
+    # I/O errors (seen on the lab). The new area holds nothing yet; it is
+    # made identical on both nodes by zeroing it through DRBD before the
+    # filesystem grows into it (tasks/ocfs2.py).
+    step(
+        (grow.resize_on,) if grow.resize_on else (),
+        f"{AREA}: {res}: grow the DRBD device to its LVs (resize --assume-clean)",
+        [
+            f"s=\"$(drbdadm cstate {q_res}) $(drbdadm dstate {q_res})\"; "
+            f"if [ \"$s\" != 'Connected UpToDate/UpToDate' ]; then "
+            f"echo {quote(f'{res}: not connected and up to date on both nodes, not resized:')} \"$s\" >&2; "
+            "exit 1; fi",
+            f"drbdadm -- --assume-clean resize {q_res}",
+        ],
+    )
 
 
 # Every step below is emitted on BOTH hosts when either has it to do (see

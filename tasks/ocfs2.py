@@ -19,6 +19,7 @@ from twonode import paths, reads
 from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped, host_of, presence_of, this_node
 from twonode.drbd_plans import plans_or_stop
+from twonode.grow import FILESYSTEM_SLACK
 from twonode.install import node_release
 from twonode.ops import directory, fstab_entry, line, put, service, step, template
 from twonode.shell import refuse_unless_blank, wait_for
@@ -137,4 +138,29 @@ for vol in host.loop(c.replicated_volumes):
             # the lab: "error 16" from a second mount).
             f"mountpoint -q {quote(vol.mount_point)} || mount {quote(vol.mount_point)}",
         ],
+    )
+
+# A grown DRBD device (tasks/drbd.py, this run or an earlier one): the
+# filesystem grows into it online, from one node, mounted on both. The area
+# past the filesystem's end is first zeroed through DRBD, so that both
+# nodes hold the same bytes there (DRBD was resized --assume-clean): what
+# lies past the end belongs to no one, the old metadata and fresh extents.
+# Both ends are read again right before the write.
+for vol in host.loop(c.replicated_volumes):
+    grow_on = plans[vol.resource].grow.grow_filesystem_on
+    dev = quote(vol.device)
+    step(
+        (grow_on,) if grow_on else (),
+        f"{AREA}: grow the filesystem on {vol.device} to the device (tunefs.ocfs2 -S)",
+        # One command: pyinfra runs each of a list in a shell of its own.
+        ["; ".join([
+            f"fs=$(debugfs.ocfs2 -R 'stat //global_bitmap' {dev} 2>/dev/null "
+            "| sed -n 's/.*Group: .*Size: \\([0-9][0-9]*\\)[[:space:]]*$/\\1/p' | head -n 1)",
+            f"size=$(blockdev --getsize64 {dev})",
+            f"if [ -z \"$fs\" ]; then echo {quote(f'{vol.device}: the filesystem size cannot be read; nothing written')}"
+            " >&2; exit 1; fi",
+            f"if [ $((size - fs)) -ge {FILESYSTEM_SLACK} ]; then "
+            f"dd if=/dev/zero of={dev} bs=1M oflag=direct,seek_bytes iflag=count_bytes seek=\"$fs\" "
+            f"count=$((size - fs)) status=none && tunefs.ocfs2 -S {dev}; fi",
+        ])],
     )

@@ -6,6 +6,8 @@ Only reading happens here; every decision is the planner's
 
 from __future__ import annotations
 
+import dataclasses
+
 import gevent
 
 from pyinfra import host, logger, state
@@ -14,8 +16,12 @@ from pyinfra.context import ctx_host, ctx_state
 from facts.blockdev import DeviceSignatures
 from facts.drbd import DrbdResources
 from facts.drbd_metadata import DrbdGenerations
+from facts.lvm import VolumeGroups
+from facts.sizes import VolumeSize, VolumeSizes
 from .context import DeployStopped, cluster, host_of, presence_of
-from .planner import ResourcePlan, plan_resource
+from .grow import NodeSizes, plan_grow
+from .model import size_to_bytes
+from .planner import ResourcePlan, Step, plan_resource
 from .sides import NodeView, Presence
 from . import reads
 from .snapshot import fact, once_per_run, prefetch
@@ -33,6 +39,8 @@ def node_views(name: str) -> dict[str, NodeView]:
     backing = fact(DeviceSignatures, devices=reads.backing_devices(c), on=h)
     devices = fact(DeviceSignatures, devices=reads.drbd_devices(c), on=h)
     generations = fact(DrbdGenerations, resources=reads.drbd_generations(c), on=h)
+    vg = fact(VolumeGroups, on=h).get(c.volume_group)
+    sizes = fact(VolumeSizes, volumes=reads.volume_sizes(c), on=h)
     views = {}
     for vol, backing_dev in zip(c.replicated_volumes, reads.backing_devices(c)):
         found, on_device = backing.get(backing_dev), devices.get(vol.device)
@@ -42,6 +50,9 @@ def node_views(name: str) -> dict[str, NodeView]:
             metadata=generations.get(vol.resource),
             kernel=kernel.get(vol.resource),
             device=on_device if on_device is not None and on_device.exists else None,
+            lv_bytes=lv.size_bytes if vg is not None and (lv := vg.lvs.get(vol.name)) is not None else None,
+            extent_bytes=vg.extent_bytes if vg is not None else 0,
+            sizes=sizes.get(vol.resource, VolumeSize()),
         )
     return views
 
@@ -74,9 +85,18 @@ def _compute() -> dict[str, ResourcePlan]:
     for vol, backing_dev in zip(c.replicated_volumes, reads.backing_devices(c)):
         plan = plan_resource(vol.resource, backing_dev, views[a][vol.resource], views[b][vol.resource],
                              c.first, alone)
+        plan = dataclasses.replace(plan, grow=plan_grow(
+            vol.resource, vol.size, size_to_bytes(vol.size),
+            max(views[a][vol.resource].extent_bytes, views[b][vol.resource].extent_bytes),
+            tuple(_sizes(views[n][vol.resource], plan) for n in (a, b)), c.first))
         plans[vol.resource] = plan
         logger.info(f"--> {plan.path.value}: {plan.reason}")
     return plans
+
+
+def _sizes(view: NodeView, plan: ResourcePlan) -> NodeSizes:
+    return NodeSizes(node=view.node, lv_bytes=view.lv_bytes, sizes=view.sizes, kernel=view.kernel,
+                     creating=view.node in plan.nodes_with(Step.CREATE_MD))
 
 
 def drbd_plans() -> dict[str, ResourcePlan]:
@@ -89,7 +109,8 @@ def plans_or_stop() -> dict[str, ResourcePlan]:
     (a refusal, a split brain, a StandAlone): the DRBD and OCFS2 work
     both stop there."""
     plans = drbd_plans()
-    stopping = [p for p in plans.values() if p.stops]
+    stopping = [p.reason for p in plans.values() if p.stops] + [p.grow.refusal for p in plans.values()
+                                                                 if p.grow.refusal]
     if stopping:
-        raise DeployStopped("\n".join(p.reason for p in stopping))
+        raise DeployStopped("\n".join(stopping))
     return plans

@@ -28,10 +28,14 @@ LV_CREATED = "created"
 LV_GROWN = "grown"
 
 
+def extend_command(vg: str, name: str, size: str) -> str:
+    return f"lvextend --size={size_to_bytes(size)}b {quote(f'{vg}/{name}')}"
+
+
 def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = True) -> str | None:
     """Create the LV if missing; grow it (if ``grow``) when smaller than
-    configured; never shrink. Returns LV_CREATED or LV_GROWN when this run
-    does so, else None."""
+    configured; never shrink (a warning). Returns LV_CREATED or LV_GROWN
+    when this run does so, else None."""
     wanted = size_to_bytes(size)
     lv = vg.lvs.get(name)
     if lv is None:
@@ -44,14 +48,10 @@ def ensure_lv(vg: VolumeGroup, name: str, size: str, area: str, grow: bool = Tru
         return LV_CREATED
     # Sizes are rounded up to whole extents by LVM.
     if lv.size_bytes + vg.extent_bytes <= wanted:
-        if not grow:
-            logger.warning(f"{host.name}: LV {vg.name}/{name} is smaller than the configured {size}: "
-                           "growing it is not automated; left as it is")
+        if not grow:  # a replicated volume's: twonode/grow.py decides
             return None
-        server.shell(
-            name=f"{area}: grow LV {vg.name}/{name} to {size}",
-            commands=[f"lvextend --size={wanted}b {quote(f'{vg.name}/{name}')}"],
-        )
+        server.shell(name=f"{area}: grow LV {vg.name}/{name} to {size}",
+                     commands=[extend_command(vg.name, name, size)])
         return LV_GROWN
     if lv.size_bytes > wanted + vg.extent_bytes:
         logger.warning(

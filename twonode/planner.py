@@ -19,6 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .grow import NOTHING, GrowPlan
 from .sides import Content, NodeView, Presence, content_of
 
 
@@ -63,6 +64,8 @@ class ResourcePlan:
     format_on: str | None = None
     #: Neither side ever held data before this run.
     is_new: bool = False
+    #: What this run grows (twonode/grow.py): set by drbd_plans.
+    grow: GrowPlan = NOTHING
 
     def is_up_on(self, node: str) -> bool:
         return node in self.up_on

@@ -23,6 +23,7 @@ from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports
 from facts.os_release import NodeOsRelease
 from facts.path_states import PathState, PathStates
+from facts.sizes import VolumeSizes
 from facts.systemd import UnitStates
 from facts.ocfs2 import O2cbStack
 from . import migration
@@ -116,10 +117,17 @@ def o2cb_stack(c: Cluster) -> tuple:
     return key(O2cbStack, cluster=c.o2cb.cluster_name, defaults=O2CB_DEFAULTS)
 
 
+def volume_sizes(c: Cluster) -> tuple[tuple[str, int, str], ...]:
+    """The VolumeSizes fact's argument: (resource, minor, DRBD device)."""
+    return tuple((v.resource, v.minor, v.device) for v in c.replicated_volumes)
+
+
 def drbd_plan(c: Cluster) -> tuple:
-    """What the DRBD planner reads on each node (twonode/drbd_plans.py)."""
+    """What the DRBD planner reads on each node (twonode/drbd_plans.py),
+    the bring-up's and the grow's."""
     return (key(DrbdResources), key(DeviceSignatures, devices=backing_devices(c)),
-            key(DeviceSignatures, devices=drbd_devices(c)), key(DrbdGenerations, resources=drbd_generations(c)))
+            key(DeviceSignatures, devices=drbd_devices(c)), key(DrbdGenerations, resources=drbd_generations(c)),
+            key(VolumeGroups), key(VolumeSizes, volumes=volume_sizes(c)))
 
 
 def drbd(c: Cluster) -> tuple:
@@ -157,6 +165,12 @@ def vms(c: Cluster) -> tuple:
 def vms_peer(c: Cluster) -> tuple:
     """...and on the peer that takes the VMs: its volumes mounted, its leases installed."""
     return (*vms(c), key(LinuxMounts), *path_reads(QEMU_HOOK))
+
+
+def retire(c: Cluster, resource: str) -> tuple:
+    """What tasks/retire.py reads on each node about the volume it retires."""
+    return (key(DrbdResources), key(LinuxMounts), key(Virsh), key(VirshDomains),
+            *path_reads(FSTAB, ADMIN_EXPORTS, ACTIVATE_VOLUMES, resource_file(resource)))
 
 
 def migration_peer() -> tuple:

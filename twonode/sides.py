@@ -11,6 +11,7 @@ from enum import Enum
 from facts.blockdev import DeviceContents
 from facts.drbd_metadata import DrbdMetadata
 from facts.drbd_state import DS_INCONSISTENT, DrbdState
+from facts.sizes import VolumeSize
 
 
 class Content(Enum):
@@ -56,6 +57,11 @@ class NodeView:
     kernel: DrbdState | None = None
     #: Contents of the DRBD device (/dev/drbd_NAME) where it could be read.
     device: DeviceContents | None = None
+    #: The backing LV's size and its volume group's extent (for a grow).
+    lv_bytes: int | None = None
+    extent_bytes: int = 0
+    #: The DRBD device's and the filesystem's sizes.
+    sizes: VolumeSize = VolumeSize()
 
     @property
     def reachable(self) -> bool:

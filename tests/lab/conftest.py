@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -184,6 +186,22 @@ def wait_until(check, timeout=900, interval=5):
             last = error
         time.sleep(interval)
     raise AssertionError(f"timed out; last: {last}")
+
+
+def variant(tmp_path, edit) -> str:
+    """An inventory for the lab guests whose group_data is the small
+    cluster's, edited by ``edit(cluster)``."""
+    cluster = runpy.run_path(str(ROOT / "tests/lab/small/group_data/all.py"))["cluster"]
+    edit(cluster)
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text(f"cluster = {cluster!r}\n")
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(textwrap.dedent("""\
+        from twonode.lab import lab_hosts
+
+        nodes = lab_hosts(__file__)
+    """))
+    return str(inventory)
 
 
 class Run:

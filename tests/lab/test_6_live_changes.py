@@ -3,34 +3,16 @@ deploy refuses what it cannot do safely, with the steps, and changes
 nothing. Starts from the converged small cluster, volumes mounted.
 """
 
-import runpy
-import textwrap
-
 import pytest
 
-from conftest import ROOT, SMALL, proc_drbd_states
+from conftest import SMALL, proc_drbd_states, variant
+from linkcut import lost, start_writers, stop_writers  # lab/linkcut.py
 
 
 @pytest.fixture(scope="module")
 def live(lab):
     lab.restore("converged-small")
     return lab
-
-
-def variant(tmp_path, edit) -> str:
-    """An inventory for the lab guests whose group_data is the small
-    cluster's, edited by ``edit(cluster)``."""
-    cluster = runpy.run_path(str(ROOT / "tests/lab/small/group_data/all.py"))["cluster"]
-    edit(cluster)
-    (tmp_path / "group_data").mkdir()
-    (tmp_path / "group_data" / "all.py").write_text(f"cluster = {cluster!r}\n")
-    inventory = tmp_path / "inventory.py"
-    inventory.write_text(textwrap.dedent("""\
-        from twonode.lab import lab_hosts
-
-        nodes = lab_hosts(__file__)
-    """))
-    return str(inventory)
 
 
 def state(lab):
@@ -140,3 +122,103 @@ def test_the_volumes_put_back_are_managed_again_and_then_nothing_changes(live, t
     assert "/vol/small/home" in live.ssh("fiori", "exportfs -v")
     again = live.deploy(inventory=inventory)
     assert again.returncode == 0 and again.changed_ops == [], again
+
+
+def with_small_at(size):
+    def edit(c):
+        with_new_volume(c)
+        next(v for v in c["replicated_volumes"] if v["name"] == "small")["size"] = size
+    return edit
+
+
+def mount_ids(live, node):
+    """The mount ID of each OCFS2 mount: a new one after any unmount."""
+    return live.ssh(node, "grep ' - ocfs2 ' /proc/self/mountinfo | awk '{print $1, $5}' | sort")
+
+
+RESYNCS = "dmesg | grep -c 'drbd_small.*Began resync' || true"
+
+
+def sizes_mib(live, node):
+    """The DRBD device's and the mounted filesystem's size, in MiB."""
+    return tuple(int(x) / 2**20 for x in live.ssh(
+        node, "blockdev --getsize64 /dev/drbd_small; df -B1 --output=size /vol/small | tail -1").split())
+
+
+def test_a_raised_size_grows_the_mounted_volume_under_writers_on_both_nodes(live, tmp_path):
+    live.ssh("fiori", "head -c 16M /dev/urandom > /vol/small/known && sync")
+    known = live.ssh("torchio", "sha256sum /vol/small/known").split()[0]
+    nodes = ("fiori", "torchio")
+    before = {n: (mount_ids(live, n), live.ssh(n, "exportfs -v"), live.ssh(n, RESYNCS)) for n in nodes}
+    (tmp_path / "320").mkdir(), (tmp_path / "384").mkdir()
+    at_320, at_384 = (variant(tmp_path / size, with_small_at(f"{size}m")) for size in ("320", "384"))
+    start_writers(live.ssh)
+    try:
+        # A grow cut short after DRBD (the drbd task alone, as an admin may
+        # run it): the next deploy finishes it. Then one in a single deploy.
+        first = live.pyinfra("tasks/drbd.py", inventory=at_320)
+        halfway = {n: sizes_mib(live, n) for n in nodes}
+        second = live.deploy(inventory=at_320)
+        run = live.deploy(inventory=at_384)
+    finally:
+        stop_writers(live.ssh)
+    for done in (first, second, run):
+        assert done.returncode == 0, done
+    for node in nodes:
+        device, filesystem = halfway[node]
+        assert 319 < device <= 320 and 255 < filesystem <= 256, (node, halfway[node])
+    assert [op for op in run.changed_ops if "drbd_small" in op or "/dev/drbd_small" in op], run
+    for node in nodes:
+        device, filesystem = sizes_mib(live, node)
+        assert 383 < filesystem <= device <= 384, (node, device, filesystem)
+        assert live.ssh(node, "sha256sum /vol/small/known").split()[0] == known
+        states = proc_drbd_states(live.ssh(node, "cat /proc/drbd"))
+        assert states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")] * 2, states
+        # Mounted and exported all along, and no resync at all: the new area
+        # was written through DRBD, never synced.
+        assert (mount_ids(live, node), live.ssh(node, "exportfs -v"), live.ssh(node, RESYNCS)) == before[node]
+        assert "Resync of new storage suppressed" in live.ssh(node, "dmesg | grep drbd_small")
+    for writer in nodes:
+        for reader in nodes:
+            assert lost(live.ssh, writer, reader) == [], (writer, reader)
+    again = live.deploy(inventory=at_384)
+    assert again.returncode == 0 and again.changed_ops == [], again
+
+
+def test_a_smaller_size_is_refused_before_anything_runs(live, tmp_path):
+    before = state(live)
+    run = live.deploy(inventory=variant(tmp_path, with_small_at("256m")))
+    assert run.returncode != 0, run
+    assert "drbd_small: size 256m is smaller than its LV on fiori (384 MiB)" in run.output, run
+    assert "Beginning operation run" not in run.output, run
+    assert state(live) == before
+
+
+def test_a_volume_retired_by_name_goes_and_the_live_one_is_left_alone(live, tmp_path):
+    # "new" has left group_data; "small" stays, grown, served, written to.
+    inventory = variant(tmp_path, lambda c: c["replicated_volumes"][0].update(size="384m"))
+    nodes = ("fiori", "torchio")
+    small = ("awk '$5 == \"/vol/small\" {print $1}' /proc/self/mountinfo; "
+             "sha256sum /etc/drbd.d/drbd_small.res; exportfs -v; " + RECONNECTS)
+    before = {n: live.ssh(n, small) for n in nodes}
+    fences = live.bmc_actions()
+    start_writers(live.ssh)
+    try:
+        run = live.pyinfra("tasks/retire.py", "--data", "retire=new", inventory=inventory)
+    finally:
+        stop_writers(live.ssh)
+    assert run.returncode == 0, run
+    assert "retiring new keeps its LV /dev/vg0/new" in run.output and "lvremove vg0/new" in run.output, run
+    for node in nodes:
+        assert live.ssh(node, small) == before[node]
+        states = proc_drbd_states(live.ssh(node, "cat /proc/drbd"))
+        assert states == [("Connected", "Primary/Primary", "UpToDate/UpToDate")], states
+        assert live.ssh(node, "findmnt -n -o TARGET -t ocfs2").split() == ["/vol/small"]
+        assert live.ssh(node, "ls /etc/drbd.d/*.res; grep -c drbd_new /etc/fstab /etc/twonode/volumes || true") == (
+            "/etc/drbd.d/drbd_small.res\n/etc/fstab:0\n/etc/twonode/volumes:0\n")
+        assert live.ssh(node, "lvs --noheadings -o lv_name vg0/new").strip() == "new"
+    for writer in nodes:
+        assert lost(live.ssh, writer, "torchio") == [], writer
+    assert live.bmc_actions() == fences  # nobody was fenced
+    again = live.deploy(inventory=inventory)
+    assert again.returncode == 0 and again.changed_ops == [] and "not in group_data" not in again.output, again
