@@ -18,6 +18,9 @@
 #   lab/lab.sh reinstall NODE RELEASE   NODE's system disk replaced by a bare one
 #                              of RELEASE (its data disk kept), then booted: the
 #                              OS reinstalled, as in a rolling upgrade
+#   lab/lab.sh replace NODE [ROOT]   NODE's server rebuilt: new blank disks
+#                              (system disk bare, or ROOT) and new NIC MACs
+#                              (52:54:00:01:...), then booted
 #   lab/lab.sh build    (re)build the cached base image
 #   lab/lab.sh image    build it only if missing or stale
 #   lab/lab.sh rootfs DIR      the base image's root file system, unpacked into DIR
@@ -94,7 +97,8 @@ ssh_port() { echo $((PORT_BASE + $(node_index "$1"))); }
 # Link ports: node i, link l (1 = cluster eth1, 2 = second LAN eth2).
 link_port() { echo $((PORT_BASE + 100 + 10 * $(node_index "$1") + $2)); }
 peer_of() { [ "$1" = fiori ] && echo torchio || echo fiori; }
-mac() { printf '52:54:00:00:%02x:%02x' "$(node_index "$1")" "$2"; }
+# A node `replace` rebuilt has other NICs: the fourth byte says so.
+mac() { printf '52:54:00:%02x:%02x:%02x' "$([ -f "$RUN/$1.replaced" ] && echo 1 || echo 0)" "$(node_index "$1")" "$2"; }
 
 # One SSH connection per guest, reused by every command for two minutes
 # (ControlMaster): a new connection costs the guest about 2.4 s of emulated
@@ -255,7 +259,7 @@ running() { local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>
 fresh_disks() {
   local n=$1 root=${2:-$IMG/base.qcow2}
   mkdir -p "$RUN"
-  rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$RUN/$n.reinstalled"
+  rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$RUN/$n.reinstalled" "$RUN/$n.replaced"
   echo "$RELEASE" > "$RUN/$n.release"
   qemu-img create -q -f qcow2 -F qcow2 -b "$root" "$RUN/$n.qcow2"
   # vg0's disk: large enough for the 8 GiB benchmark volume, sparse.
@@ -396,6 +400,20 @@ reinstall() {
   bmc_start; start_node "$n"; wait_ssh "$n"; provision "$n"
 }
 
+# replace NODE [ROOT]: NODE's server died and is rebuilt: new disks (the
+# system disk bare, or ROOT, e.g. the provisioned checkpoint's; the data disk
+# blank but for the VG the installer makes) and new NICs, so new MACs. It
+# is stopped first if it still runs, then booted.
+replace() {
+  local n=$1 root=${2:-}
+  node_index "$n" >/dev/null
+  [ -z "$root" ] || [ -f "$root" ] || { echo "lab: no root disk $root" >&2; return 1; }
+  stop_node "$n"
+  fresh_disks "$n" ${root:+"$(realpath "$root")"}
+  touch "$RUN/$n.replaced"
+  bmc_start; start_node "$n"; wait_ssh "$n"; provision "$n"
+}
+
 # Checkpoints of the running pair. Both guests are frozen within
 # milliseconds of each other and resumed the same way, so their clocks (QEMU's
 # virtual clock stops with the guest) and their DRBD and o2cb links see no gap.
@@ -434,7 +452,7 @@ restore() {
   mkdir -p "$RUN"
   bmc_start
   for n in "${NODES[@]}"; do
-    rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$RUN/$n.reinstalled"
+    rm -f "$RUN/$n.qcow2" "$RUN/$n-data.qcow2" "$RUN/$n.reinstalled" "$RUN/$n.replaced"
     echo "$RELEASE" > "$RUN/$n.release"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n.qcow2" "$RUN/$n.qcow2"
     qemu-img create -q -f qcow2 -F qcow2 -b "$dir/$n-data.qcow2" "$RUN/$n-data.qcow2"
@@ -478,6 +496,7 @@ case $cmd in
   bmc-start) bmc_start ;;
   link) qmp "$1" link n1 "$2" ;;
   reinstall) reinstall "$1" "$2" ;;
+  replace) replace "$1" "${2:-}" ;;
   save) save "$1" ;;
   restore) restore "$1" ;;
   key) echo "$KEY" ;;
@@ -485,5 +504,5 @@ case $cmd in
   port) ssh_port "$1" ;;
   release) echo "$RELEASE" ;;
   image-dir) echo "$IMG" ;;
-  *) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -76,10 +76,11 @@ def acked(ssh: Ssh, node: str) -> list[tuple[int, float]]:
     return [(int(r[0]), float(r[1])) for r in rows if len(r) == 2 and r[0].isdigit()]
 
 
-def lost(ssh: Ssh, node: str, reader: str = "fiori") -> list[int]:
-    """The acknowledged writes of ``node`` that ``reader`` does not find
-    with their content."""
-    numbers = {n for n, _ in acked(ssh, node)}
+def lost(ssh: Ssh, node: str, reader: str = "fiori",
+         acknowledged: list[tuple[int, float]] | None = None) -> list[int]:
+    """The acknowledged writes of ``node`` (its log, or ``acknowledged``
+    read from it earlier) that ``reader`` does not find with their content."""
+    numbers = {n for n, _ in (acked(ssh, node) if acknowledged is None else acknowledged)}
     if not numbers:
         return []
     # One grep reads every file ("./NUMBER:CONTENT" per line): a shell loop
