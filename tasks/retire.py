@@ -27,6 +27,7 @@ from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdResources
 from facts.libvirt import Virsh, VirshDomains
 from twonode import paths, reads
+from twonode.area import daemon_reload
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.model.base import MountPoint, VolumeName
 from twonode.ops import step
@@ -94,8 +95,10 @@ step([s.node for s in sides if s.kernel is not None and s.kernel.is_primary], f"
      [f"drbdadm secondary {quote(resource)}"])
 step([s.node for s in sides if s.kernel is not None], f"{AREA}: {resource}: down", [f"drbdadm down {quote(resource)}"])
 if mine.mount_point:
-    files.line(name=f"{AREA}: {name}: its fstab line", path=paths.FSTAB,
-               line=rf"^{ere_escape(device)}\s", present=False, extended_regex=True)
+    # systemd generated a mount unit from the line: it reads fstab again.
+    daemon_reload(AREA, "fstab", files.line(name=f"{AREA}: {name}: its fstab line", path=paths.FSTAB,
+                                            line=rf"^{ere_escape(device)}\s", present=False,
+                                            extended_regex=True))
 if any(text.split()[:1] == [resource] for text in file_lines(paths.ACTIVATE_VOLUMES) or ()):
     files.line(name=f"{AREA}: {name}: not activated at boot", path=paths.ACTIVATE_VOLUMES,
                line=rf"^{ere_escape(resource)}\s", present=False, extended_regex=True)

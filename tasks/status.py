@@ -2,6 +2,7 @@
 
     pyinfra inventory.py tasks/status.py
     pyinfra inventory.py tasks/status.py --data discard_node=torchio
+    pyinfra inventory.py tasks/status.py --data format=json   # for machines
 
 One table for both nodes: per replicated resource the DRBD role,
 connection, disk states, out-of-sync data, sync progress and split brain;
@@ -12,15 +13,20 @@ by discarding the changes of ONE node; which node is the operator's choice
 (``discard_node``), and nothing here runs them.
 """
 
+import json
+
 from pyinfra import host
 
 from twonode import reads
-from twonode.context import cluster, host_of, presence_of
+from twonode.context import DeployStopped, cluster, host_of, presence_of
 from twonode.sides import Presence
 from twonode.snapshot import once_per_run, prefetch, read
-from twonode.report import render_status, split_brain_recovery
+from twonode.report import render_status, split_brain_recovery, status_document
 
 c = cluster()
+FORMAT = host.data.get("format", "table")
+if FORMAT not in ("table", "json"):
+    raise DeployStopped(f"--data format= is table (the default) or json, not {FORMAT!r}")
 
 
 def _gather():
@@ -35,8 +41,13 @@ def _gather():
         seen[node.name] = {name: read(k, on=h) for name, k in wanted.items()}
         libvirt_objects = seen[node.name].pop("libvirt")
         seen[node.name].update(pools=libvirt_objects.pools, networks=libvirt_objects.networks)
-    report = render_status(c, seen)
-    report += split_brain_recovery(c, seen, host.data.get("discard_node"))
+    if FORMAT == "json":
+        # One document on a line of its own: the only line of pyinfra's
+        # output that starts with "{".
+        report = json.dumps(status_document(c, seen), sort_keys=True)
+    else:
+        report = render_status(c, seen)
+        report += split_brain_recovery(c, seen, host.data.get("discard_node"))
     print(report, flush=True)
     return report
 

@@ -172,3 +172,59 @@ def test_a_local_disk_a_missing_lease_and_a_single_definition_are_flagged():
 def test_no_vm_no_section():
     c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
     assert "VMs (" not in render_status(c, {"fiori": vm_facts(), "torchio": vm_facts()})
+
+
+def seen_converged(state="converged-trixie"):
+    """What tasks/status.py reads, from the example cluster's captured facts."""
+    from captured import converged
+    seen = {}
+    for node in ("fiori", "torchio"):
+        virsh = converged(node, "Virsh", state)
+        seen[node] = {"drbd": converged(node, "DrbdResources", state), "events": [],
+                      "o2cb": converged(node, "O2cb", state), "exports": converged(node, "NfsExports", state),
+                      "pools": virsh.pools, "networks": virsh.networks,
+                      "mounts": {"/vol/small": {"type": "ocfs2"}, "/vol/pub": {"type": "ocfs2"},
+                                 "/vol/vmpool0": {"type": "ocfs2"}}}
+    return seen
+
+
+def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_mount():
+    import json
+    from twonode.report import status_document
+    c = load_cluster(ROOT / "inventory.py", ROOT)
+    seen = seen_converged()
+    doc = json.loads(json.dumps(status_document(c, seen)))
+    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events"}
+    assert [(r["resource"], r["node"]) for r in doc["resources"]] == [
+        (v.resource, n.name) for v in c.replicated_volumes for n in c.nodes]
+    for r in doc["resources"]:
+        assert (r["up"], r["role"], r["peer_role"], r["connection"], r["disk"], r["peer_disk"], r["split_brain"],
+                r["out_of_sync_kib"]) == (True, "Primary", "Primary", "Connected", "UpToDate", "UpToDate", False, 0)
+    assert all(m["mounted"] is True for m in doc["mounts"]) and len(doc["mounts"]) == 6
+    for node in ("fiori", "torchio"):
+        info = doc["nodes"][node]
+        assert info["reachable"] and info["o2cb"] == {"online": True, "at_boot": True}
+        assert "/vol/small/home" in info["exports"]
+        assert {p["name"] for p in info["pools"]} == {"vmpool0", "isoimages"}
+        assert [n["name"] for n in info["networks"]] == ["192.168.10.0"]
+
+
+def test_in_json_an_unreachable_node_is_said_so_and_a_split_brain_and_events_are_kept(tmp_path):
+    from twonode.report import status_document
+    c = load_cluster(ROOT / "inventory.py", ROOT)
+    events = tmp_path / "events"
+    run_handler(events, "split-brain", "drbd_small")
+    seen = seen_converged()
+    dmesg = (FIX / "drbd84" / "split_brain_standalone_fiori__dmesg_split-brain.txt").read_text().splitlines()
+    proc = (FIX / "drbd84" / "split_brain_standalone_fiori__proc_drbd.txt").read_text().splitlines()
+    show = (FIX / "drbd84" / "split_brain_standalone_fiori__drbdsetup_show.txt").read_text().splitlines()
+    seen["fiori"]["drbd"] = DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg", *dmesg])
+    seen["fiori"]["events"] = DrbdEvents().process(events.read_text().splitlines())
+    seen["torchio"] = None
+    doc = status_document(c, seen)
+    assert doc["nodes"]["torchio"] == {"reachable": False}
+    small = {r["node"]: r for r in doc["resources"] if r["resource"] == "drbd_small"}
+    assert small["fiori"]["split_brain"] is True and small["fiori"]["connection"] == "StandAlone"
+    assert small["torchio"] == {"resource": "drbd_small", "node": "torchio", "up": False}
+    assert [m["mounted"] for m in doc["mounts"] if m["node"] == "torchio"] == [None, None, None]
+    assert [(e["event"], e["resource"]) for e in doc["events"]] == [("split-brain", "drbd_small")]

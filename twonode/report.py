@@ -196,3 +196,43 @@ def render_vms(c: Cluster, seen: dict[str, dict | None]) -> str:
         rows.append([vm, ", ".join(running) or "nowhere", ", ".join(defined) or "nowhere",
                      ", ".join(dict.fromkeys(holders)) or "-", "; ".join(attention)])
     return "VMs (leases: templates/libvirt/qemu-hook.sh)\n" + _table(rows)
+
+
+def status_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
+    """The same facts as the table, for machines (``--data format=json``):
+    per node what it runs and serves, per resource and node the DRBD
+    state, per volume and node the mount, the VMs each node has, and the
+    recorded events. A node that could not be reached is ``reachable:
+    false`` and nothing else is said of it (nothing is known)."""
+    nodes, resources, mounts, vms = {}, [], [], []
+    for node in c.nodes:
+        facts = seen.get(node.name)
+        if facts is None:
+            nodes[node.name] = {"reachable": False}
+            continue
+        o2cb = facts["o2cb"]
+        nodes[node.name] = {
+            "reachable": True,
+            "o2cb": {"online": o2cb.is_online(c.o2cb.cluster_name), "at_boot": o2cb.enabled_at_boot},
+            "exports": sorted(facts["exports"]),
+            "pools": [{"name": p.name, "active": p.active, "autostart": p.autostart, "target": p.target}
+                      for p in facts["pools"].values()],
+            "networks": [{"name": n.name, "active": n.active, "autostart": n.autostart}
+                         for n in facts["networks"].values()],
+        }
+        for vm in (facts["vms"].domains.values() if facts.get("vms") is not None else ()):
+            vms.append({"name": vm.name, "node": node.name, "state": vm.state, "running": vm.is_active,
+                        "persistent": vm.persistent, "autostart": vm.autostart, "disks": list(vm.disks)})
+    for vol in c.replicated_volumes:
+        for node in c.nodes:
+            facts = seen.get(node.name)
+            state = facts["drbd"].get(vol.resource) if facts is not None else None
+            resources.append({"resource": vol.resource, "node": node.name, "up": state is not None,
+                              **({k: v for k, v in state.to_json().items() if k not in ("minor", "resource")}
+                                 if state is not None else {})})
+            mount = facts["mounts"].get(vol.mount_point) if facts is not None else None
+            mounts.append({"volume": vol.name, "mount_point": vol.mount_point, "node": node.name,
+                           "mounted": None if facts is None else bool(mount and mount.get("type") == "ocfs2")})
+    events = sorted((e.to_json() for facts in seen.values() if facts for e in facts.get("events", ())),
+                    key=lambda e: e["time"])
+    return {"nodes": nodes, "resources": resources, "mounts": mounts, "vms": vms, "events": events}

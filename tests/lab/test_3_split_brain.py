@@ -11,6 +11,7 @@ nodes' data must still be there. (The OCFS2 volume is unmounted first:
 writing raw data under a mounted OCFS2 would test OCFS2's fencing instead.)
 """
 
+import json
 import re
 
 import pytest
@@ -87,6 +88,19 @@ def test_the_split_brain_is_recorded_on_both_nodes_without_mail(split):
     assert "DRBD events" in run.output, run.output
     for node in ("fiori", "torchio"):
         assert re.search(rf"^\S+Z\s+{node}\s+split-brain\s+drbd_small$", run.output, re.M), run.output
+
+
+def test_the_status_for_machines_says_the_same_in_json(split):
+    run = split.pyinfra("--data", "format=json", "tasks/status.py", inventory=NOFENCE)
+    assert run.returncode == 0, run
+    [line] = [text for text in run.output.splitlines() if text.startswith("{")]
+    doc = json.loads(line)
+    for node in ("fiori", "torchio"):
+        [small] = [r for r in doc["resources"] if r["resource"] == "drbd_small" and r["node"] == node]
+        assert (small["connection"], small["split_brain"]) == ("StandAlone", True), small
+        assert doc["nodes"][node]["reachable"] and doc["nodes"][node]["o2cb"]["online"]
+    assert sorted((e["node"], e["event"], e["resource"]) for e in doc["events"]) == [
+        ("fiori", "split-brain", "drbd_small"), ("torchio", "split-brain", "drbd_small")]
 
 
 def test_a_node_that_reconnects_as_secondary_keeps_its_changes(split):
