@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks on the lab; prints a Markdown table (copied into the README).
 
-    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --link-cut | --vms N]
+    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --link-cut | --vms N | --rejoin]
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
@@ -20,6 +20,11 @@
    MiB, SeaBIOS, disk on the replicated volume) started on fiori; one live
    migration by hand, then ``tasks/vms.py --data empty=fiori`` (all N to
    torchio) and back.
+7. ``--rejoin`` (only this): a node rebuilt (test_10's procedure: torchio
+   powered off, then new blank disks and new MACs, ``lab.sh replace``), for
+   one 256 MiB and one 1 GiB volume: the deploy that joins it, and DRBD's
+   own account of the full sync inside it (a rebuilt node has no data: a
+   full sync is inherent; its rate is the resync controller's).
 
 Each measurement is a wall-clock time of a whole command; repeated ones
 give the median. Destroys the lab's state (it resets the guests).
@@ -145,12 +150,44 @@ def vms(count: int) -> None:
         sh(PYINFRA, "-y", inventory, "--data", "empty=torchio", "tasks/vms.py"))
 
 
+def with_new_macs(inventory: str, work: Path) -> str:
+    """``inventory``'s cluster with torchio's NICs as ``lab.sh replace`` gives them."""
+    import runpy
+    cluster = runpy.run_path(str(ROOT / Path(inventory).parent / "group_data" / "all.py"))["cluster"]
+    torchio = next(n for n in cluster["nodes"] if n["name"] == "torchio")
+    torchio["nics"] = {"eth1": "52:54:00:01:02:01", "eth2": "52:54:00:01:02:02"}
+    (work / "group_data").mkdir(parents=True)
+    (work / "group_data" / "all.py").write_text(f"cluster = {cluster!r}\n")
+    (work / "inventory.py").write_text("from twonode.lab import lab_hosts\n\nnodes = lab_hosts(__file__)\n")
+    return str(work / "inventory.py")
+
+
+def rejoin() -> None:
+    import tempfile
+    sys.path.insert(0, str(ROOT / "lab"))
+    import checkpoints
+
+    for size, inventory in (("256 MiB", "tests/lab/small/inventory.py"), ("1 GiB", "bench/size-1g/inventory.py")):
+        checkpoints.restore("provisioned")
+        deploy(inventory)
+        sh("lab/lab.sh", "kill", "torchio")
+        # fiori fences torchio (race_delay, fence_redfish) and o2cb calls it dead.
+        time.sleep(90)
+        sh("lab/lab.sh", "replace", "torchio", str(checkpoints.root_disk("provisioned")))
+        with tempfile.TemporaryDirectory() as work:
+            row(f"rejoin of a rebuilt node, one {size} volume: the whole deploy (full sync included)",
+                deploy(with_new_macs(inventory, Path(work))))
+        done = checkpoints.ssh("torchio", "dmesg | grep -o 'Resync done (total.*' | tail -n 1").strip()
+        row(f"...of which DRBD's full sync of {size} (torchio's kernel)", done.removeprefix("Resync done ") or "?")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
     parser.add_argument("--lab-only", action="store_true")
     parser.add_argument("--link-cut", action="store_true")
     parser.add_argument("--vms", type=int, metavar="N")
+    parser.add_argument("--rejoin", action="store_true")
     args = parser.parse_args()
     print("| measurement | time |\n| --- | --- |", flush=True)
     if args.lab_only:
@@ -161,6 +198,9 @@ def main() -> None:
         return
     if args.vms:
         vms(args.vms)
+        return
+    if args.rejoin:
+        rejoin()
         return
 
     sh("lab/lab.sh", "reset")
