@@ -150,3 +150,16 @@ def test_every_plan_either_refuses_or_only_grows_and_the_lvs_first():
             assert set(grow.lvextend_on) == {s.node for s in pair if s.lv_bytes + EXTENT <= wanted}
         if grow.grow_filesystem_on and not grow.resize_on:
             assert min(a[1].device_bytes, b[1].device_bytes) > min(a[1].filesystem_bytes, b[1].filesystem_bytes)
+
+
+def test_a_grow_the_volume_group_cannot_hold_is_refused_before_either_lv_grows():
+    # torchio's VG has 64 MiB free, the grow needs 128 MiB there (fiori: plenty).
+    pair = sides(LV_256, BEFORE, vg_free_bytes=64 * MIB)
+    grow = plan(LV_384, pair)
+    assert not grow.has_steps
+    assert grow.refusal == ("drbd_small: size 384m needs 128 MiB more on torchio, whose volume group has 64 MiB "
+                            "free. Add space to the volume group (pvcreate, vgextend) or choose a smaller size. "
+                            "Nothing was changed.")
+    # Exactly enough is enough; a node whose LV is grown already needs none.
+    assert plan(LV_384, sides(LV_256, BEFORE, vg_free_bytes=128 * MIB)).lvextend_on == ("fiori", "torchio")
+    assert plan(LV_384, sides(LV_256, BEFORE, lv_bytes=LV_384, vg_free_bytes=0)).lvextend_on == ("fiori",)

@@ -52,6 +52,7 @@ def node_views(name: str) -> dict[str, NodeView]:
             device=on_device if on_device is not None and on_device.exists else None,
             lv_bytes=lv.size_bytes if vg is not None and (lv := vg.lvs.get(vol.name)) is not None else None,
             extent_bytes=vg.extent_bytes if vg is not None else 0,
+            vg_free_bytes=vg.free_bytes if vg is not None else None,
             sizes=sizes.get(vol.resource, VolumeSize()),
         )
     return views
@@ -96,7 +97,7 @@ def _compute() -> dict[str, ResourcePlan]:
 
 def _sizes(view: NodeView, plan: ResourcePlan) -> NodeSizes:
     return NodeSizes(node=view.node, lv_bytes=view.lv_bytes, sizes=view.sizes, kernel=view.kernel,
-                     creating=view.node in plan.nodes_with(Step.CREATE_MD))
+                     creating=view.node in plan.nodes_with(Step.CREATE_MD), vg_free_bytes=view.vg_free_bytes)
 
 
 def drbd_plans() -> dict[str, ResourcePlan]:

@@ -48,6 +48,8 @@ class NodeSizes:
     #: This run creates the resource's metadata on the LV (the planner
     #: proved it blank or ours): it may simply grow before create-md.
     creating: bool = False
+    #: Free space in the node's volume group (None: not known).
+    vg_free_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,14 @@ def plan_grow(resource: str, size: str, wanted: int, extent: int, sides: tuple[N
         return NOTHING
     if not all(s.kernel is not None and s.kernel.is_converged for s in ordered):
         return _not_converged(resource, size, short_lvs, ordered)
+    # Checked before either LV grows: one LV grown alone would wait there.
+    for s in ordered:
+        needed = _extended(s.lv_bytes, wanted, extent) - s.lv_bytes if s.node in short_lvs else 0
+        if s.vg_free_bytes is not None and needed > s.vg_free_bytes:
+            return GrowPlan(refusal=(
+                f"{resource}: size {size} needs {_human(needed)} more on {s.node}, whose volume group has "
+                f"{_human(s.vg_free_bytes)} free. Add space to the volume group (pvcreate, vgextend) or "
+                "choose a smaller size. Nothing was changed."))
     return GrowPlan(lvextend_on=short_lvs, resize_on=first if resize else None,
                     grow_filesystem_on=first if grow_filesystem else None)
 

@@ -57,9 +57,10 @@ class NodeView:
     kernel: DrbdState | None = None
     #: Contents of the DRBD device (/dev/drbd_NAME) where it could be read.
     device: DeviceContents | None = None
-    #: The backing LV's size and its volume group's extent (for a grow).
+    #: The backing LV's size, its volume group's extent and free space (for a grow).
     lv_bytes: int | None = None
     extent_bytes: int = 0
+    vg_free_bytes: int | None = None
     #: The DRBD device's and the filesystem's sizes.
     sizes: VolumeSize = VolumeSize()
 

@@ -194,6 +194,15 @@ def test_a_smaller_size_is_refused_before_anything_runs(live, tmp_path):
     assert state(live) == before
 
 
+def test_a_size_the_volume_groups_cannot_hold_is_refused_before_anything_runs(live, tmp_path):
+    before = state(live)
+    run = live.deploy(inventory=variant(tmp_path, with_small_at("100g")))
+    assert run.returncode != 0, run
+    assert "drbd_small: size 100g needs" in run.output and "Nothing was changed" in run.output, run
+    assert "Beginning operation run" not in run.output, run
+    assert state(live) == before
+
+
 def test_a_volume_retired_by_name_goes_and_the_live_one_is_left_alone(live, tmp_path):
     # "new" has left group_data; "small" stays, grown, served, written to.
     inventory = variant(tmp_path, lambda c: c["replicated_volumes"][0].update(size="384m"))
