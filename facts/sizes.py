@@ -28,6 +28,15 @@ class VolumeSize(JsonDataclass):
     filesystem_bytes: int | None = None
 
 
+def filesystem_size_read(device: str) -> str:
+    """Shell: the line of the OCFS2 filesystem's global bitmap on ``device``
+    that gives its size (debugfs.ocfs2, the superblock read raw, mounted or
+    not); nothing when there is no OCFS2 to read. Only its first "Size:"
+    line is kept: the bitmap's chain listing runs long on big volumes."""
+    return (f"debugfs.ocfs2 -R 'stat //global_bitmap' {shlex.quote(device)} 2>/dev/null "
+            "| sed -n '/Size:/{p;q}'")
+
+
 def parse_sector_count(lines: list[str]) -> int | None:
     """/sys/block/drbdN/size: 512-byte sectors."""
     text = "".join(lines).strip()
@@ -55,15 +64,12 @@ class VolumeSizes(FactBase[dict[str, VolumeSize]]):
     default = dict
 
     def command(self, volumes: tuple[tuple[str, int, str], ...]) -> str:
-        # The size from sysfs (no open of the device); the filesystem's from
-        # its superblock, read raw, mounted or not. Only its first "Size:"
-        # line is kept: the bitmap's chain listing runs long on big volumes.
+        # The device's size from sysfs (no open of the device).
         parts = []
         for resource, minor, device in volumes:
             parts.append(f"echo @@{shlex.quote(resource)}; cat /sys/block/drbd{int(minor)}/size 2>/dev/null")
             parts.append(f"echo @@{shlex.quote(resource)}:fs; [ -b {shlex.quote(device)} ] && "
-                         f"debugfs.ocfs2 -R 'stat //global_bitmap' {shlex.quote(device)} 2>/dev/null "
-                         "| sed -n '/Size:/{p;q}'")
+                         + filesystem_size_read(device))
         return "; ".join([*parts, "true"])
 
     def process(self, output: list[str]) -> dict[str, VolumeSize]:

@@ -15,6 +15,7 @@ from pyinfra.operations import server
 
 from facts.blockdev import LinuxMounts
 from facts.ocfs2 import O2cbNode
+from facts.sizes import filesystem_size_read
 from twonode import paths, reads
 from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped, host_of, presence_of, this_node
@@ -154,8 +155,8 @@ for vol in host.loop(c.replicated_volumes):
         f"{AREA}: grow the filesystem on {vol.device} to the device (tunefs.ocfs2 -S)",
         # One command: pyinfra runs each of a list in a shell of its own.
         ["; ".join([
-            f"fs=$(debugfs.ocfs2 -R 'stat //global_bitmap' {dev} 2>/dev/null "
-            "| sed -n 's/.*Group: .*Size: \\([0-9][0-9]*\\)[[:space:]]*$/\\1/p' | head -n 1)",
+            f"fs=$({filesystem_size_read(vol.device)} "
+            "| sed -n 's/.*Group: .*Size: \\([0-9][0-9]*\\)[[:space:]]*$/\\1/p')",
             f"size=$(blockdev --getsize64 {dev})",
             f"if [ -z \"$fs\" ]; then echo {quote(f'{vol.device}: the filesystem size cannot be read; nothing written')}"
             " >&2; exit 1; fi",
