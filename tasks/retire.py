@@ -82,7 +82,7 @@ problems = retire_problems(c, name, sides)
 if problems:
     raise DeployStopped(f"{name} not retired:\n  " + "\n  ".join(problems) + "\nNothing was changed.")
 mine = next(s for s in sides if s.node == me.name)
-mount_point = next(s.mount_point for s in sides if s.mount_point) if any(s.mount_point for s in sides) else None
+mount_point = next((s.mount_point for s in sides if s.mount_point), None)
 
 # group_data no longer exports from the volume: the exports follow it.
 local.include(str(paths.REPOSITORY / "tasks" / "nfs.py"))
