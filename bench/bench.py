@@ -150,22 +150,12 @@ def vms(count: int) -> None:
         sh(PYINFRA, "-y", inventory, "--data", "empty=torchio", "tasks/vms.py"))
 
 
-def with_new_macs(inventory: str, work: Path) -> str:
-    """``inventory``'s cluster with torchio's NICs as ``lab.sh replace`` gives them."""
-    import runpy
-    cluster = runpy.run_path(str(ROOT / Path(inventory).parent / "group_data" / "all.py"))["cluster"]
-    torchio = next(n for n in cluster["nodes"] if n["name"] == "torchio")
-    torchio["nics"] = {"eth1": "52:54:00:01:02:01", "eth2": "52:54:00:01:02:02"}
-    (work / "group_data").mkdir(parents=True)
-    (work / "group_data" / "all.py").write_text(f"cluster = {cluster!r}\n")
-    (work / "inventory.py").write_text("from twonode.lab import lab_hosts\n\nnodes = lab_hosts(__file__)\n")
-    return str(work / "inventory.py")
-
-
 def rejoin() -> None:
     import tempfile
-    sys.path.insert(0, str(ROOT / "lab"))
+    sys.path[:0] = [str(ROOT / "lab"), str(ROOT / "tests" / "lab")]
     import checkpoints
+    from conftest import variant
+    from test_10_replace_node import with_new_macs
 
     for size, inventory in (("256 MiB", "tests/lab/small/inventory.py"), ("1 GiB", "bench/size-1g/inventory.py")):
         checkpoints.restore("provisioned")
@@ -176,7 +166,7 @@ def rejoin() -> None:
         sh("lab/lab.sh", "replace", "torchio", str(checkpoints.root_disk("provisioned")))
         with tempfile.TemporaryDirectory() as work:
             row(f"rejoin of a rebuilt node, one {size} volume: the whole deploy (full sync included)",
-                deploy(with_new_macs(inventory, Path(work))))
+                deploy(variant(Path(work), with_new_macs, inventory)))
         done = checkpoints.ssh("torchio", "dmesg | grep -o 'Resync done (total.*' | tail -n 1").strip()
         row(f"...of which DRBD's full sync of {size} (torchio's kernel)", done.removeprefix("Resync done ") or "?")
 

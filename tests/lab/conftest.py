@@ -188,10 +188,10 @@ def wait_until(check, timeout=900, interval=5):
     raise AssertionError(f"timed out; last: {last}")
 
 
-def variant(tmp_path, edit) -> str:
-    """An inventory for the lab guests whose group_data is the small
-    cluster's, edited by ``edit(cluster)``."""
-    cluster = runpy.run_path(str(ROOT / "tests/lab/small/group_data/all.py"))["cluster"]
+def variant(tmp_path, edit, inventory: str = SMALL) -> str:
+    """An inventory for the lab guests whose group_data is ``inventory``'s
+    (the small cluster's by default), edited by ``edit(cluster)``."""
+    cluster = runpy.run_path(str(ROOT / Path(inventory).parent / "group_data" / "all.py"))["cluster"]
     edit(cluster)
     (tmp_path / "group_data").mkdir()
     (tmp_path / "group_data" / "all.py").write_text(f"cluster = {cluster!r}\n")
@@ -202,6 +202,11 @@ def variant(tmp_path, edit) -> str:
         nodes = lab_hosts(__file__)
     """))
     return str(inventory)
+
+
+def mount_id(mount_point: str) -> str:
+    """Shell: the mount ID of ``mount_point``, a new one after any unmount."""
+    return f"awk '$5 == \"{mount_point}\" {{print $1}}' /proc/self/mountinfo"
 
 
 class Run:

@@ -14,13 +14,13 @@ import time
 
 import pytest
 
-from conftest import variant, wait_until
+from conftest import mount_id, variant, wait_until
 from checkpoints import converged_problems, root_disk  # lab/checkpoints.py
 from linkcut import acked, lost, start_writers, stop_writers  # lab/linkcut.py
 
 NEW_MACS = {"eth1": "52:54:00:01:02:01", "eth2": "52:54:00:01:02:02"}  # lab.sh replace's
 # The survivor's share: its mount (a new ID after any unmount), its exports.
-SURVIVOR = "awk '$5 == \"/vol/small\" {print $1}' /proc/self/mountinfo; exportfs -v"
+SURVIVOR = mount_id("/vol/small") + "; exportfs -v"
 
 
 def with_new_macs(c):

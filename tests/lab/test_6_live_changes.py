@@ -5,7 +5,7 @@ nothing. Starts from the converged small cluster, volumes mounted.
 
 import pytest
 
-from conftest import SMALL, proc_drbd_states, variant
+from conftest import SMALL, mount_id, proc_drbd_states, variant
 from linkcut import lost, start_writers, stop_writers  # lab/linkcut.py
 
 
@@ -207,8 +207,7 @@ def test_a_volume_retired_by_name_goes_and_the_live_one_is_left_alone(live, tmp_
     # "new" has left group_data; "small" stays, grown, served, written to.
     inventory = variant(tmp_path, lambda c: c["replicated_volumes"][0].update(size="384m"))
     nodes = ("fiori", "torchio")
-    small = ("awk '$5 == \"/vol/small\" {print $1}' /proc/self/mountinfo; "
-             "sha256sum /etc/drbd.d/drbd_small.res; exportfs -v; " + RECONNECTS)
+    small = mount_id("/vol/small") + "; sha256sum /etc/drbd.d/drbd_small.res; exportfs -v; " + RECONNECTS
     before = {n: live.ssh(n, small) for n in nodes}
     fences = live.bmc_actions()
     start_writers(live.ssh)
