@@ -9,7 +9,8 @@ import pytest
 from captured import lines
 from facts.drbd import parse_proc_drbd
 from facts.sizes import VolumeSize, VolumeSizes
-from twonode.grow import NOTHING, NodeSizes, metadata_allowance, plan_grow
+from twonode.grow import NOTHING, metadata_allowance, plan_grow
+from twonode.sides import NodeView
 
 MIB = 1024 * 1024
 EXTENT = 4 * MIB
@@ -35,14 +36,13 @@ RESIZED = VolumeSize(device_bytes=GROWN.device_bytes, filesystem_bytes=BEFORE.fi
 
 def sides(lv, size, kernels=CONVERGED, **torchio):
     """Both nodes with the same LV size and sizes; ``torchio`` overrides."""
-    fiori = NodeSizes("fiori", lv, size, kernels["fiori"])
-    other = dict(node="torchio", lv_bytes=lv, sizes=size, kernel=kernels["torchio"])
-    other.update(torchio)
-    return (fiori, NodeSizes(**other))
+    both = dict(lv_bytes=lv, sizes=size, extent_bytes=EXTENT)
+    return (NodeView("fiori", kernel=kernels["fiori"], **both),
+            NodeView("torchio", **{**both, "kernel": kernels["torchio"], **torchio}))
 
 
-def plan(wanted, pair, size="384m"):
-    return plan_grow("drbd_small", size, wanted, EXTENT, pair, first="fiori")
+def plan(wanted, pair, size="384m", creating=frozenset()):
+    return plan_grow("drbd_small", size, wanted, pair, frozenset(creating), first="fiori")
 
 
 def test_the_fact_reads_device_and_filesystem_sizes_and_nothing_where_the_device_is_not_up():
@@ -129,7 +129,7 @@ def test_a_node_away_stops_nothing_when_there_is_nothing_to_grow(case):
 def test_a_blank_lv_being_brought_up_grows_before_create_md_not_here():
     down = {"fiori": None, "torchio": None}
     # Both new: the task grows the blank LVs with ensure_lv; nothing above them exists.
-    assert plan(LV_384, sides(LV_256, VolumeSize(), kernels=down, creating=True)) == NOTHING
+    assert plan(LV_384, sides(LV_256, VolumeSize(), kernels=down), creating={"torchio"}) == NOTHING
     # Neither up and not being created: data under them, a grow must wait.
     refused = plan(LV_384, sides(LV_256, VolumeSize(), kernels=down))
     assert "its LV on fiori, torchio is smaller" in refused.refusal
@@ -142,7 +142,8 @@ def test_every_plan_either_refuses_or_only_grows_and_the_lvs_first():
     stages = [(LV_256, BEFORE), (LV_384, BEFORE), (LV_384, RESIZED), (LV_384, GROWN)]
     kernels = [CONVERGED["torchio"], None, *(k["kernel"] for k in NOT_CONVERGED.values() if k["kernel"])]
     for (a, b, k, wanted) in itertools.product(stages, stages, kernels, (LV_256, LV_384)):
-        pair = (NodeSizes("fiori", a[0], a[1], CONVERGED["fiori"]), NodeSizes("torchio", b[0], b[1], k))
+        pair = (NodeView("fiori", lv_bytes=a[0], sizes=a[1], kernel=CONVERGED["fiori"], extent_bytes=EXTENT),
+                NodeView("torchio", lv_bytes=b[0], sizes=b[1], kernel=k, extent_bytes=EXTENT))
         grow = plan(wanted, pair)
         assert not (grow.has_steps and grow.refusal)
         if grow.has_steps:

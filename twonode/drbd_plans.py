@@ -19,7 +19,7 @@ from facts.drbd_metadata import DrbdGenerations
 from facts.lvm import VolumeGroups
 from facts.sizes import VolumeSize, VolumeSizes
 from .context import DeployStopped, cluster, host_of, presence_of
-from .grow import NodeSizes, plan_grow
+from .grow import plan_grow
 from .model import size_to_bytes
 from .planner import ResourcePlan, Step, plan_resource
 from .sides import NodeView, Presence
@@ -87,17 +87,11 @@ def _compute() -> dict[str, ResourcePlan]:
         plan = plan_resource(vol.resource, backing_dev, views[a][vol.resource], views[b][vol.resource],
                              c.first, alone)
         plan = dataclasses.replace(plan, grow=plan_grow(
-            vol.resource, vol.size, size_to_bytes(vol.size),
-            max(views[a][vol.resource].extent_bytes, views[b][vol.resource].extent_bytes),
-            tuple(_sizes(views[n][vol.resource], plan) for n in (a, b)), c.first))
+            vol.resource, vol.size, size_to_bytes(vol.size), (views[a][vol.resource], views[b][vol.resource]),
+            frozenset(plan.nodes_with(Step.CREATE_MD)), c.first))
         plans[vol.resource] = plan
         logger.info(f"--> {plan.path.value}: {plan.reason}")
     return plans
-
-
-def _sizes(view: NodeView, plan: ResourcePlan) -> NodeSizes:
-    return NodeSizes(node=view.node, lv_bytes=view.lv_bytes, sizes=view.sizes, kernel=view.kernel,
-                     creating=view.node in plan.nodes_with(Step.CREATE_MD), vg_free_bytes=view.vg_free_bytes)
 
 
 def drbd_plans() -> dict[str, ResourcePlan]:

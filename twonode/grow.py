@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facts.drbd_state import DrbdState
-from facts.sizes import VolumeSize
+from .sides import NodeView
 
 MIB = 1024 * 1024
 #: The largest OCFS2 cluster: a filesystem short of its device by less
@@ -32,24 +31,6 @@ def metadata_allowance(lv_bytes: int) -> int:
     a bitmap bit per 4 KiB (lv/32768 bytes) plus the 4 KiB superblock and
     the 32 KiB activity log (44 KiB on the lab's 256 MiB LV)."""
     return lv_bytes // 32768 + MIB
-
-
-@dataclass(frozen=True)
-class NodeSizes:
-    """One node's side of one replicated volume, as the grow sees it."""
-
-    node: str
-    #: The backing LV's size; None when it does not exist (yet).
-    lv_bytes: int | None
-    #: The DRBD device's and the filesystem's sizes (facts/sizes.py).
-    sizes: VolumeSize
-    #: The kernel's DRBD state; None when the resource is not up.
-    kernel: DrbdState | None = None
-    #: This run creates the resource's metadata on the LV (the planner
-    #: proved it blank or ours): it may simply grow before create-md.
-    creating: bool = False
-    #: Free space in the node's volume group (None: not known).
-    vg_free_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,14 +61,18 @@ def _extended(lv_bytes: int, wanted: int, extent: int) -> int:
     return max(lv_bytes, -(-wanted // extent) * extent)
 
 
-def plan_grow(resource: str, size: str, wanted: int, extent: int, sides: tuple[NodeSizes, NodeSizes],
+def plan_grow(resource: str, size: str, wanted: int, sides: tuple[NodeView, NodeView], creating: frozenset[str],
               first: str) -> GrowPlan:
     """What this run grows of ``resource`` (configured as ``size``, i.e.
     ``wanted`` bytes) on the two nodes; ``first`` runs the one-node steps.
+    ``creating``: the nodes where this run creates the resource's metadata
+    on the LV (the planner proved it blank or ours): it may simply grow
+    before create-md.
 
-    A side the run cannot see (down, or left out with --limit) is given
-    with ``kernel=None`` and no sizes: a grow then waits for it."""
+    A side the run cannot see (down, or left out with --limit) has no
+    kernel state and no sizes: a grow then waits for it."""
     ordered = sorted(sides, key=lambda s: s.node != first)
+    extent = max(s.extent_bytes for s in ordered)
     shrink = [s for s in ordered if s.lv_bytes is not None and s.lv_bytes > wanted + extent]
     if shrink:
         s = shrink[0]
@@ -97,13 +82,13 @@ def plan_grow(resource: str, size: str, wanted: int, extent: int, sides: tuple[N
             f"group_data back to at least {_human(s.lv_bytes)}. Nothing was changed."))
 
     short_lvs = tuple(s.node for s in ordered
-                      if s.lv_bytes is not None and not s.creating and s.lv_bytes + extent <= wanted)
-    if all(s.kernel is None for s in ordered) or any(s.creating for s in ordered):
+                      if s.lv_bytes is not None and s.node not in creating and s.lv_bytes + extent <= wanted)
+    if all(s.kernel is None for s in ordered) or creating:
         # Not yet brought up (or being brought up): nothing above the LVs to
         # grow. A blank LV grows before create-md (tasks/drbd.py); one that
         # already holds data waits for the bring-up to finish, and is refused
         # below on the next run if the resource is not converged by then.
-        if short_lvs and not any(s.creating for s in ordered):
+        if short_lvs and not creating:
             return _not_converged(resource, size, short_lvs, ordered)
         return NOTHING
 
@@ -131,7 +116,7 @@ def plan_grow(resource: str, size: str, wanted: int, extent: int, sides: tuple[N
                     grow_filesystem_on=first if grow_filesystem else None)
 
 
-def _not_converged(resource: str, size: str, short_lvs: tuple[str, ...], sides: list[NodeSizes]) -> GrowPlan:
+def _not_converged(resource: str, size: str, short_lvs: tuple[str, ...], sides: list[NodeView]) -> GrowPlan:
     states = "; ".join(
         f"{s.node}: " + (f"{s.kernel.connection}, {s.kernel.role}/{s.kernel.peer_role}, "
                          f"{s.kernel.disk}/{s.kernel.peer_disk}" if s.kernel else "not up or not reachable")
