@@ -24,6 +24,7 @@ from .drbd_state import (
     CS_VERIFY_S, CS_VERIFY_T, CS_WF_BITMAP_S, CS_WF_BITMAP_T, CS_WFCONNECTION, DS_DUNKNOWN, RESYNC_STATES,
     ROLE_UNKNOWN, DrbdState,
 )
+from .secrets import MASK_SECRETS
 from .sections import section_text
 
 
@@ -166,28 +167,38 @@ _LOG_DEVICE = re.compile(r"(?:block drbd(?P<minor>\d+)|drbd (?P<res>[\w.-]+)(?:/
 _LOG_CONNECTED = re.compile(r"conn\( \S+ -> (Connected|SyncSource|SyncTarget|WFBitMapS|WFBitMapT) \)")
 
 
-def split_brain_minors(dmesg: str, names: dict[int, str]) -> set[int]:
-    """Minors whose latest connection event in the kernel log is a split
-    brain DRBD did not resolve (it dropped the connection). The kernel
-    names a device ``block drbd0:`` or, for connection events, by resource
-    (``drbd drbd_small:``; DRBD 9: ``drbd drbd_small/0 drbd0:``)."""
+#: Why DRBD last dropped a connection, as its kernel log says.
+SPLIT_BRAIN = "split-brain"
+AUTH_FAILED = "auth-failed"
+_LOG_FAILURES = {"Split-Brain detected but unresolved": SPLIT_BRAIN, "Authentication of peer failed": AUTH_FAILED}
+
+
+def connection_failures(dmesg: str, names: dict[int, str]) -> dict[int, str]:
+    """Minors whose latest connection event in the kernel log is a failure
+    DRBD did not resolve (it dropped the connection): SPLIT_BRAIN, or
+    AUTH_FAILED (the peer's shared secret differs; DRBD then discards its
+    network configuration). The kernel names a device ``block drbd0:`` or,
+    for connection events, by resource (``drbd drbd_small:``; DRBD 9:
+    ``drbd drbd_small/0 drbd0:``)."""
     minor_of = {name: minor for minor, name in names.items()}
-    latest: dict[int, bool] = {}
+    latest: dict[int, str | None] = {}
     for line in dmesg.splitlines():
         device = _LOG_DEVICE.search(line)
         if not device:
             continue
         minor = device["minor"] or device["minor9"]
         minors = [int(minor)] if minor else [m for m in (minor_of.get(device["res"]),) if m is not None]
-        if "Split-Brain detected but unresolved" in line:
-            verdict = True
-        elif _LOG_CONNECTED.search(line):
-            verdict = False
-        else:
+        failure = next((f for text, f in _LOG_FAILURES.items() if text in line), None)
+        if failure is None and not _LOG_CONNECTED.search(line):
             continue
         for m in minors:
-            latest[m] = verdict
-    return {m for m, split in latest.items() if split}
+            latest[m] = failure
+    return {m: failure for m, failure in latest.items() if failure}
+
+
+def split_brain_minors(dmesg: str, names: dict[int, str]) -> set[int]:
+    """Minors whose latest connection event is an unresolved split brain."""
+    return {m for m, failure in connection_failures(dmesg, names).items() if failure == SPLIT_BRAIN}
 
 
 class DrbdResources(FactBase[dict[str, DrbdState]]):
@@ -210,8 +221,10 @@ class DrbdResources(FactBase[dict[str, DrbdState]]):
 
     def command(self) -> str:
         # One round trip: 8.4 and 9 sources plus the kernel log's split-brain
-        # lines (a StandAlone alone does not tell a split brain from an admin
-        # disconnect). Right after boot drbd.service may still be bringing
+        # and authentication lines (a StandAlone alone does not tell a split
+        # brain or a wrong shared secret from an admin disconnect). The
+        # running configuration holds the shared secret: masked here, so
+        # that it never reaches pyinfra's output or a fixture. Right after boot drbd.service may still be bringing
         # the resources up (it waits up to wfc-timeout for the peer): read
         # once it is done, not a state that is about to change under us.
         return (
@@ -219,8 +232,9 @@ class DrbdResources(FactBase[dict[str, DrbdState]]):
             "&& [ $i -lt 300 ]; do i=$((i+1)); sleep 1; done; "
             "echo @@proc; cat /proc/drbd 2>/dev/null; "
             "echo @@json; drbdsetup status --json 2>/dev/null; "
-            "echo @@show; [ -e /proc/drbd ] && drbdsetup show 2>/dev/null; "
-            "echo @@dmesg; dmesg 2>/dev/null | grep -E 'drbd.*(Split-Brain|conn\\()' | tail -n 200; true"
+            f"echo @@show; [ -e /proc/drbd ] && drbdsetup show 2>/dev/null | {MASK_SECRETS}; "
+            "echo @@dmesg; dmesg 2>/dev/null | grep -E 'drbd.*(Split-Brain|conn\\(|Authentication of peer failed)' "
+            "| tail -n 200; true"
         )
 
     def process(self, output: list[str]) -> dict[str, DrbdState]:
@@ -235,11 +249,12 @@ def drbd_resources_from_sections(sections: dict[str, str]) -> dict[str, DrbdStat
         names = {minor: st.resource for minor, st in states.items() if st.resource}
     else:
         states = parse_proc_drbd(sections.get("proc", ""), names)
-    split = split_brain_minors(sections.get("dmesg", ""), names)
+    failures = connection_failures(sections.get("dmesg", ""), names)
     result = {}
     for minor, state in states.items():
         name = state.resource or f"minor{minor}"
-        if state.is_standalone and minor in split:
-            state = DrbdState(**{**state.__dict__, "split_brain": True})
+        if state.is_standalone and minor in failures:
+            state = DrbdState(**{**state.__dict__, "split_brain": failures[minor] == SPLIT_BRAIN,
+                                 "auth_failed": failures[minor] == AUTH_FAILED})
         result[name] = state
     return result

@@ -65,10 +65,20 @@ class DrbdState(JsonDataclass):
     #: with `fencing resource-and-stonith`, while the fence-peer handler
     #: runs, and after it failed, until the link returns or resume-io.
     io_suspended: bool = False
+    #: The latest connection attempt failed DRBD's authentication: the
+    #: nodes' shared secrets differ (cram-hmac-alg). DRBD discarded its
+    #: network configuration and stays StandAlone until `drbdadm adjust`
+    #: with the right secret.
+    auth_failed: bool = False
 
     @property
     def is_in_resync(self) -> bool:
         return self.connection in RESYNC_STATES
+
+    @property
+    def is_connected(self) -> bool:
+        """Connected to the peer, resyncing or verifying included."""
+        return self.connection in CONNECTED_STATES
 
     @property
     def is_standalone(self) -> bool:

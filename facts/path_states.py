@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .secrets import MASK_SECRETS
 from .sections import split_sections
 from .serial import JsonDataclass
 
@@ -68,11 +69,13 @@ class PathStates(FactBase[dict[str, PathState]]):
         self.paths = tuple(paths)
         quoted = " ".join(shlex.quote(p) for p in paths)
         # Errors (missing paths, directories given to sha1sum and grep) go
-        # to /dev/null: stat's list is what says which paths exist.
+        # to /dev/null: stat's list is what says which paths exist. A DRBD
+        # resource file holds the shared secret: its lines come masked (the
+        # digest is the real file's).
         return (
             f"echo @@stat; LC_ALL=C stat -c '%F|%a|%U|%G|%n' -- {quoted} 2>/dev/null; "
             f"echo @@sha1; sha1sum -- {quoted} 2>/dev/null; "
-            f"echo @@lines; grep -H -a '' -- {quoted} 2>/dev/null; true"
+            f"echo @@lines; grep -H -a '' -- {quoted} 2>/dev/null | {MASK_SECRETS}; true"
         )
 
     def process(self, output: list[str]) -> dict[str, PathState]:

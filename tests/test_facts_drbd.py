@@ -117,6 +117,46 @@ def test_split_brain_cleared_by_a_later_connection():
     assert split_brain_minors(log, {0: "drbd_small", 1: "drbd_pub"}) == set()
 
 
+def captured_fact(state: str, node: str):
+    """The DrbdResources command's whole output, captured on the lab
+    (tests/fixtures/capture_facts.py)."""
+    return DrbdResources().process(lines(f"facts/{state}_{node}__DrbdResources.txt"))
+
+
+@pytest.mark.parametrize("node", ["fiori", "torchio"])
+def test_a_wrong_shared_secret_is_named_as_the_cause(node):
+    # Captured after torchio reconnected with another secret than fiori's:
+    # both nodes logged "Authentication of peer failed" and went StandAlone.
+    small = captured_fact("auth-failed", node)["drbd_small"]
+    assert (small.connection, small.auth_failed, small.split_brain) == ("StandAlone", True, False)
+
+
+@pytest.mark.parametrize("node", ["fiori", "torchio"])
+def test_an_authentication_failure_is_forgotten_once_connected_again(node):
+    # The same kernel log, then the right secret: Connected again.
+    small = captured_fact("secret-connected", node)["drbd_small"]
+    assert (small.connection, small.auth_failed) == ("Connected", False)
+
+
+def test_standalone_without_authentication_failure_is_not_called_one():
+    res = drbd84("split_brain_both_standalone", dmesg="split_brain_both_standalone_fiori__dmesg_split-brain.txt")
+    assert not any(st.auth_failed for st in res.values())
+
+
+@pytest.mark.parametrize("node", ["fiori", "torchio"])
+def test_the_shared_secret_never_reaches_the_facts_output(node):
+    text = fx(f"facts/secret-connected_{node}__DrbdResources.txt")
+    assert 'shared-secret   \t"(hidden)";' in text and "abc123" not in text
+
+
+def test_the_mask_filters_what_drbdsetup_show_prints():
+    import subprocess
+    from facts.secrets import MASK_SECRETS
+    shown = '        cram-hmac-alg   \t"sha256";\n        shared-secret   \t"s3cr3t-Value+/=";\n'
+    masked = subprocess.run(MASK_SECRETS, shell=True, input=shown, capture_output=True, text=True, check=True).stdout
+    assert masked == '        cram-hmac-alg   \t"sha256";\n        shared-secret   \t"(hidden)";\n'
+
+
 def test_names_from_drbdsetup_show():
     assert parse_drbdsetup_show(fx("drbd84/connected_primary_primary_torchio__drbdsetup_show.txt")) == \
         {0: "drbd_small", 1: "drbd_pub"}

@@ -37,9 +37,10 @@ UNREADABLE = DrbdMetadata(False, error="open(/dev/vg0/small) failed: Input/outpu
 NO_MD = DrbdMetadata(False)
 
 
-def kernel(role="Secondary", peer_role="Secondary", cs="Connected", ds="UpToDate", pds="UpToDate", sb=False):
+def kernel(role="Secondary", peer_role="Secondary", cs="Connected", ds="UpToDate", pds="UpToDate", sb=False,
+           auth=False):
     return DrbdState(minor=0, resource=RES, role=role, peer_role=peer_role, connection=cs,
-                     disk=ds, peer_disk=pds, split_brain=sb)
+                     disk=ds, peer_disk=pds, split_brain=sb, auth_failed=auth)
 
 
 def view(node, **kwargs):
@@ -84,6 +85,14 @@ SITUATIONS = {
         "Primary", "Unknown", cs="StandAlone", pds="DUnknown", sb=True)), Content.HAS_DATA),
     "up-standalone": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, kernel=kernel(
         "Primary", "Unknown", cs="StandAlone", pds="DUnknown")), Content.HAS_DATA),
+    # The peers' shared secrets differed when they last tried to connect
+    # (tests/fixtures/facts/auth-failed_*): the one that served on, and the
+    # one that came back.
+    "up-auth-failed-primary": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, device=OCFS2_DEV, kernel=kernel(
+        "Primary", "Unknown", cs="StandAlone", pds="Outdated", auth=True)), Content.HAS_DATA),
+    "up-auth-failed-secondary": (lambda n: view(n, backing=OCFS2_LV, metadata=WITH_DATA, device=SECONDARY_DEV,
+                                                kernel=kernel(cs="StandAlone", ds="Outdated", pds="DUnknown",
+                                                              auth=True)), Content.HAS_DATA),
 }
 CASES = [(a, b, first, alone) for a, b in itertools.product(SITUATIONS, repeat=2)
          for first in ("fiori", "torchio") for alone in (None, "fiori", "torchio")]
@@ -128,8 +137,9 @@ def test_every_pair_is_safe(a, b, first, alone):
     if any(v.device is not None and v.device.signatures and v.device.signatures[0].type == "ext4" for v in seen):
         assert plan.path is BringUpPath.REFUSE and "ext4" in plan.reason
         return
-    # Split brain or StandAlone: reported, never acted on.
-    if any(v.kernel is not None and v.kernel.is_standalone for v in seen):
+    # Split brain or StandAlone: reported, never acted on (after a failed
+    # authentication: connected again by tasks/drbd.py, then as any other).
+    if any(v.kernel is not None and v.kernel.is_standalone and not v.kernel.auth_failed for v in seen):
         assert plan.path in (BringUpPath.SPLIT_BRAIN, BringUpPath.STANDALONE) and not plan.steps
         return
 
@@ -276,3 +286,10 @@ def test_lone_node_with_data_is_not_forced():
     _, _, plan = plan_pair("data-md-down", "unreachable", "fiori")
     assert plan.path is BringUpPath.RESUME
     assert Step.PRIMARY_FORCE not in plan.steps["fiori"]
+
+
+def test_after_a_failed_authentication_the_node_that_came_back_is_promoted_only_once_up_to_date():
+    va, vb, plan = plan_pair("up-auth-failed-primary", "up-auth-failed-secondary", "fiori")
+    assert not plan.stops and plan.path is BringUpPath.RESUME, plan.reason
+    # Step.PRIMARY waits for UpToDate (its resync from fiori) before it promotes.
+    assert plan.steps == {"fiori": (), "torchio": (Step.PRIMARY,)}

@@ -169,8 +169,11 @@ def _plan(resource: str, device: str, a: NodeView, b: NodeView, first: str, alon
                     "for the recovery commands for the node whose changes you choose to discard."
                 ),
             )
+    # A StandAlone after a failed authentication is not: the secrets
+    # differed, the resource files now give both nodes the same one, and
+    # tasks/drbd.py connects them again before any step below.
     for v in views:
-        if v.kernel is not None and v.kernel.is_standalone:
+        if v.kernel is not None and v.kernel.is_standalone and not v.kernel.auth_failed:
             return ResourcePlan(
                 BringUpPath.STANDALONE,
                 reason=(
