@@ -5,6 +5,12 @@ before pyinfra connects to anything. The seed's sizes (small 200g, vmpool0
 500g, pub 2t, local 200g) are scaled down so the example fits the lab's disks
 (vmstore and datafiles need a device of 2 GiB at least, hence 3g);
 the MACs are the lab guests' (lab/lab.sh): put your NICs' MACs here.
+
+Secrets are never here: the BMC passwords (see "fencing" below) and the
+replication links' shared secret (~/.config/twonode/drbd-secret, or
+$TWONODE_DRBD_SECRET; README, "Replication links") live outside the
+repository. Online verify runs weekly and each node writes a Prometheus
+textfile: "drbd" and "monitoring" keys change that (twonode/model).
 """
 
 def lab_bmc(node):

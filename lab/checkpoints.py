@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from twonode.lab import bmc_credentials_dir, lab_dir, lab_release
+from twonode.lab import bmc_credentials_dir, drbd_secret_file, lab_dir, lab_release
 from twonode.packages import lab_packages
 from twonode.releases import SUPPORTED
 
@@ -199,9 +199,10 @@ CHECKPOINTS = {c.name: c for c in (
         DEPLOY_INPUTS + ("tests/lab/small/**/*.py", "lab/inventory.py"),
         _build_converged_small, _verify_converged_small,
         "the small test cluster deployed by this tree: Primary/Primary, mounted on both",
-        # The BMC password is in its nodes' fence options: a new one (the
-        # lab's credentials removed) would leave fencing that cannot log in.
-        outside=lambda: (_bmc_passwords(),),
+        # The BMC password is in its nodes' fence options, the shared secret
+        # in their resource files: a new one would leave fencing that cannot
+        # log in, and nodes a deploy would give another secret.
+        outside=lambda: (_bmc_passwords(), drbd_secret_file()),
     ),
 )}
 

@@ -18,14 +18,15 @@ from pyinfra import host, logger
 from pyinfra.operations import server
 
 from twonode import fencing, paths, reads
-from twonode.area import open_area
+from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped, this_node
 from twonode.drbd_plans import plans_or_stop
 from twonode.drbd_identity import identity_of, live_change_refusal
+from twonode.drbd_secret import DrbdSecretError, read_shared_secret
 from twonode.lvm import ensure_lv, extend_command, require_vg
-from twonode.ops import checked_template, put, secret_file, service, step, template
+from twonode.ops import checked_template, directory, put, secret_file, service, step, template
 from twonode.reads import file_lines
-from twonode.shell import refuse_unless_blank, wait_for
+from twonode.shell import masking_secrets, refuse_unless_blank, wait_for
 from twonode.planner import Step
 from twonode.snapshot import fact
 from facts.drbd import DrbdResources
@@ -47,6 +48,12 @@ SYNC_TIMEOUT = host.data.get("drbd_sync_timeout", 3600)
 # seconds; a sync source that lost power does not come back in time).
 PEER_GRACE = host.data.get("drbd_peer_grace", 60)
 
+
+# Read before anything is written: without it no resource file can be.
+try:
+    shared_secret = read_shared_secret(c)
+except DrbdSecretError as error:
+    raise DeployStopped(f"{error}. Nothing was changed.") from None
 
 put(
     name=f"{AREA}: before-resync-target handler",
@@ -70,6 +77,36 @@ if c.fences:
     secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=paths.FENCE_OPTIONS,
                 content=fencing.agent_options(peer.bmc, passwords[peer.name]))
 
+# Online verify, from first_node only (both would verify the same blocks).
+put(name=f"{AREA}: online verify (twonode-verify)", src="drbd/verify.sh", dest=paths.DRBD_VERIFY, mode="755")
+verify_units = [
+    template(name=f"{AREA}: twonode-verify.service", src="drbd/twonode-verify.service.j2", dest=paths.VERIFY_SERVICE,
+             verify=paths.DRBD_VERIFY, volumes=c.replicated_volumes),
+    checked_template(name=f"{AREA}: twonode-verify.timer ({c.drbd.verify_schedule or 'no schedule'})",
+                     src="drbd/twonode-verify.timer.j2", dest=paths.VERIFY_TIMER,
+                     check="systemd-analyze calendar \"$(sed -n 's/^OnCalendar=//p' {file})\" >/dev/null",
+                     schedule=c.drbd.verify_schedule or "weekly"),
+]
+daemon_reload(AREA, "the verify units", *verify_units)
+verifies = c.drbd.verify_schedule is not None and me.name == c.first
+service(name=f"{AREA}: twonode-verify.timer {'on' if verifies else 'off'} here", unit="twonode-verify.timer",
+        running=verifies, enabled=verifies)
+
+# The Prometheus textfile, on both nodes (each tells its own state).
+textfile = c.monitoring.textfile_directory
+if textfile:
+    put(name=f"{AREA}: Prometheus textfile writer (twonode-metrics)", src="drbd/metrics.sh", dest=paths.METRICS,
+        mode="755")
+    directory(name=f"{AREA}: node_exporter's textfile directory", path=textfile)
+    daemon_reload(AREA, "the metrics units", *[
+        template(name=f"{AREA}: twonode-metrics.service", src="drbd/twonode-metrics.service.j2",
+                 dest=paths.METRICS_SERVICE, metrics=paths.METRICS, directory=textfile, volumes=c.replicated_volumes),
+        template(name=f"{AREA}: twonode-metrics.timer", src="drbd/twonode-metrics.timer.j2",
+                 dest=paths.METRICS_TIMER, interval=c.monitoring.interval),
+    ])
+service(name=f"{AREA}: twonode-metrics.timer {'on' if textfile else 'off'}", unit="twonode-metrics.timer",
+        running=bool(textfile), enabled=bool(textfile))
+
 # A volume removed from group_data is never torn down by an edit: its
 # resource stays up, its file, LV and mount stay; retiring it is explicit.
 for name in sorted(set(fact(DrbdResources)) - {vol.resource for vol in c.replicated_volumes}):
@@ -88,19 +125,34 @@ for vol in host.loop(c.replicated_volumes):
     ensure_lv(vg, vol.name, vol.size, AREA, grow=me.name in plans[vol.resource].nodes_with(Step.CREATE_MD))
     # drbdadm reads every file in /etc/drbd.d: a broken one would break
     # every drbdadm command, for every resource, until fixed by hand.
+    # Root-only: it holds the shared secret. drbdadm's error output could
+    # show it (the drbdsetup command line): masked.
     resfile = checked_template(
         name=f"{AREA}: resource file for {vol.resource}",
         src="drbd/resource.res.j2",
         dest=paths.resource_file(vol.resource),
-        check=f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null",
+        check=masking_secrets(f"drbdadm -c {{file}} dump {quote(vol.resource)} >/dev/null"),
+        secret=True,
         vol=vol, drbd=c.drbd, nodes=c.nodes, disk=paths.lv_path(c.volume_group, vol.name),
-        fencing=c.fences, fence_peer=paths.FENCE_PEER, drbd_event=paths.DRBD_EVENT,
+        fencing=c.fences, fence_peer=paths.FENCE_PEER, drbd_event=paths.DRBD_EVENT, shared_secret=shared_secret,
     )
+    kernel = fact(DrbdResources).get(vol.resource)
     if resfile.will_change and plans[vol.resource].is_up_on(me.name):
+        # net-options: the connection stays (DRBD checks the secret when it
+        # connects, not after); seen on the lab.
         server.shell(
             name=f"{AREA}: apply the changed configuration of {vol.resource}",
-            commands=[f"drbdadm adjust {quote(vol.resource)}"],
+            commands=[masking_secrets(f"drbdadm adjust {quote(vol.resource)}")],
             _if=resfile.did_change,
+        )
+    elif kernel is not None and kernel.auth_failed:
+        # A node that connected with another secret made DRBD discard its
+        # network configuration on both nodes (StandAlone); now that the
+        # files agree, connect again. A split brain is never reconnected
+        # here: that is the operator's call (tasks/status.py).
+        server.shell(
+            name=f"{AREA}: {vol.resource}: connect again, with the shared secret both nodes now have",
+            commands=[masking_secrets(f"drbdadm adjust {quote(vol.resource)}")],
         )
 
 
@@ -160,7 +212,7 @@ for vol in host.loop(with_steps):
     # --force only skips drbdmeta's prompt; the planner proved the LV blank
     # or holding our own never-used metadata.
     step(plan.nodes_with(Step.CREATE_MD), f"{AREA}: {res}: create-md", [f"drbdadm -- --force create-md {q_res}"])
-    step(plan.nodes_with(Step.UP), f"{AREA}: {res}: up", [f"drbdadm up {q_res}"])
+    step(plan.nodes_with(Step.UP), f"{AREA}: {res}: up", [masking_secrets(f"drbdadm up {q_res}")])
 
 # Phase 2 (one node): both sides are new: declare them in sync.
 for vol in host.loop(with_steps):

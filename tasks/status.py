@@ -10,7 +10,10 @@ o2cb; the OCFS2 mounts and which nodes hold them; exports; libvirt pools
 and networks; each VM: where it runs and is defined, who holds its disks'
 leases, and what needs attention. A split brain is reported with the commands that resolve it
 by discarding the changes of ONE node; which node is the operator's choice
-(``discard_node``), and nothing here runs them.
+(``discard_node``), and nothing here runs them. So are the blocks an online
+verify found out of sync (with the commands for either node's copy), and a
+link whose nodes' shared secrets differ. For monitoring, each node also
+writes the same state as a Prometheus textfile (README, "Metrics").
 """
 
 import json

@@ -7,8 +7,9 @@ import os
 import pytest
 from twonode import fencing
 from twonode.loader import ClusterConfigError, validate
+from twonode.paths import REPOSITORY
 
-ROOT = fencing.REPOSITORY
+ROOT = REPOSITORY
 
 
 def example():

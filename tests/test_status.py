@@ -194,7 +194,7 @@ def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_
     c = load_cluster(ROOT / "inventory.py", ROOT)
     seen = seen_converged()
     doc = json.loads(json.dumps(status_document(c, seen)))
-    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events"}
+    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events", "verify"}
     assert [(r["resource"], r["node"]) for r in doc["resources"]] == [
         (v.resource, n.name) for v in c.replicated_volumes for n in c.nodes]
     for r in doc["resources"]:
@@ -228,3 +228,13 @@ def test_in_json_an_unreachable_node_is_said_so_and_a_split_brain_and_events_are
     assert small["torchio"] == {"resource": "drbd_small", "node": "torchio", "up": False}
     assert [m["mounted"] for m in doc["mounts"] if m["node"] == "torchio"] == [None, None, None]
     assert [(e["event"], e["resource"]) for e in doc["events"]] == [("split-brain", "drbd_small")]
+
+
+def test_a_wrong_shared_secret_is_reported_with_the_way_out():
+    from captured import lines
+    c = load_cluster(ROOT / "inventory.py", ROOT)
+    seen = {node: facts(DrbdResources().process(lines(f"facts/auth-failed_{node}__DrbdResources.txt")))
+            for node in ("fiori", "torchio")}
+    report = render_status(c, seen)
+    assert "drbd_small: AUTHENTICATION FAILED on fiori, torchio" in report
+    assert "run the deploy" in report and "SPLIT BRAIN" not in report

@@ -13,12 +13,11 @@ agent on stdin: never on a command line, where `ps` would show it.
 from __future__ import annotations
 
 import os
-import stat
 import tomllib
 from pathlib import Path
 
 from .model import Bmc, Cluster
-from .paths import REPOSITORY
+from .secret_files import private_file_problem
 
 PASSWORDS_ENV = "TWONODE_FENCE_PASSWORDS"
 
@@ -37,16 +36,12 @@ def read_passwords(c: Cluster) -> dict[str, str]:
     shows a password."""
     path = passwords_path(c)
     example = "\n".join(f'  {n.name} = "<{n.name}\'s BMC password>"' for n in c.nodes)
-    if not path.is_file():
-        raise FencingError(
-            f"fencing: no BMC passwords file at {path}. Create it outside the repository, readable by you "
-            f"only (chmod 600), with one line per node:\n{example}\n(or name another file with "
-            f"fencing.passwords_file in group_data, or ${PASSWORDS_ENV})")
-    if path.resolve().is_relative_to(REPOSITORY):
-        raise FencingError(f"fencing: {path} is inside the repository, where a password would be committed: "
-                           "move it out (e.g. ~/.config/twonode/bmc-passwords.toml)")
-    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise FencingError(f"fencing: {path} can be read by others: chmod 600 {path}")
+    problem = private_file_problem(
+        path, "BMC passwords file",
+        f"Create it outside the repository, readable by you only (chmod 600), with one line per node:\n"
+        f"{example}\n(or name another file with fencing.passwords_file in group_data, or ${PASSWORDS_ENV})")
+    if problem:
+        raise FencingError(f"fencing: {problem}")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
@@ -75,5 +70,4 @@ def agent_options(bmc: Bmc, password: str) -> str:
 def race_delay(c: Cluster, node_name: str) -> int:
     """Seconds ``node_name`` waits before fencing: none for first_node, so
     that when the link breaks under both at once, first_node survives."""
-    first = c.first_node or c.nodes[0].name
-    return 0 if node_name == first else c.fencing.race_delay
+    return 0 if node_name == c.first else c.fencing.race_delay

@@ -55,14 +55,35 @@ def bmc_credentials_dir() -> Path:
     return lab_dir() / "bmc-credentials"
 
 
+#: The labs' DRBD shared secret (twonode/drbd_secret.py): one for every lab,
+#: like the BMC password, since a checkpoint made in one is restored in all.
+LAB_SECRET = "twonode-lab-replication-secret"
+
+
+def drbd_secret_file() -> Path:
+    """The lab's shared-secret file, written on first use: a secret that is
+    not one (the lab's), in a file outside the repository, as a real
+    cluster's must be."""
+    path = lab_dir() / "drbd-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(f"drbd-secret.{os.getpid()}")
+        staged.write_text(LAB_SECRET + "\n")
+        staged.chmod(0o600)
+        staged.replace(path)
+    return path
+
+
 def port_base() -> int:
     return int(os.environ.get("TWONODE_LAB_PORT") or _instance()[1])
 
 
 def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
     """The inventory's hosts; the cluster description is validated first.
-    The BMC passwords are the lab BMC's (lab/bmc.py writes the file)."""
+    The BMC passwords are the lab BMC's (lab/bmc.py writes the file), the
+    DRBD shared secret the lab's (drbd_secret_file())."""
     os.environ.setdefault("TWONODE_FENCE_PASSWORDS", str(bmc_credentials_dir() / "passwords.toml"))
+    os.environ.setdefault("TWONODE_DRBD_SECRET_FILE", str(drbd_secret_file()))
     cluster = load_cluster(inventory_file)
     unknown = [n.name for n in cluster.nodes if n.name not in NODE_INDEX]
     if unknown:

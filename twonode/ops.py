@@ -77,14 +77,20 @@ def template(name: str, src: str, dest: str, mode: str | None = None, **data):
     return files.template(name=name, src=_source(src), dest=dest, mode=mode, **data)
 
 
-def checked_template(name: str, src: str, dest: str, check: str, **data):
+def checked_template(name: str, src: str, dest: str, check: str, secret: bool = False, **data):
     """template(), written beside ``dest`` first and moved into place only
     once ``check`` (a shell command; ``{file}`` is the new file) accepts it:
-    whatever reads ``dest`` never meets an invalid file."""
-    if _current(dest, _sha1(_rendered(src, data).encode()), None):
+    whatever reads ``dest`` never meets an invalid file. ``secret``: the
+    file holds one (DRBD's shared secret): root-only, and uploaded as a
+    secret, never shown in a diff."""
+    rendered = _rendered(src, data)
+    if _current(dest, _sha1(rendered.encode()), "600" if secret else None):
         return UNCHANGED
     new = f"{dest}.twonode-new"
-    files.template(name=f"{name}: written beside, to check", src=_source(src), dest=new, **data)
+    if secret:
+        _upload_secret(name=f"{name}: written beside, to check (root only)", path=new, content=rendered)
+    else:
+        files.template(name=f"{name}: written beside, to check", src=_source(src), dest=new, **data)
     # sync: on the disk before anything relies on it (a power loss after the
     # rename left an empty file on the lab).
     return server.shell(name=name, commands=[check.format(file=quote(new)), f"mv -f {quote(new)} {quote(dest)}",

@@ -59,6 +59,17 @@ FENCE_DIR = "/etc/twonode/fence"
 FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
 #: Which agent, which peer, how long to wait first: nothing secret.
 FENCE_CONF = f"{FENCE_DIR}/handler.conf"
+#: templates/drbd/verify.sh: online verify of each resource, one after the
+#: other, run by twonode-verify.service (its timer on first_node only).
+DRBD_VERIFY = "/usr/local/lib/twonode/drbd-verify"
+VERIFY_SERVICE = "/etc/systemd/system/twonode-verify.service"
+VERIFY_TIMER = "/etc/systemd/system/twonode-verify.timer"
+#: Where DRBD_VERIFY records each resource's result (facts/drbd_events.VerifyResults).
+VERIFY_RESULTS = "/var/lib/twonode/verify"
+#: templates/drbd/metrics.sh: the Prometheus textfile, by twonode-metrics.timer.
+METRICS = "/usr/local/lib/twonode/metrics"
+METRICS_SERVICE = "/etc/systemd/system/twonode-metrics.service"
+METRICS_TIMER = "/etc/systemd/system/twonode-metrics.timer"
 
 # --- OCFS2 and boot activation (tasks/ocfs2.py) -----------------------------
 O2CB_CLUSTER_CONF = "/etc/ocfs2/cluster.conf"

@@ -15,7 +15,7 @@ from pyinfra.facts.server import Which
 
 from facts.blockdev import DeviceSignatures, LinuxMounts
 from facts.drbd import DrbdResources
-from facts.drbd_events import DrbdEvents
+from facts.drbd_events import DrbdEvents, VerifyResults
 from facts.drbd_metadata import DrbdGenerations
 from facts.libvirt import Virsh, VirshDomains
 from facts.lvm import VolumeGroups
@@ -30,10 +30,10 @@ from . import migration
 from .model import Cluster
 from .paths import (
     ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
-    DRBD_AFTER_OCFS2, DRBD_EVENT, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_PEER, FSTAB, HOST_KEY,
-    INTERFACES, LEASE_HOLDER, LEASES_CONF, MIGRATION_PUBLIC_KEY, NFS_SERVER_DROPIN, O2CB_CLUSTER_CONF,
-    O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES, cluster_interface_file, lv_path, network_xml,
-    resource_file,
+    DRBD_AFTER_OCFS2, DRBD_EVENT, DRBD_VERIFY, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_PEER, FSTAB,
+    HOST_KEY, INTERFACES, LEASE_HOLDER, LEASES_CONF, METRICS, METRICS_SERVICE, METRICS_TIMER, MIGRATION_PUBLIC_KEY,
+    NFS_SERVER_DROPIN, O2CB_CLUSTER_CONF, O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES,
+    VERIFY_RESULTS, VERIFY_SERVICE, VERIFY_TIMER, cluster_interface_file, lv_path, network_xml, resource_file,
 )
 from .snapshot import key, read
 
@@ -132,9 +132,11 @@ def drbd_plan(c: Cluster) -> tuple:
 
 def drbd(c: Cluster) -> tuple:
     return (*install_reads(), key(VolumeGroups),
-            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, FENCE_CONF,
+            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, FENCE_CONF, DRBD_VERIFY, VERIFY_SERVICE,
+                        VERIFY_TIMER, METRICS, METRICS_SERVICE, METRICS_TIMER,
+                        *((c.monitoring.textfile_directory,) if c.monitoring.textfile_directory else ()),
                         *(resource_file(vol.resource) for vol in c.replicated_volumes)),
-            *unit_reads("drbd.service"), *drbd_plan(c))
+            *unit_reads("drbd.service", "twonode-verify.timer", "twonode-metrics.timer"), *drbd_plan(c))
 
 
 def ocfs2(c: Cluster) -> tuple:
@@ -184,6 +186,7 @@ def status(c: Cluster) -> dict[str, tuple]:
     return {
         "drbd": key(DrbdResources),
         "events": key(DrbdEvents, path=EVENTS_FILE),
+        "verify": key(VerifyResults, path=VERIFY_RESULTS),
         "o2cb": o2cb_stack(c),
         "mounts": key(LinuxMounts),
         "exports": key(NfsExports),

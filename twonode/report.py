@@ -6,9 +6,10 @@ output can be tested on captured states.
 
 from __future__ import annotations
 
+from facts.drbd_events import VERIFY_OUT_OF_SYNC, VerifyResult, latest_by_resource
 from facts.drbd_state import CS_UNCONNECTED, CS_WFCONNECTION, ROLE_PRIMARY
 from facts.libvirt import lease_path
-from .model import Cluster
+from .model import Cluster, ReplicatedVolume
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -71,8 +72,81 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
                       for n in facts["networks"].values()) or "none",
         ])
     out.append(_table(rows))
-    out += [text for text in (render_vms(c, seen), _waiting(c, seen), _events(seen)) if text]
+    out += [text for text in (render_vms(c, seen), _waiting(c, seen), _auth_failures(c, seen), _events(seen),
+                              render_verify(c, seen)) if text]
     return "\n\n".join(out) + "\n"
+
+
+def _auth_failures(c: Cluster, seen: dict[str, dict | None]) -> str:
+    """Resources whose nodes last met with different shared secrets."""
+    failed = {}
+    for node in c.nodes:
+        for name, st in ((seen.get(node.name) or {}).get("drbd") or {}).items():
+            if st.auth_failed:
+                failed.setdefault(name, []).append(node.name)
+    return "\n".join(
+        f"{res}: AUTHENTICATION FAILED on {', '.join(nodes)} (DRBD: \"Authentication of peer failed\"): the "
+        "nodes' shared secrets differ, and DRBD stays StandAlone. Give both the same one: run the deploy "
+        "(tasks/drbd.py); it connects them again, and the node that was away resyncs only what changed."
+        for res, nodes in sorted(failed.items()))
+
+
+def latest_verifies(c: Cluster, seen: dict[str, dict | None]) -> dict[str, VerifyResult]:
+    """Each replicated volume's newest verify result, whichever node ran it."""
+    results = sorted((r for facts in seen.values() if facts for r in facts.get("verify", ())), key=lambda r: r.time)
+    return {res: r for res, r in latest_by_resource(results).items()
+            if any(v.resource == res for v in c.replicated_volumes)}
+
+
+def resync_commands(c: Cluster, vol: ReplicatedVolume, target: str) -> list[dict[str, str]]:
+    """The operator's commands that copy the blocks a verify found onto
+    ``target`` from its peer (tried on the lab), in order: ``on`` is a node, or "pyinfra" (the
+    machine that runs it). DRBD copies blocks marked out of sync only when
+    it connects; with both nodes Primary a disconnect makes both start a
+    new generation, a split brain. So ``target`` leaves first: its VMs
+    moved, the volume unmounted and demoted, then disconnect and connect:
+    it becomes the sync target of exactly those blocks (and of what its
+    peer wrote meanwhile). twonode-activate promotes and mounts it again
+    once they are copied. A Secondary's disconnect fences nobody."""
+    res, mp = vol.resource, vol.mount_point
+    return [
+        {"on": "pyinfra", "run": f"pyinfra inventory.py tasks/vms.py --data empty={target}"},
+        {"on": target, "run": f"umount {mp} && drbdadm secondary {res} && drbdadm disconnect {res} "
+                              f"&& drbdadm connect {res}"},
+        {"on": target, "run": "systemctl restart twonode-activate"},
+        {"on": c.first, "run": "systemctl start twonode-verify"},
+    ]
+
+
+def render_verify(c: Cluster, seen: dict[str, dict | None]) -> str:
+    """The last online verify of each volume, and for blocks found out of
+    sync the commands that copy them, for the node the operator chooses
+    (DRBD cannot know which copy is right; nothing here runs them)."""
+    latest = latest_verifies(c, seen)
+    schedule = c.drbd.verify_schedule
+    head = (f"Online verify (twonode-verify.timer on {c.first}: {schedule})" if schedule
+            else f"Online verify (no schedule: systemctl start twonode-verify on {c.first})")
+    rows = [["volume", "last verify (UTC)", "on", "result", "out of sync", "state"]]
+    for vol in c.replicated_volumes:
+        r = latest.get(vol.resource)
+        rows.append([vol.resource, r.time, r.node, r.result, f"{r.out_of_sync_kib} KiB", r.state] if r
+                    else [vol.resource, "never", "", "", "", ""])
+    out = [f"{head}\n{_table(rows)}"]
+    for vol in c.replicated_volumes:
+        r = latest.get(vol.resource)
+        if r is None or r.result != VERIFY_OUT_OF_SYNC:
+            continue
+        out.append(
+            f"VERIFY FOUND {r.out_of_sync_kib} KiB of {vol.resource} that differ between the nodes ({r.node}, "
+            f"{r.time}). Nothing was copied: DRBD cannot know which copy is right. Choose the node whose copy "
+            "of those blocks is overwritten by its peer's, then run, in this order:")
+        for node in c.nodes:
+            peer = c.peer(node.name).name
+            out.append(f"# to overwrite {node.name}'s copy with {peer}'s (nothing else may use "
+                       f"{vol.mount_point} on {node.name}: `fuser -vm {vol.mount_point}` if umount says busy):\n"
+                       + "\n".join(f"#   {'on the pyinfra machine' if cmd['on'] == 'pyinfra' else 'on ' + cmd['on']}:"
+                                   f"\n{cmd['run']}" for cmd in resync_commands(c, vol, node.name)))
+    return "\n\n".join(out)
 
 
 def _waiting(c: Cluster, seen: dict[str, dict | None]) -> str:
@@ -235,4 +309,22 @@ def status_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
                            "mounted": None if facts is None else bool(mount and mount.get("type") == "ocfs2")})
     events = sorted((e.to_json() for facts in seen.values() if facts for e in facts.get("events", ())),
                     key=lambda e: e["time"])
-    return {"nodes": nodes, "resources": resources, "mounts": mounts, "vms": vms, "events": events}
+    return {"nodes": nodes, "resources": resources, "mounts": mounts, "vms": vms, "events": events,
+            "verify": verify_document(c, seen)}
+
+
+def verify_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
+    """Where and when the verify runs, each volume's last result, and,
+    where it found blocks that differ, the resync commands per choice of
+    the node to overwrite."""
+    latest = latest_verifies(c, seen)
+
+    def found(res: str) -> bool:
+        return res in latest and latest[res].result == VERIFY_OUT_OF_SYNC
+
+    volumes = [{"volume": vol.name, "resource": vol.resource,
+                "last": latest[vol.resource].to_json() if vol.resource in latest else None,
+                "resync_commands": ({node.name: resync_commands(c, vol, node.name) for node in c.nodes}
+                                    if found(vol.resource) else None)}
+               for vol in c.replicated_volumes]
+    return {"node": c.first, "schedule": c.drbd.verify_schedule, "volumes": volumes}

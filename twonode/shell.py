@@ -8,12 +8,20 @@ import re
 from shlex import quote
 
 from facts.drbd_state import CONNECTED_STATES
+from facts.secrets import MASK_SECRETS
 
 
 def ere_escape(text: str) -> str:
     """``text`` as a literal in a POSIX extended regex (and in Python's re).
     Not re.escape: it also escapes '-' and '/', which grep -E warns about."""
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+def masking_secrets(command: str) -> str:
+    """``command``, its output masked (facts/secrets.py) before pyinfra sees
+    it, on stderr, and its exit status kept: drbdadm prints a failed
+    drbdsetup command line whole, the shared secret included."""
+    return f"out=$({command} 2>&1); rc=$?; [ -z \"$out\" ] || printf '%s\\n' \"$out\" | {MASK_SECRETS} >&2; exit $rc"
 
 
 def refuse_unless_blank(device: str, action: str) -> str:

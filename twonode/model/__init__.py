@@ -7,16 +7,16 @@ it while pyinfra loads the inventory, that is before any connection.
 
 One module per part: ``base`` (strict models, sizes, safe values),
 ``nodes`` (servers, cluster network, fencing), ``volumes`` (local and
-replicated volumes, DRBD, o2cb), ``services`` (NFS, libvirt) and
+replicated volumes, DRBD, o2cb), ``services`` (NFS, libvirt, monitoring) and
 ``cluster`` (the whole, and the checks across parts).
 """
 
 from .base import is_under, size_to_bytes
 from .cluster import Cluster
 from .nodes import Bmc, ClusterNetwork, Fencing, Node
-from .services import Export, ExportClient, Libvirt, Nfs, Pool, VirtNetwork
+from .services import Export, ExportClient, Libvirt, Monitoring, Nfs, Pool, VirtNetwork
 from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
 
 __all__ = ["Bmc", "Cluster", "ClusterNetwork", "Drbd", "Export", "ExportClient", "Fencing", "Libvirt",
-           "LocalVolume", "Nfs", "Node", "O2cb", "Pool", "ReplicatedVolume", "VirtNetwork", "is_under",
+           "LocalVolume", "Monitoring", "Nfs", "Node", "O2cb", "Pool", "ReplicatedVolume", "VirtNetwork", "is_under",
            "size_to_bytes"]

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import NodeName, Strict, _duplicates, _invalid, is_under
 from .nodes import ClusterNetwork, Fencing, Node
-from .services import Libvirt, Nfs
+from .services import Libvirt, Monitoring, Nfs
 from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
 
 
@@ -25,6 +25,7 @@ class Cluster(Strict):
     o2cb: O2cb = O2cb()
     nfs: Nfs | None = None
     libvirt: Libvirt = Libvirt()
+    monitoring: Monitoring = Monitoring()
     #: The node that runs the one-node-only actions (new-current-uuid,
     #: mkfs.ocfs2) when both are new; the first node when omitted.
     first_node: NodeName | None = None

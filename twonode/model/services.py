@@ -123,3 +123,15 @@ class Libvirt(Strict):
                     "line of the .pub file, e.g. 'ssh-ed25519 AAAA... user@host'"
                 )
         return keys
+
+
+class Monitoring(Strict):
+    """What each node tells existing monitoring: its DRBD and OCFS2 state as
+    a Prometheus node_exporter textfile (twonode_drbd_*, twonode_ocfs2_*),
+    rewritten by a timer."""
+
+    #: node_exporter's --collector.textfile.directory (Debian's
+    #: prometheus-node-exporter reads this one); None: no textfile.
+    textfile_directory: MountPoint | None = "/var/lib/prometheus/node-exporter"
+    #: Seconds between two refreshes.
+    interval: int = Field(60, ge=10, le=3600)

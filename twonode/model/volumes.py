@@ -136,6 +136,8 @@ class Drbd(Strict):
     handlers: dict[str, str] = {
         "before-resync-target": BEFORE_RESYNC_TARGET,
         "split-brain": f"{DRBD_EVENT} split-brain",
+        # Called after an online verify found blocks that differ.
+        "out-of-sync": f"{DRBD_EVENT} out-of-sync",
     }
 
     @field_validator("handlers")
@@ -158,6 +160,21 @@ class Drbd(Strict):
     #: peer has OCFS2 mounted: the o2cb heartbeat alone counts as use. Seen
     #: on the lab: 264 KiB/s). "0" lets DRBD's controller decide alone.
     resync_min_rate: str = Field("10M", pattern=r"^\d+[kKmMgG]?$")
+    #: The digest of online verify (`drbdadm verify`: each block's digest is
+    #: compared with the peer's, and the blocks that differ are reported).
+    verify_alg: Literal["sha256", "sha1", "md5", "crc32c"] = "sha256"
+    #: When a systemd timer on first_node verifies every replicated volume,
+    #: one after the other (systemd's OnCalendar=, e.g. "weekly" or
+    #: "Sun *-*-* 03:00"); None: no timer (`drbdadm verify` by hand). The
+    #: result is kept on that node; tasks/status.py shows it.
+    verify_schedule: str | None = Field("weekly", pattern=r"^[A-Za-z0-9*:,./~ -]{1,64}$")
+    #: The replication links authenticate each other (DRBD's cram-hmac-alg)
+    #: with a shared secret that lives outside the repository: the file
+    #: named here (one line; `openssl rand -base64 32 > FILE; chmod 600
+    #: FILE`), or $TWONODE_DRBD_SECRET_FILE, or the secret itself in
+    #: $TWONODE_DRBD_SECRET. See the README, "Replication links".
+    cram_hmac_alg: Literal["sha256", "sha512", "sha1"] = "sha256"
+    shared_secret_file: str = Field("~/.config/twonode/drbd-secret", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
 
     _BOOT = ("a booting node no longer promotes itself after a timeout (it came up alone, beside a "
              "peer it could not see); twonode-activate promotes it once it is connected to its peer "
