@@ -71,7 +71,10 @@ class Lane:
 LANES = (
     # 361 + 359 + 71; test_10 (a node rebuilt) here, off lab-c + lab-d's
     # path, the longest (CI4: 1383 + 2430 s of 3879).
-    Lane("lab", "", ("test_2_alone_then_join", "test_4_reboot", "test_9_vms", "test_10_replace_node")),
+    # test_11 (verify, secret rotation) here too: lab-c + lab-d stay the
+    # longest path.
+    Lane("lab", "", ("test_2_alone_then_join", "test_4_reboot", "test_9_vms", "test_10_replace_node",
+                     "test_11_integrity")),
     # test_1's deploy from bare Debian, 7 to 8 minutes alone, took 27 (1627
     # s) beside the other labs' busiest modules; 60 minutes per test leave
     # its deploy (the test's time less 5 minutes) room on a slower machine.

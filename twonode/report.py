@@ -114,7 +114,9 @@ def resync_commands(c: Cluster, vol: ReplicatedVolume, target: str) -> list[dict
         {"on": target, "run": f"umount {mp} && drbdadm secondary {res} && drbdadm disconnect {res} "
                               f"&& drbdadm connect {res}"},
         {"on": target, "run": "systemctl restart twonode-activate"},
-        {"on": c.first, "run": "systemctl start twonode-verify"},
+        # The verify skips a resource still syncing: wait for the copy.
+        {"on": c.first, "run": f"while [ \"$(drbdadm dstate {res})\" != UpToDate/UpToDate ]; do sleep 5; done; "
+                               "systemctl start twonode-verify"},
     ]
 
 
@@ -142,10 +144,14 @@ def render_verify(c: Cluster, seen: dict[str, dict | None]) -> str:
             "of those blocks is overwritten by its peer's, then run, in this order:")
         for node in c.nodes:
             peer = c.peer(node.name).name
-            out.append(f"# to overwrite {node.name}'s copy with {peer}'s (nothing else may use "
-                       f"{vol.mount_point} on {node.name}: `fuser -vm {vol.mount_point}` if umount says busy):\n"
-                       + "\n".join(f"#   {'on the pyinfra machine' if cmd['on'] == 'pyinfra' else 'on ' + cmd['on']}:"
-                                   f"\n{cmd['run']}" for cmd in resync_commands(c, vol, node.name)))
+            lines, where = [f"# to overwrite {node.name}'s copy with {peer}'s (nothing else may use "
+                            f"{vol.mount_point} on {node.name}: `fuser -vm {vol.mount_point}` if umount says busy):"], None
+            for cmd in resync_commands(c, vol, node.name):
+                if cmd["on"] != where:
+                    where = cmd["on"]
+                    lines.append(f"#   {'on the pyinfra machine' if where == 'pyinfra' else 'on ' + where}:")
+                lines.append(cmd["run"])
+            out.append("\n".join(lines))
     return "\n\n".join(out)
 
 
