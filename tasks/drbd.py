@@ -77,11 +77,13 @@ if c.fences:
     secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=paths.FENCE_OPTIONS,
                 content=fencing.agent_options(peer.bmc, passwords[peer.name]))
 
-# Online verify, from first_node only (both would verify the same blocks).
+# Online verify, from first_node only (both would verify the same blocks),
+# of the volumes in ACTIVATE_VOLUMES (tasks/ocfs2.py writes it; retire
+# takes a volume out): the units name none, so that they outlive changes.
 put(name=f"{AREA}: online verify (twonode-verify)", src="drbd/verify.sh", dest=paths.DRBD_VERIFY, mode="755")
 verify_units = [
     template(name=f"{AREA}: twonode-verify.service", src="drbd/twonode-verify.service.j2", dest=paths.VERIFY_SERVICE,
-             verify=paths.DRBD_VERIFY, volumes=c.replicated_volumes),
+             verify=paths.DRBD_VERIFY),
     checked_template(name=f"{AREA}: twonode-verify.timer ({c.drbd.verify_schedule or 'no schedule'})",
                      src="drbd/twonode-verify.timer.j2", dest=paths.VERIFY_TIMER,
                      check="systemd-analyze calendar \"$(sed -n 's/^OnCalendar=//p' {file})\" >/dev/null",
@@ -100,7 +102,7 @@ if textfile:
     directory(name=f"{AREA}: node_exporter's textfile directory", path=textfile)
     daemon_reload(AREA, "the metrics units", *[
         template(name=f"{AREA}: twonode-metrics.service", src="drbd/twonode-metrics.service.j2",
-                 dest=paths.METRICS_SERVICE, metrics=paths.METRICS, directory=textfile, volumes=c.replicated_volumes),
+                 dest=paths.METRICS_SERVICE, metrics=paths.METRICS, directory=textfile),
         template(name=f"{AREA}: twonode-metrics.timer", src="drbd/twonode-metrics.timer.j2",
                  dest=paths.METRICS_TIMER, interval=c.monitoring.interval),
     ])

@@ -26,13 +26,20 @@ def write_metrics(tmp_path: Path, names: dict[int, str], proc: str, dmesg: str =
     inputs = {"proc": proc, "dmesg": dmesg, "mounts": mounts, "verify": verify}
     for name, text in inputs.items():
         (tmp_path / name).write_text(text)
-    env = {"PATH": "/usr/bin:/bin", "TWONODE_PROC_DRBD": str(tmp_path / "proc"), "TWONODE_DMESG": str(tmp_path / "dmesg"),
-           "TWONODE_MOUNTS": str(tmp_path / "mounts"), "TWONODE_VERIFY_STATE": str(tmp_path / "verify"),
+    # The volumes file the deploy writes, and drbdadm's answer for each minor.
+    (tmp_path / "volumes").write_text("# Managed by twonode\n" + "".join(
+        f"{res} {MOUNT_POINTS.get(res, '/vol/x')}\n" for _, res in sorted(names.items())))
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin/drbdadm").write_text("#!/bin/sh\n[ \"$1\" = sh-minor ] || exit 1\ncase $2 in\n" + "".join(
+        f"  {res}) echo {minor} ;;\n" for minor, res in names.items()) + "  *) exit 10 ;;\nesac\n")
+    (tmp_path / "bin/drbdadm").chmod(0o755)
+    env = {"PATH": f"{tmp_path}/bin:/usr/bin:/bin", "TWONODE_PROC_DRBD": str(tmp_path / "proc"),
+           "TWONODE_DMESG": str(tmp_path / "dmesg"), "TWONODE_MOUNTS": str(tmp_path / "mounts"),
+           "TWONODE_VERIFY_STATE": str(tmp_path / "verify"), "TWONODE_VOLUMES": str(tmp_path / "volumes"),
            "TWONODE_NOW": "1795872941"}
-    specs = [f"{res}:{minor}:{MOUNT_POINTS.get(res, '/vol/x')}" for minor, res in sorted(names.items())]
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    subprocess.run(["sh", str(SCRIPT), str(out), *specs], env=env, check=True, timeout=30)
+    subprocess.run(["sh", str(SCRIPT), str(out)], env=env, check=True, timeout=30)
     assert sorted(p.name for p in out.iterdir()) == ["twonode.prom"], "a temporary file was left"
     return (out / "twonode.prom").read_text()
 

@@ -46,10 +46,14 @@ def work(tmp_path):
 
 
 def verify(work: Path, cstates: list[str], proc: Path = FOUND, *resources: str) -> int:
+    """Runs the script on the volumes file the deploy writes (``resources``;
+    drbd_small by default)."""
     (work / "cstate").write_text("".join(f"{s}\n" for s in cstates))
+    (work / "volumes").write_text("# Managed by twonode\n" + "".join(
+        f"{res} /vol/{res.removeprefix('drbd_')}\n" for res in resources or ("drbd_small",)))
     env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_VERIFY_STATE": str(work / "verify"),
-           "TWONODE_VERIFY_POLL": "0", "TWONODE_PROC_DRBD": str(proc)}
-    return subprocess.run(["sh", str(SCRIPT), *(resources or ("drbd_small",))], env=env, timeout=30).returncode
+           "TWONODE_VERIFY_POLL": "0", "TWONODE_PROC_DRBD": str(proc), "TWONODE_VOLUMES": str(work / "volumes")}
+    return subprocess.run(["sh", str(SCRIPT)], env=env, timeout=30).returncode
 
 
 def results(work: Path):
@@ -83,6 +87,14 @@ def test_a_resource_not_connected_and_up_to_date_on_both_nodes_is_skipped_unveri
 def test_a_verify_cut_short_by_the_connection_is_interrupted(work):
     assert verify(work, ["Connected", "VerifyS", "WFConnection"]) == 1
     assert [r.result for r in results(work)] == ["interrupted"]
+
+
+def test_no_volume_no_verify(work):
+    (work / "volumes").write_text("")
+    env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_VERIFY_STATE": str(work / "verify"),
+           "TWONODE_VOLUMES": str(work / "volumes")}
+    assert subprocess.run(["sh", str(SCRIPT)], env=env, timeout=30).returncode == 0
+    assert not (work / "verify").exists() and not (work / "calls").exists()
 
 
 def test_resources_are_verified_one_after_the_other_and_the_file_keeps_the_last_200(work):

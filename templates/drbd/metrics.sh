@@ -2,8 +2,10 @@
 # twonode-metrics (installed by twonode): this node's DRBD and OCFS2 state
 # as a Prometheus node_exporter textfile, refreshed by twonode-metrics.timer.
 #
-#   twonode-metrics DIRECTORY RESOURCE:MINOR:MOUNT_POINT...
+#   twonode-metrics DIRECTORY
 #
+# Of each replicated volume in /etc/twonode/volumes ("resource mount-point"
+# per line, which the deploy and tasks/retire.py keep).
 # Writes DIRECTORY/twonode.prom whole (written beside, then renamed: the
 # exporter never reads half a file). The values are the ones tasks/status.py
 # shows, read the same way (tests/test_metrics.py checks both agree on the
@@ -11,8 +13,9 @@
 # kernel log for split brain and authentication failures, the mounts, and
 # the online verify's results.
 set -u
-dir=$1; shift
+dir=$1
 proc=${TWONODE_PROC_DRBD:-/proc/drbd}  # the variables: for tests/test_metrics.py
+volumes=${TWONODE_VOLUMES:-/etc/twonode/volumes}
 mounts=${TWONODE_MOUNTS:-/proc/self/mounts}
 verify=${TWONODE_VERIFY_STATE:-/var/lib/twonode/verify}
 now=${TWONODE_NOW:-$(date +%s)}
@@ -20,6 +23,7 @@ out="$dir/twonode.prom"
 tmp="$out.$$"
 trap 'rm -f "$tmp" "$tmp.verify" "$tmp.log"' EXIT
 [ -r "$proc" ] || proc=/dev/null  # the module not loaded: nothing is up
+[ -r "$volumes" ] || volumes=/dev/null
 
 # Each resource's last verify: RESOURCE EPOCH RESULT KIB.
 : > "$tmp.verify"
@@ -30,9 +34,16 @@ if [ -r "$verify" ]; then
     done
 fi
 
+specs=""
+while read -r res mp; do
+    case "$res" in ""|"#"*) continue ;; esac
+    minor=$(drbdadm sh-minor "$res" 2>/dev/null) || continue
+    specs="$specs $res:$minor:$mp"
+done < "$volumes"
+
 if [ -n "${TWONODE_DMESG:-}" ]; then cat "$TWONODE_DMESG"; else dmesg 2>/dev/null; fi | grep drbd > "$tmp.log"
 
-awk -v specs="$*" -v now="$now" -v klog="$tmp.log" -v proc="$proc" -v mounts="$mounts" -v verify="$tmp.verify" '
+awk -v specs="$specs" -v now="$now" -v klog="$tmp.log" -v proc="$proc" -v mounts="$mounts" -v verify="$tmp.verify" '
 BEGIN {
     n = split(specs, spec, " ")
     for (i = 1; i <= n; i++) {

@@ -1,8 +1,8 @@
 #!/bin/sh
-# drbd-verify (installed by twonode): online verify of each resource named,
-# one after the other, run by twonode-verify.service on one node only.
-#
-#   drbd-verify RESOURCE...
+# drbd-verify (installed by twonode): online verify of each replicated
+# volume (/etc/twonode/volumes: "resource mount-point" per line, which the
+# deploy and tasks/retire.py keep), one after the other, run by
+# twonode-verify.service on one node only.
 #
 # DRBD compares each block's digest (verify-alg) with the peer's and marks
 # the blocks that differ out of sync; it does not copy them: which node's
@@ -18,6 +18,7 @@
 state=${TWONODE_VERIFY_STATE:-/var/lib/twonode/verify}  # the variables: for tests/test_verify.py
 poll=${TWONODE_VERIFY_POLL:-5}
 proc=${TWONODE_PROC_DRBD:-/proc/drbd}
+volumes=${TWONODE_VOLUMES:-/etc/twonode/volumes}
 status=0
 
 record() {  # RESOURCE RESULT KIB STATE
@@ -45,7 +46,7 @@ out_of_sync() {
     fi
 }
 
-for res in "$@"; do
+for res in $(awk '$1 !~ /^(#|$)/ { print $1 }' "$volumes" 2>/dev/null); do
     cs=$(drbdadm cstate "$res" 2>/dev/null); ds=$(drbdadm dstate "$res" 2>/dev/null)
     if [ "$cs" != Connected ] || [ "$ds" != UpToDate/UpToDate ]; then
         record "$res" skipped 0 "${cs:-down},${ds:-none}"

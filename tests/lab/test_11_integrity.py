@@ -23,6 +23,7 @@ import json
 import os
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -163,38 +164,48 @@ def test_no_acknowledged_write_is_lost_and_fiori_served_throughout(verified):
 NEW_SECRET = "cm90YXRlZC1zZWNyZXQtZm9yLXRoZS1sYWI"
 
 
+@contextmanager
+def new_secret(directory):
+    """The admin's new secret, in a private file outside the repository,
+    for the deploys run inside."""
+    path = directory / "drbd-secret"
+    path.write_text(NEW_SECRET + "\n")
+    path.chmod(0o600)
+    old = os.environ.get("TWONODE_DRBD_SECRET_FILE")
+    os.environ["TWONODE_DRBD_SECRET_FILE"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TWONODE_DRBD_SECRET_FILE", None)
+        else:
+            os.environ["TWONODE_DRBD_SECRET_FILE"] = old
+
+
 @pytest.fixture(scope="module")
 def rotated(lab, tmp_path_factory):
     lab.restore("converged-small")
     lab.serving = lab.ssh("fiori", SERVING)
-    new_secret = tmp_path_factory.mktemp("secret") / "drbd-secret"
-    new_secret.write_text(NEW_SECRET + "\n")
-    new_secret.chmod(0o600)
-    old_file = os.environ.get("TWONODE_DRBD_SECRET_FILE")
     start_writers(lab.ssh)
     try:
         time.sleep(3)
         # Maintenance: torchio shut down cleanly, fiori serves on.
         lab.run("ssh", "torchio", "systemctl poweroff", timeout=60)
         wait_until(lambda: lab.run("running", "torchio").returncode != 0, timeout=300)
-        os.environ["TWONODE_DRBD_SECRET_FILE"] = str(new_secret)
-        lab.while_away = lab.deploy(inventory=SMALL)
-        lab.start("torchio")
-        wait_until(lambda: "Authentication of peer failed" in lab.ssh("fiori", "dmesg | grep drbd_small"),
-                   timeout=300)
-        lab.refused = status_json(lab)
-        lab.refused_text = lab.pyinfra("tasks/status.py", inventory=SMALL)
-        lab.metric_refused = wait_until(lambda: metric(lab, "torchio", "twonode_drbd_auth_failed",
-                                                       resource="drbd_small"), timeout=150, interval=10)
-        lab.rejoin = lab.deploy(inventory=SMALL)
-        wait_until(lambda: is_serving(lab, "torchio"), timeout=300)
-        lab.again = lab.deploy(inventory=SMALL)
+        with new_secret(tmp_path_factory.mktemp("secret")):
+            lab.while_away = lab.deploy(inventory=SMALL)
+            lab.start("torchio")
+            wait_until(lambda: "Authentication of peer failed" in lab.ssh("fiori", "dmesg | grep drbd_small"),
+                       timeout=300)
+            lab.refused = status_json(lab)
+            lab.refused_text = lab.pyinfra("tasks/status.py", inventory=SMALL)
+            lab.metric_refused = wait_until(lambda: metric(lab, "torchio", "twonode_drbd_auth_failed",
+                                                           resource="drbd_small"), timeout=150, interval=10)
+            lab.rejoin = lab.deploy(inventory=SMALL)
+            wait_until(lambda: is_serving(lab, "torchio"), timeout=300)
+            lab.again = lab.deploy(inventory=SMALL)
     finally:
         stop_writers(lab.ssh)
-        if old_file is None:
-            os.environ.pop("TWONODE_DRBD_SECRET_FILE", None)
-        else:
-            os.environ["TWONODE_DRBD_SECRET_FILE"] = old_file
     time.sleep(2)
     return lab
 
@@ -249,20 +260,12 @@ def test_a_rotation_with_both_nodes_up_keeps_the_link_and_the_mounts(lab, tmp_pa
     lab.restore("converged-small")
     served = {node: lab.ssh(node, SERVING) for node in ("fiori", "torchio")}
     events = {node: lab.ssh(node, "dmesg | grep -c 'drbd_small.*conn(' || true") for node in ("fiori", "torchio")}
-    secret = tmp_path / "drbd-secret"
-    secret.write_text(NEW_SECRET + "\n")
-    secret.chmod(0o600)
-    old_file = os.environ.get("TWONODE_DRBD_SECRET_FILE")
     start_writers(lab.ssh)
     try:
-        os.environ["TWONODE_DRBD_SECRET_FILE"] = str(secret)
-        run = lab.deploy(inventory=SMALL)
+        with new_secret(tmp_path):
+            run = lab.deploy(inventory=SMALL)
     finally:
         stop_writers(lab.ssh)
-        if old_file is None:
-            os.environ.pop("TWONODE_DRBD_SECRET_FILE", None)
-        else:
-            os.environ["TWONODE_DRBD_SECRET_FILE"] = old_file
     assert run.returncode == 0, run
     assert NEW_SECRET not in run.output
     for node in ("fiori", "torchio"):
