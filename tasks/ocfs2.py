@@ -134,10 +134,15 @@ for vol in host.loop(c.replicated_volumes):
             # twonode-activate promotes a node that just booted, once connected.
             wait_for(vol.resource, f"[ \"$(drbdadm role {quote(vol.resource)} | cut -d/ -f1)\" = Primary ]",
                      "Primary", 60),
-            # Right after a boot the fstab mount may still be replaying the
-            # journal when the facts were read; it wins the race (seen on
-            # the lab: "error 16" from a second mount).
-            f"mountpoint -q {quote(vol.mount_point)} || mount {quote(vol.mount_point)}",
+            # twonode-activate may be mounting it at this very moment (it
+            # mounts once the node is promoted, which the deploy's own
+            # promotion or a reconnect can make happen mid-run): the second
+            # mount fails with "error 16" while the first replays the
+            # journal (seen on the lab, also right after a boot). Then the
+            # first one's mount must appear, or the step fails.
+            f"mountpoint -q {quote(vol.mount_point)} || mount {quote(vol.mount_point)} || "
+            f"{{ i=0; until mountpoint -q {quote(vol.mount_point)}; do i=$((i+1)); "
+            f"[ $i -lt 60 ] || {{ echo {quote(vol.mount_point + ': not mounted')} >&2; exit 1; }}; sleep 1; done; }}",
         ],
     )
 
