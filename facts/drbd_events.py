@@ -58,7 +58,7 @@ VERIFY_IN_SYNC = "in-sync"
 VERIFY_OUT_OF_SYNC = "out-of-sync"
 VERIFY_SKIPPED = "skipped"
 VERIFY_INTERRUPTED = "interrupted"
-VERIFY_RESULTS = (VERIFY_IN_SYNC, VERIFY_OUT_OF_SYNC, VERIFY_SKIPPED, VERIFY_INTERRUPTED)
+VERIFY_OUTCOMES = (VERIFY_IN_SYNC, VERIFY_OUT_OF_SYNC, VERIFY_SKIPPED, VERIFY_INTERRUPTED)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def parse_verify_results(lines: list[str]) -> list[VerifyResult]:
     results = []
     for line in lines:
         parts = line.split()
-        if len(parts) != 6 or parts[3] not in VERIFY_RESULTS or not parts[4].isdigit():
+        if len(parts) != 6 or parts[3] not in VERIFY_OUTCOMES or not parts[4].isdigit():
             raise ValueError(f"a verify line is not 'TIME NODE RESOURCE RESULT KIB STATE': {line!r}")
         time, node, resource, result, kib, state = parts
         results.append(VerifyResult(time, node, resource, result, int(kib), state))
