@@ -26,7 +26,7 @@ from twonode.drbd_secret import DrbdSecretError, read_shared_secret
 from twonode.lvm import ensure_lv, extend_command, require_vg
 from twonode.ops import checked_template, directory, put, secret_file, service, step, template
 from twonode.reads import file_lines
-from twonode.shell import masking_secrets, refuse_unless_blank, wait_for
+from twonode.shell import masking_secrets, refuse_unless_blank, refuse_unless_drbd_state, wait_for
 from twonode.planner import Step
 from twonode.snapshot import fact
 from facts.drbd import DrbdResources
@@ -176,10 +176,8 @@ for vol in host.loop(c.replicated_volumes):
         (grow.resize_on,) if grow.resize_on else (),
         f"{AREA}: {res}: grow the DRBD device to its LVs (resize --assume-clean)",
         [
-            f"s=\"$(drbdadm cstate {q_res}) $(drbdadm dstate {q_res})\"; "
-            f"if [ \"$s\" != 'Connected UpToDate/UpToDate' ]; then "
-            f"echo {quote(f'{res}: not connected and up to date on both nodes, not resized:')} \"$s\" >&2; "
-            "exit 1; fi",
+            refuse_unless_drbd_state(res, "Connected UpToDate/UpToDate",
+                                     "not connected and up to date on both nodes, not resized"),
             f"drbdadm -- --assume-clean resize {q_res}",
         ],
     )
@@ -225,9 +223,12 @@ for vol in host.loop(with_steps):
         [
             wait_for(res, f"[ \"$(drbdadm cstate {q_res})\" = Connected ]", "the peer", CONNECT_TIMEOUT),
             # Checked again at the last moment: only a pair that never held
-            # data (Inconsistent on both sides) may skip the sync.
-            f"ds=$(drbdadm dstate {q_res}); if [ \"$ds\" != Inconsistent/Inconsistent ]; then "
-            f"echo {quote(f'{res}: not a new pair, refusing to clear the bitmap: dstate')} \"$ds\" >&2; exit 1; fi",
+            # data (Inconsistent on both sides) may skip the sync, and only
+            # while connected: the peer then takes the same new UUID and
+            # both go UpToDate at once (the user's guide's way to skip the
+            # initial sync); on a lone node it would not reach the peer.
+            refuse_unless_drbd_state(res, "Connected Inconsistent/Inconsistent",
+                                     "not a new connected pair, refusing to clear the bitmap"),
             f"drbdadm -- --clear-bitmap new-current-uuid {q_res}",
         ],
     )

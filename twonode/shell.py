@@ -36,6 +36,19 @@ def refuse_unless_blank(device: str, action: str) -> str:
     )
 
 
+def refuse_unless_drbd_state(resource: str, wanted: str, refusal: str) -> str:
+    """Shell that stops the operation unless ``resource`` is in ``wanted``,
+    "CSTATE DSTATE" as drbdadm prints them (DRBD 8.4 and 9 alike): the last
+    check before a command that is only safe in that state, the planner's
+    facts being the first. The error names the state it found."""
+    res = quote(resource)
+    return (
+        f"s=\"$(drbdadm cstate {res}) $(drbdadm dstate {res})\"; "
+        f"if [ \"$s\" != {quote(wanted)} ]; then "
+        f"echo {quote(f'{resource}: {refusal}:')} \"$s\" >&2; exit 1; fi"
+    )
+
+
 #: Connection states in which a sync can go on: the fact's connected states,
 #: plus the short-lived ones around a handshake and DRBD 9's name.
 SYNCING_CSTATES = "|".join(sorted(CONNECTED_STATES | {"WFReportParams", "Established"}))
