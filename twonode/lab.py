@@ -78,6 +78,15 @@ def port_base() -> int:
     return int(os.environ.get("TWONODE_LAB_PORT") or _instance()[1])
 
 
+#: paramiko's waits for a lab guest's SSH (pyinfra's connector hands them to
+#: SSHClient.connect). pyinfra's default gives the whole key exchange 10 s;
+#: a TCG guest that gets a sixth of a core takes longer, as the test_1 labs'
+#: guests do while the other labs are busy (lab/suite.py: at 14 % of a core,
+#: one connection in two failed with the default, none of two with these;
+#: README, "Four labs"). Real servers keep pyinfra's defaults.
+SLOW_GUEST_SSH_TIMEOUTS = {"timeout": 180, "banner_timeout": 180, "auth_timeout": 180}
+
+
 def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
     """The inventory's hosts; the cluster description is validated first.
     The BMC passwords are the lab BMC's (lab/bmc.py writes the file), the
@@ -99,6 +108,7 @@ def lab_hosts(inventory_file: str) -> list[tuple[str, dict]]:
                 "ssh_key": str(lab_dir() / "ssh" / "id_ed25519"),
                 "ssh_known_hosts_file": "/dev/null",
                 "ssh_strict_host_key_checking": "no",
+                "ssh_paramiko_connect_kwargs": SLOW_GUEST_SSH_TIMEOUTS,
             },
         )
         for node in cluster.nodes
