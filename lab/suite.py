@@ -22,8 +22,8 @@ within o2cb's 60 s) get them, and test_1, which asserts no timing, takes
 what is left. Its guests still get a share, so that SSH, their o2cb
 heartbeats and DRBD pings keep running: nice 5. At nice 10 a guest got 5 %
 of a core while the other labs' four guests were busy (CI's start), its
-sshd took 33 s to send its banner and pyinfra could not connect (test_1
-failed so in CI twice); at nice 5 it gets 14 % (README, "Four labs").
+sshd took 33 s to send its banner and pyinfra could not connect (the
+likely cause of test_1's two CI failures); at nice 5 it gets 14 % (README, "Four labs").
 
 The checkpoints are shared: the first lab that needs one builds it while
 another of the same release that needs it waits (lab/checkpoints.py). Each lab's pytest prints
