@@ -38,7 +38,8 @@ class PathState(JsonDataclass):
     group: str
     #: Regular files only.
     sha1: str | None = None
-    #: A regular file's lines, as pyinfra's FileContents gives them.
+    #: A regular file's lines, as pyinfra's FileContents gives them (None
+    #: when read with ``lines=False``).
     lines: tuple[str, ...] | None = None
 
     @property
@@ -65,17 +66,20 @@ class PathStates(FactBase[dict[str, PathState]]):
     #: twonode/snapshot.py reads the paths several tasks ask for in one go.
     merge_by = "paths"
 
-    def command(self, paths: tuple[str, ...]) -> str:
-        self.paths = tuple(paths)
+    def command(self, paths: tuple[str, ...], lines: bool = True) -> str:
+        self.paths, self.lines = tuple(paths), lines
         quoted = " ".join(shlex.quote(p) for p in paths)
         # Errors (missing paths, directories given to sha1sum and grep) go
         # to /dev/null: stat's list is what says which paths exist. A DRBD
         # resource file holds the shared secret: its lines come masked (the
-        # digest is the real file's).
+        # digest is the real file's). ``lines=False``: files whose every
+        # line is a secret (the peer's BMC options) are known by their
+        # digest only; their text never leaves the node.
+        read_lines = f"grep -H -a '' -- {quoted} 2>/dev/null | {MASK_SECRETS}; " if lines else ""
         return (
             f"echo @@stat; LC_ALL=C stat -c '%F|%a|%U|%G|%n' -- {quoted} 2>/dev/null; "
             f"echo @@sha1; sha1sum -- {quoted} 2>/dev/null; "
-            f"echo @@lines; grep -H -a '' -- {quoted} 2>/dev/null | {MASK_SECRETS}; true"
+            f"echo @@lines; {read_lines}true"
         )
 
     def process(self, output: list[str]) -> dict[str, PathState]:
@@ -102,6 +106,6 @@ class PathStates(FactBase[dict[str, PathState]]):
             result[path] = PathState(
                 kind=kind, mode=int(mode), user=user, group=group,
                 sha1=digests.get(path) if is_file else None,
-                lines=tuple(texts.get(path, ())) if is_file else None,
+                lines=tuple(texts.get(path, ())) if is_file and getattr(self, "lines", True) else None,
             )
         return result

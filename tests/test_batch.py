@@ -14,6 +14,7 @@ from facts.batch import UNREAD, FactBatch
 from facts.blockdev import DeviceSignatures
 from facts.path_states import PathStates
 from facts.systemd import UnitStates
+from twonode import paths
 from twonode.snapshot import key, merged
 
 
@@ -71,6 +72,17 @@ def test_path_states_agree_with_pyinfras_file_facts(odd_tree):
     assert states[str(odd_tree / "link")].kind == "link"
     assert states[str(odd_tree / "x.sh")].mode == 755
     assert states[str(odd_tree / "a")].lines == ("prefix of a:b",)
+
+
+def test_a_secret_file_is_read_by_digest_and_mode_only(tree):
+    secret = tree / "peer-options"
+    secret.write_text("ip=10.0.2.100\npassword=s3cret=x\n")
+    secret.chmod(0o600)
+    command = PathStates().command(paths=(str(secret),), lines=False)
+    assert "s3cret" not in "\n".join(run(command))
+    found = alone(PathStates, paths=(str(secret),), lines=False)[str(secret)]
+    assert found.is_file and found.mode == 600 and found.lines is None
+    assert found.sha1 == alone(Sha1File, path=str(secret))
 
 
 def test_reads_of_one_listing_fact_merge_into_one_command():
@@ -183,8 +195,13 @@ def test_the_whole_deploys_reads_make_one_valid_command():
         assert set(area(c)) <= set(wanted)
     batched = tuple(merged(list(wanted)))
     assert sum(cls is PathStates for cls, _ in wanted) > 20
-    for cls in (PathStates, DeviceSignatures, UnitStates):
+    for cls in (DeviceSignatures, UnitStates):
         assert [k[0] for k in batched].count(cls) == 1
+    # The paths in two reads of the one command: with their lines, and the
+    # secret files (the peer's BMC options) by digest only.
+    path_reads = {dict(k[1]).get("lines", True): dict(k[1])["paths"] for k in batched if k[0] is PathStates}
+    assert set(path_reads) == {True, False} and path_reads[False] == (paths.FENCE_OPTIONS,)
+    assert "grep" not in PathStates().command(paths=path_reads[False], lines=False)
     command = FactBatch().command(batched)
     syntax = subprocess.run(["sh", "-n", "-c", command], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr

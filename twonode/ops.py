@@ -20,7 +20,6 @@ from shlex import quote
 from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import Sha256File
 from pyinfra.facts.server import EtcHosts
 from pyinfra.operations import files, server, systemd
 
@@ -28,7 +27,7 @@ from facts.blockdev import LinuxMounts
 from facts.systemd import UnitStates
 from .context import DeployStopped, node_name
 from .paths import ETC_HOSTS, FSTAB, TEMPLATES
-from .reads import file_lines, path_state
+from .reads import file_lines, path_state, secret_path_state
 from .shell import ere_escape, one_line_command
 from .snapshot import fact
 
@@ -122,11 +121,11 @@ def line(name: str, path: str, regex: str, replace: str):
     return files.line(name=name, path=path, line=regex, replace=replace, extended_regex=True)
 
 
-def directory(name: str, path: str) -> None:
+def directory(name: str, path: str, mode: str | None = None) -> None:
     found = path_state(path)
-    if found is not None and found.is_directory:
+    if found is not None and found.is_directory and (mode is None or found.mode == int(mode)):
         return
-    files.directory(name=name, path=path)
+    files.directory(name=name, path=path, mode=mode)
 
 
 def service(name: str, unit: str, running: bool | None, enabled: bool, daemon_reload: bool = False) -> None:
@@ -237,8 +236,11 @@ def _upload_secret(path: str, content: str):
 
 
 def secret_file(name: str, path: str, content: str) -> None:
-    """``path`` (0600) holds ``content``, compared by digest only."""
-    files.directory(name=f"{name}: root-only directory", path=os.path.dirname(path), mode="700")
-    if host.get_fact(Sha256File, path=path) == hashlib.sha256(content.encode()).hexdigest():
+    """``path`` (0600, in a 0700 directory) holds ``content``, compared by
+    digest only: both are read in the run's one batch (twonode/reads.py
+    declares the file with secret_path_key, which never reads its lines)."""
+    directory(name=f"{name}: root-only directory", path=os.path.dirname(path), mode="700")
+    found = secret_path_state(path)
+    if found is not None and found.is_file and found.mode == 600 and found.sha1 == _sha1(content.encode()):
         return
     _upload_secret(name=name, path=path, content=content)

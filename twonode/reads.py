@@ -30,8 +30,8 @@ from . import migration
 from .model import Cluster
 from .paths import (
     ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
-    DRBD_AFTER_OCFS2, DRBD_EVENT, DRBD_VERIFY, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_PEER, FSTAB,
-    HOST_KEY, INTERFACES, LEASE_HOLDER, LEASES_CONF, METRICS, METRICS_SERVICE, METRICS_TIMER, MIGRATION_PUBLIC_KEY,
+    DRBD_AFTER_OCFS2, DRBD_EVENT, DRBD_VERIFY, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_DIR,
+    FENCE_OPTIONS, FENCE_PEER, FSTAB, HOST_KEY, INTERFACES, LEASE_HOLDER, LEASES_CONF, METRICS, METRICS_SERVICE, METRICS_TIMER, MIGRATION_PUBLIC_KEY,
     NFS_SERVER_DROPIN, O2CB_CLUSTER_CONF, O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES,
     VERIFY_RESULTS, VERIFY_SERVICE, VERIFY_TIMER, cluster_interface_file, lv_path, network_xml, resource_file,
 )
@@ -49,6 +49,16 @@ def path_key(path: str) -> tuple:
 
 def path_reads(*paths: str) -> tuple:
     return tuple(path_key(p) for p in paths)
+
+
+def secret_path_key(path: str) -> tuple:
+    """The read of a file that holds nothing but secrets: its kind, mode,
+    owner and digest, never its lines (read in the same batch)."""
+    return key(PathStates, paths=(path,), lines=False)
+
+
+def secret_path_state(path: str, on=None) -> PathState | None:
+    return read(secret_path_key(path), on=on).get(path)
 
 
 def unit_reads(*units: str) -> tuple:
@@ -132,10 +142,11 @@ def drbd_plan(c: Cluster) -> tuple:
 
 def drbd(c: Cluster) -> tuple:
     return (*install_reads(), key(VolumeGroups),
-            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, FENCE_CONF, DRBD_VERIFY, VERIFY_SERVICE,
-                        VERIFY_TIMER, METRICS, METRICS_SERVICE, METRICS_TIMER,
+            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, FENCE_DIR, FENCE_CONF, DRBD_VERIFY,
+                        VERIFY_SERVICE, VERIFY_TIMER, METRICS, METRICS_SERVICE, METRICS_TIMER,
                         *((c.monitoring.textfile_directory,) if c.monitoring.textfile_directory else ()),
                         *(resource_file(vol.resource) for vol in c.replicated_volumes)),
+            secret_path_key(FENCE_OPTIONS),
             *unit_reads("drbd.service", "twonode-verify.timer", "twonode-metrics.timer"), *drbd_plan(c))
 
 
