@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -51,8 +52,10 @@ def log(message: str) -> None:
     print(f"lab: {message}", file=sys.stderr, flush=True)
 
 
-def lab_sh(*args: str, timeout: int = 900) -> str:
-    result = subprocess.run([str(LAB), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def lab_sh(*args: str, timeout: int = 900, release: str | None = None) -> str:
+    """lab/lab.sh ARGS, for the lab's guests' release or ``release``."""
+    env = {**os.environ, "TWONODE_LAB_RELEASE": release} if release else None
+    result = subprocess.run([str(LAB), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     if result.returncode != 0:
         raise CheckpointError(f"lab.sh {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
     return result.stdout
@@ -85,10 +88,10 @@ def proc_drbd_states(text: str) -> list[tuple[str, str, str]]:
 
 # --- What each checkpoint is.
 
-def root_disk(name: str) -> Path:
+def root_disk(name: str, release: str | None = None) -> Path:
     """Where checkpoint ``name`` keeps a root disk of its own, if it has one
     (beside its directory: ``lab.sh save`` replaces that directory)."""
-    return path_of(name).with_suffix(".root.qcow2")
+    return path_of(name, release).with_suffix(".root.qcow2")
 
 
 @contextmanager
@@ -107,19 +110,33 @@ def services_held(rootfs: Path):
         subprocess.run(["umount", str(rootfs / "proc")], check=False)
 
 
+def provisioned_root(release: str | None = None) -> Path:
+    """The ``provisioned`` checkpoint's root disk of ``release`` (default:
+    the lab's), made when missing, without touching any running guest: the
+    system disk of a node reinstalled on another release (test_1 on
+    Debian 12) as well as the checkpoint's own.
+
+    The deploy's install operation runs by pyinfra into a copy of the
+    guests' root file system at the host's speed (the @chroot connector),
+    rather than in a guest under TCG: minutes less on every rebuild. Which
+    packages land, from which repository and with which options, is the
+    same run; the bare bring-up (test_1) still installs them in a guest."""
+    release = release or lab_release()
+    disk = root_disk("provisioned", release)
+    with one_build_at_a_time(release):
+        if not disk.exists():
+            with tempfile.TemporaryDirectory(dir=cache_dir()) as work:
+                rootfs = Path(work) / "rootfs"
+                lab_sh("rootfs", str(rootfs), release=release)
+                with services_held(rootfs):
+                    pyinfra(f"@chroot/{rootfs}", "lab/provision.py")
+                lab_sh("disk", str(rootfs), str(disk.with_suffix(".tmp")))
+                disk.with_suffix(".tmp").replace(disk)
+    return disk
+
+
 def _build_provisioned() -> None:
-    # The deploy's install operation, run by pyinfra into a copy of the
-    # guests' root file system at the host's speed (the @chroot connector),
-    # rather than in a guest under TCG: minutes less on every rebuild. Which
-    # packages land, from which repository and with which options, is the
-    # same run; the bare bring-up (test_1) still installs them in a guest.
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as work:
-        rootfs = Path(work) / "rootfs"
-        lab_sh("rootfs", str(rootfs))
-        with services_held(rootfs):
-            pyinfra(f"@chroot/{rootfs}", "lab/provision.py")
-        lab_sh("disk", str(rootfs), str(root_disk("provisioned")))
-    lab_sh("reset", str(root_disk("provisioned")), timeout=1800)
+    lab_sh("reset", str(provisioned_root()), timeout=1800)
 
 
 def _verify_provisioned() -> list[str]:
@@ -213,13 +230,13 @@ def input_files(patterns: tuple[str, ...], root: Path = ROOT) -> list[Path]:
     return sorted(found)
 
 
-def key(name: str, root: Path = ROOT) -> str:
-    """sha256 of the checkpoint's name, the guests' release, its parent's
-    key and every input file's path and content."""
+def key(name: str, root: Path = ROOT, release: str | None = None) -> str:
+    """sha256 of the checkpoint's name, the guests' release (default: the
+    lab's), its parent's key and every input file's path and content."""
     checkpoint = CHECKPOINTS[name]
-    digest = hashlib.sha256(f"{name} {lab_release()}".encode())
+    digest = hashlib.sha256(f"{name} {release or lab_release()}".encode())
     if checkpoint.parent:
-        digest.update(key(checkpoint.parent, root).encode())
+        digest.update(key(checkpoint.parent, root, release).encode())
     for path in input_files(checkpoint.inputs, root):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     for path in checkpoint.outside():
@@ -227,14 +244,14 @@ def key(name: str, root: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def _release_prefix(name: str) -> str:
+def _release_prefix(name: str, release: str | None = None) -> str:
     """Named by the release too: one release's checkpoints never make the
     other's stale."""
-    return f"{name}-{lab_release()}-"
+    return f"{name}-{release or lab_release()}-"
 
 
-def path_of(name: str) -> Path:
-    return cache_dir() / f"{_release_prefix(name)}{key(name)}"
+def path_of(name: str, release: str | None = None) -> Path:
+    return cache_dir() / f"{_release_prefix(name, release)}{key(name, release=release)}"
 
 
 def cached(name: str) -> bool:
@@ -279,26 +296,27 @@ def build(name: str) -> Path:
     return where
 
 
-_builds_held = 0
+#: The build locks this process holds, by release, and how deep.
+_builds_held: dict[str, int] = {}
 
 
 @contextmanager
-def one_build_at_a_time():
+def one_build_at_a_time(release: str | None = None):
     """Holds the checkpoint cache for building: when both labs
     (TWONODE_LAB_INSTANCE) miss a checkpoint, one builds it and the other
     waits, then finds it cached. Re-entrant: a build restores its parent.
-    One lock per release: the labs of the other release build theirs
-    meanwhile."""
-    global _builds_held
+    One lock per release (default: the lab's): the labs of the other
+    release build theirs meanwhile."""
+    release = release or lab_release()
     cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / f"build-{lab_release()}.lock", "w") as lock:
-        if not _builds_held:
+    with open(cache_dir() / f"build-{release}.lock", "w") as lock:
+        if not _builds_held.get(release):
             fcntl.flock(lock, fcntl.LOCK_EX)
-        _builds_held += 1
+        _builds_held[release] = _builds_held.get(release, 0) + 1
         try:
             yield
         finally:
-            _builds_held -= 1
+            _builds_held[release] -= 1
 
 
 def restore(name: str) -> None:

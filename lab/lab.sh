@@ -15,9 +15,9 @@
 #   lab/lab.sh bmc-stop|bmc-start   the BMC unreachable / back (its relay then finds nobody)
 #   lab/lab.sh link NODE up|down    NODE's cluster link (eth1) carrier, from the host:
 #                              a pulled cable, which a reboot of the guest does not undo
-#   lab/lab.sh reinstall NODE RELEASE   NODE's system disk replaced by a bare one
-#                              of RELEASE (its data disk kept), then booted: the
-#                              OS reinstalled, as in a rolling upgrade
+#   lab/lab.sh reinstall NODE RELEASE [ROOT]   NODE's system disk replaced by a
+#                              bare one of RELEASE, or ROOT (its data disk kept),
+#                              then booted: the OS reinstalled, as in a rolling upgrade
 #   lab/lab.sh replace NODE [ROOT]   NODE's server rebuilt: new blank disks
 #                              (system disk bare, or ROOT) and new NIC MACs
 #                              (52:54:00:01:...), then booted
@@ -384,17 +384,21 @@ reset() {
   up
 }
 
-# reinstall NODE RELEASE: what an admin does to move a node to another
-# release by reinstalling it: the system disk bare again, of RELEASE; the
-# data disk (vg0, the DRBD backing LVs) kept. The node is stopped first if
-# it still runs (a clean shutdown is the caller's: systemctl poweroff).
+# reinstall NODE RELEASE [ROOT]: what an admin does to move a node to
+# another release by reinstalling it: the system disk bare again, of
+# RELEASE (or ROOT, a root disk of RELEASE such as the provisioned
+# checkpoint's); the data disk (vg0, the DRBD backing LVs) kept. The node is
+# stopped first if it still runs (a clean shutdown is the caller's:
+# systemctl poweroff).
 reinstall() {
-  local n=$1 rel=$2
+  local n=$1 rel=$2 root=${3:-}
   node_index "$n" >/dev/null
   TWONODE_LAB_RELEASE=$rel "$0" image  # refuses a release it does not know
+  [ -n "$root" ] || root=$(image_of "$rel")/base.qcow2
+  [ -f "$root" ] || { echo "lab: no root disk $root" >&2; return 1; }
   stop_node "$n"
   rm -f "$RUN/$n.qcow2"
-  qemu-img create -q -f qcow2 -F qcow2 -b "$(image_of "$rel")/base.qcow2" "$RUN/$n.qcow2"
+  qemu-img create -q -f qcow2 -F qcow2 -b "$(realpath "$root")" "$RUN/$n.qcow2"
   echo "$rel" > "$RUN/$n.release"
   touch "$RUN/$n.reinstalled"
   bmc_start; start_node "$n"; wait_ssh "$n"; provision "$n"
@@ -495,7 +499,7 @@ case $cmd in
   bmc-stop) bmc_stop ;;
   bmc-start) bmc_start ;;
   link) qmp "$1" link n1 "$2" ;;
-  reinstall) reinstall "$1" "$2" ;;
+  reinstall) reinstall "$1" "$2" "${3:-}" ;;
   replace) replace "$1" "${2:-}" ;;
   save) save "$1" ;;
   restore) restore "$1" ;;

@@ -57,3 +57,29 @@ def test_a_labs_failed_tests_are_kept_for_the_end_and_its_output_logged(tmp_path
                         "ERROR tests/lab/test_5_interrupted.py::test_c - TimeoutError"]
     assert (tmp_path / "lab-c.log").read_text() == output
     assert "lab-c | FAILED tests/lab/test_3" in capsys.readouterr().out
+
+
+def _fault_log(tmp_path, *faults: tuple[str, str | None]):
+    import json
+    log = tmp_path / "lab.faults.jsonl"
+    log.write_text("".join(json.dumps({"module": module, "test": f"tests/lab/{module}.py::t", "node": "fiori",
+                                       "emulator_mark": mark, "lines": []}) + "\n" for module, mark in faults))
+    return log
+
+
+FAILED_4 = "FAILED tests/lab/test_4_reboot.py::test_x - conftest.GuestFault: guest kernel fault"
+FAILED_7 = "FAILED tests/lab/test_7_fencing.py::test_y - AssertionError: lost writes"
+
+
+def test_a_module_that_failed_on_an_emulator_fault_alone_runs_once_more(tmp_path):
+    log = _fault_log(tmp_path, ("test_4_reboot", "EFLAGS 9f9cc402 has reserved bits no CPU sets"))
+    assert suite.retry_after_emulator_faults([FAILED_4], log) == ["tests/lab/test_4_reboot.py"]
+
+
+def test_no_retry_for_a_fault_without_the_emulators_mark_or_beside_another_failure(tmp_path):
+    plain = _fault_log(tmp_path, ("test_4_reboot", None))
+    assert suite.retry_after_emulator_faults([FAILED_4], plain) == []
+    emulated = _fault_log(tmp_path, ("test_4_reboot", "EFLAGS 9f9cc402 has reserved bits no CPU sets"))
+    # A product failure in another module of the lab: no retry hides it.
+    assert suite.retry_after_emulator_faults([FAILED_4, FAILED_7], emulated) == []
+    assert suite.retry_after_emulator_faults([FAILED_7], tmp_path / "none.jsonl") == []

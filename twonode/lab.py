@@ -39,6 +39,21 @@ def lab_release() -> str:
     return release
 
 
+#: Set to 1: every release's bring-up from bare Debian (see bare_bringup).
+FULL_ENV = "TWONODE_FULL"
+
+
+def bare_bringup(release: str) -> bool:
+    """Whether test_1 installs the deploy's packages inside ``release``'s
+    guests (from bare Debian), or starts from its ``provisioned``
+    checkpoint, whose packages the same install operation put in at the
+    host's speed (lab/checkpoints.py). The default release always starts
+    bare, as a new server does; the others only with TWONODE_FULL=1, which
+    is worth a run whenever the package list or the release table
+    (twonode/packages.py, twonode/releases.py) changes (CONTRIBUTING.md)."""
+    return release == DEFAULT.codename or os.environ.get(FULL_ENV) == "1"
+
+
 def run_dir() -> Path:
     """This lab's guests: disks, pid files, consoles, QMP sockets."""
     return lab_dir() / f"run{_instance()[0]}"

@@ -15,6 +15,7 @@ report, and the session ends with a table of each module's time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import runpy
@@ -34,6 +35,7 @@ PYINFRA = Path(sys.executable).with_name("pyinfra")
 sys.path.insert(0, str(ROOT / "lab"))
 
 import checkpoints  # noqa: E402  (lab/checkpoints.py)
+import consoles  # noqa: E402  (lab/consoles.py)
 from checkpoints import SMALL, proc_drbd_states  # noqa: E402,F401  (used by the modules)
 
 #: Seconds one lab test (its fixtures included) may take before it is
@@ -59,6 +61,8 @@ _module_seconds: dict[str, float] = {}
 
 def pytest_runtest_setup(item):
     _module_started.setdefault(item.module.__name__, time.monotonic())
+    if item.module.__name__ in _faulted_modules:
+        pytest.skip("a guest's kernel faulted earlier in this module (see that test's report)")
 
 
 def pytest_runtest_teardown(item, nextitem):
@@ -112,6 +116,42 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and item.get_closest_marker("lab") is not None and call.when != "teardown":
         report.sections.append(("guests", _guest_report()))
+
+
+# --- The guests' consoles, watched for kernel faults while a lab test runs.
+
+_watch: consoles.ConsoleWatch | None = None
+
+
+def _record_fault(item, fault: consoles.Fault) -> None:
+    """For lab/suite.py (TWONODE_FAULT_LOG): which module met which fault."""
+    path = os.environ.get("TWONODE_FAULT_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(json.dumps({"module": item.module.__name__, "test": item.nodeid, "node": fault.node,
+                                  "emulator_mark": fault.emulator_mark, "lines": fault.lines[:8]}) + "\n")
+
+
+#: Modules whose guests faulted: their later tests are skipped, as the
+#: guests they build on are gone.
+_faulted_modules: set[str] = set()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    global _watch
+    lab_test = item.get_closest_marker("lab") is not None
+    if lab_test:
+        _watch = _watch or consoles.ConsoleWatch(run_dir(), checkpoints.NODES)
+        _watch.arm()
+    try:
+        yield
+    finally:
+        if lab_test:
+            _watch.disarm()
+            if _watch.fault is not None:
+                _faulted_modules.add(item.module.__name__)
+                _record_fault(item, _watch.fault)
 
 
 class Lab:
