@@ -10,8 +10,14 @@ from capture_facts import fact_reads  # noqa: E402
 
 
 def fx(name: str) -> str:
+    """A captured output. A missing one is an error, never an empty output:
+    empty is a real state of many commands (no DRBD module loaded, no
+    mount), and a renamed fixture must not let a test pass on nothing."""
     path = FIX / name
-    return path.read_text() if path.exists() else ""
+    if not path.is_file():
+        raise FileNotFoundError(f"no captured output {path.relative_to(FIX.parent.parent)}: "
+                                "capture it on the lab (tests/fixtures/README.md), or fix the name")
+    return path.read_text()
 
 
 def lines(name: str) -> list[str]:
@@ -28,3 +34,9 @@ def converged(node: str, name: str, state: str = "converged"):
 
 #: The converged example cluster on Debian 12 guests and on Debian 13 ones.
 CONVERGED_STATES = {"converged": "bookworm", "converged-trixie": "trixie"}
+
+
+def section_of(output: str, name: str) -> str:
+    """The lines of a batched fact output's ``@@name`` section."""
+    from facts.sections import split_sections
+    return "".join(f"{line}\n" for line in split_sections(output.splitlines()).get(name, []))

@@ -148,15 +148,33 @@ def test_one_lab_builds_a_missing_checkpoint_while_the_other_waits(tmp_path, mon
 
 
 def test_a_build_that_restores_its_parent_does_not_wait_for_itself(tmp_path, monkeypatch):
+    import fcntl
     monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path))
+    release = checkpoints.lab_release()
+    other = "bookworm" if release == "trixie" else "trixie"
+
+    def held(name: str) -> bool:
+        # Another open file: flock conflicts with it even in this process.
+        with open(tmp_path / "checkpoints" / f"build-{name}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return False
+
     with checkpoints.one_build_at_a_time():
         with checkpoints.one_build_at_a_time():
-            pass
-        with checkpoints.one_build_at_a_time():
-            pass
-    import fcntl
-    with open(tmp_path / "checkpoints" / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released at the end
+            assert held(release)
+        assert held(release)
+        # The other release's lock is its own: taken, not assumed held
+        # because this release's is (a provisioned root of the other
+        # release built from inside a build).
+        assert not held(other)
+        with checkpoints.one_build_at_a_time(other):
+            assert held(other)
+        assert not held(other)
+    assert not held(release)
 
 
 def test_a_new_bmc_password_rebuilds_the_converged_cluster_only(tree, tmp_path, monkeypatch):

@@ -2,9 +2,11 @@
 and, for DRBD 9, on published real outputs: the kernel's state, the
 on-disk metadata."""
 
+import subprocess
+
 import pytest
 
-from captured import FIX, fx, lines
+from captured import FIX, fx, lines, section_of
 from facts.drbd import DrbdResources, parse_drbdsetup_show, parse_proc_drbd, parse_status_json, split_brain_minors
 from facts.drbd_metadata import (
     INITIAL_UUID, RAW_SUPERBLOCK, DrbdGenerations, DrbdMetadata, parse_get_gi, parse_superblock,
@@ -144,9 +146,29 @@ def test_standalone_without_authentication_failure_is_not_called_one():
 
 
 @pytest.mark.parametrize("node", ["fiori", "torchio"])
-def test_the_shared_secret_never_reaches_the_facts_output(node):
-    text = fx(f"facts/secret-connected_{node}__DrbdResources.txt")
-    assert 'shared-secret   \t"(hidden)";' in text and "abc123" not in text
+def test_the_shared_secret_never_reaches_the_facts_output(node, tmp_path):
+    # The fact's own command in /bin/sh, against stand-ins that print what
+    # the lab's kernel and drbdsetup printed, with the secret put back in
+    # where the capture shows it masked.
+    from facts.drbd import DrbdResources
+    secret = "Se+cr3t/=x"
+    captured = fx(f"facts/secret-connected_{node}__DrbdResources.txt")
+    proc, show = tmp_path / "proc_drbd", tmp_path / "show"
+    proc.write_text(section_of(captured, "proc"))
+    show.write_text(section_of(captured, "show").replace('"(hidden)"', f'"{secret}"'))
+    assert secret in show.read_text()
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name, body in (("drbdsetup", f'[ "$1" = show ] && cat {show}; [ "$1" = show ]'),
+                       ("systemctl", "echo active"), ("dmesg", "true")):
+        (bin_ / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    fact = DrbdResources()
+    command = fact.command().replace("/proc/drbd", str(proc))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True,
+                         env={"PATH": f"{bin_}:/usr/bin:/bin"}).stdout
+    assert secret not in out and 'shared-secret   \t"(hidden)";' in out
+    assert fact.process(out.splitlines())["drbd_small"].connection == "Connected"
 
 
 def test_the_mask_filters_what_drbdsetup_show_prints():

@@ -135,10 +135,10 @@ def test_a_blank_lv_being_brought_up_grows_before_create_md_not_here():
     assert "its LV on fiori, torchio is smaller" in refused.refusal
 
 
-def test_every_plan_either_refuses_or_only_grows_and_the_lvs_first():
+def test_every_plan_either_refuses_or_only_grows_every_short_lv():
     """Every combination of stages and states: a plan with steps never
-    comes with a refusal, never resizes DRBD past LVs left short, and
-    never grows the filesystem on a device that is not growing or grown."""
+    comes with a refusal, extends exactly the LVs left short, and never
+    grows the filesystem on a device that is not growing or grown."""
     stages = [(LV_256, BEFORE), (LV_384, BEFORE), (LV_384, RESIZED), (LV_384, GROWN)]
     kernels = [CONVERGED["torchio"], None, *(k["kernel"] for k in NOT_CONVERGED.values() if k["kernel"])]
     for (a, b, k, wanted) in itertools.product(stages, stages, kernels, (LV_256, LV_384)):
@@ -164,3 +164,16 @@ def test_a_grow_the_volume_group_cannot_hold_is_refused_before_either_lv_grows()
     # Exactly enough is enough; a node whose LV is grown already needs none.
     assert plan(LV_384, sides(LV_256, BEFORE, vg_free_bytes=128 * MIB)).lvextend_on == ("fiori", "torchio")
     assert plan(LV_384, sides(LV_256, BEFORE, lv_bytes=LV_384, vg_free_bytes=0)).lvextend_on == ("fiori",)
+
+
+def test_the_deploy_grows_the_lvs_before_drbd_and_drbd_before_the_filesystem():
+    # pyinfra runs a deploy's operations in the order the code emits them:
+    # the LVs' step, then DRBD's resize (tasks/drbd.py), then the
+    # filesystem's (tasks/ocfs2.py, a later task of deploy.py).
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    drbd = (root / "tasks/drbd.py").read_text()
+    assert 0 < drbd.index("grow.lvextend_on, f\"{AREA}: {res}: grow LV") < drbd.index("grow the DRBD device")
+    deploy = (root / "deploy.py").read_text()
+    assert deploy.index('"drbd", "ocfs2"') > 0
+    assert "grow_filesystem_on" in (root / "tasks/ocfs2.py").read_text()

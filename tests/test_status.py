@@ -63,6 +63,9 @@ def test_no_events_no_section():
             "torchio": facts(drbd84("connected_primary_primary_torchio"))}
     report = render_status(c, both)
     assert "DRBD events" not in report and "waits for" not in report
+    # The rest of the report is there: each node's row of the resource.
+    assert [row[:4] for row in table_rows(report, "resource ")] == [
+        ["drbd_small", node, "Primary/Primary", "Connected"] for node in ("fiori", "torchio")]
 
 
 def test_events_of_both_nodes_newest_last(tmp_path):
@@ -188,23 +191,62 @@ def seen_converged(state="converged-trixie"):
     return seen
 
 
+def table_rows(report: str, header: str) -> list[list[str]]:
+    """The rows of the report's table that starts with ``header``, split
+    into their columns (two spaces or more apart)."""
+    import re
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
 def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_mount():
     import json
     from twonode.report import status_document
     c = load_cluster(ROOT / "inventory.py", ROOT)
     seen = seen_converged()
+    # Not all alike: fiori's drbd_small in split brain (captured), and
+    # /vol/pub not mounted on torchio.
+    proc = (FIX / "drbd84" / "split_brain_standalone_fiori__proc_drbd.txt").read_text().splitlines()
+    show = (FIX / "drbd84" / "split_brain_standalone_fiori__drbdsetup_show.txt").read_text().splitlines()
+    dmesg = (FIX / "drbd84" / "split_brain_standalone_fiori__dmesg_split-brain.txt").read_text().splitlines()
+    seen["fiori"]["drbd"] = DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg", *dmesg])
+    del seen["torchio"]["mounts"]["/vol/pub"]
     doc = json.loads(json.dumps(status_document(c, seen)))
+    report = render_status(c, seen)
+
     assert set(doc) == {"nodes", "resources", "mounts", "vms", "events", "verify"}
-    assert [(r["resource"], r["node"]) for r in doc["resources"]] == [
+    table = {(row[0], row[1]): row for row in table_rows(report, "resource ")}
+    assert [(r["resource"], r["node"]) for r in doc["resources"]] == list(table) == [
         (v.resource, n.name) for v in c.replicated_volumes for n in c.nodes]
     for r in doc["resources"]:
-        assert (r["up"], r["role"], r["peer_role"], r["connection"], r["disk"], r["peer_disk"], r["split_brain"],
-                r["out_of_sync_kib"]) == (True, "Primary", "Primary", "Connected", "UpToDate", "UpToDate", False, 0)
-    assert all(m["mounted"] is True for m in doc["mounts"]) and len(doc["mounts"]) == 6
+        row = table[r["resource"], r["node"]]
+        if not r["up"]:
+            assert row[2:] == ["down"], row
+            continue
+        assert row[2:7] == [f"{r['role']}/{r['peer_role']}", r["connection"], r["disk"], r["peer_disk"],
+                            f"{r['out_of_sync_kib']} KiB"], row
+        assert row[-1] == ("YES" if r["split_brain"] else "no"), row
+    assert [(r["resource"], r["node"]) for r in doc["resources"] if not r["up"]] == [("drbd_vmpool0", "fiori")]
+    assert table["drbd_small", "fiori"][3] == "StandAlone"
+
+    mounts = {row[1]: dict(zip(("fiori", "torchio"), row[2:])) for row in table_rows(report, "volume ")}
+    assert len(doc["mounts"]) == 6
+    for m in doc["mounts"]:
+        assert mounts[m["mount_point"]][m["node"]] == ("mounted" if m["mounted"] else "not mounted"), (m, mounts)
+    assert [m["node"] for m in doc["mounts"] if not m["mounted"]] == ["torchio"]
+
+    nodes = {row[0]: row for row in table_rows(report, "node ")}
     for node in ("fiori", "torchio"):
         info = doc["nodes"][node]
         assert info["reachable"] and info["o2cb"] == {"online": True, "at_boot": True}
-        assert "/vol/small/home" in info["exports"]
+        assert nodes[node][1] == "online, at boot"
+        assert nodes[node][2] == ", ".join(info["exports"]) and "/vol/small/home" in info["exports"]
         assert {p["name"] for p in info["pools"]} == {"vmpool0", "isoimages"}
         assert [n["name"] for n in info["networks"]] == ["192.168.10.0"]
 
