@@ -9,18 +9,29 @@ import subprocess
 import time
 from pathlib import Path
 
+import jinja2
 import pytest
+
+from twonode.fencing import agent_options
+from twonode.model.nodes import Bmc
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER = ROOT / "templates/drbd/fence-peer.sh"
+CONF_TEMPLATE = ROOT / "templates/drbd/fence-handler.conf.j2"
+#: '=', spaces, both quotes, a '$' and a backslash: a password a shell line would mangle.
+PASSWORD = """p=ss w'o"rd $HOME\\x"""
 EVENT = ROOT / "templates/drbd/drbd-event.sh"
 
 FAKE_AGENT = """#!/bin/sh
-# A fence agent: options on stdin, as fence-agents read them.
+# A fence agent: options on stdin, as fence-agents read them. Each call's
+# stdin is kept whole; its argv and environment go to the calls log.
 input=$(cat)
+n=$(ls "$WORK"/stdin.* 2>/dev/null | wc -l)
+printf '%s\\n' "$input" > "$WORK/stdin.$n"
 echo "argv: $*" >> "$CALLS"
+env | sed 's/^/env: /' >> "$CALLS"
 action=$(echo "$input" | sed -n 's/^action=//p')
-echo "$action $(echo "$input" | grep -c '^password=secret$')" >> "$CALLS"
+echo "$action" >> "$CALLS"
 echo "agent $action" >> "$WORK/log"
 [ -e "$WORK/bmc-down" ] && exit 1
 case $action in
@@ -47,8 +58,13 @@ def node(tmp_path):
         path.write_text(text)
         path.chmod(0o755)
     (work / "fence").mkdir()
-    (work / "fence/handler.conf").write_text("peer=torchio\nagent=fence_fake\ndelay=0\n")
-    (work / "fence/peer-options").write_text("ip=10.0.2.100\nusername=u\npassword=secret\n")
+    # What the deploy writes there: its template, and fencing.agent_options()
+    # for a BMC of the model, with a password that a shell would split.
+    (work / "fence/handler.conf").write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
+        peer="torchio", agent="fence_fake", delay=0))
+    bmc = Bmc(agent="fence_redfish", address="10.0.2.100", username="twonode-lab",
+              options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/1"})
+    (work / "fence/peer-options").write_text(agent_options(bmc, PASSWORD))
     (work / "power").write_text("on\n")
     (work / "dstate").write_text("UpToDate/DUnknown\n")
     (work / "cstate").write_text("WFConnection\n")
@@ -66,8 +82,14 @@ def run(work: Path) -> int:
 
 
 def calls(work: Path) -> list[str]:
+    """The actions the agent was asked for, in order."""
     path = work / "calls"
-    return [line for line in path.read_text().splitlines() if not line.startswith("argv")] if path.exists() else []
+    return [line for line in path.read_text().splitlines()
+            if not line.startswith(("argv", "env: "))] if path.exists() else []
+
+
+def stdins(work: Path) -> list[str]:
+    return [(work / f"stdin.{n}").read_text() for n in range(len(list(work.glob("stdin.*"))))]
 
 
 def events(work: Path) -> list[str]:
@@ -84,9 +106,12 @@ def wait_for_calls(work: Path, count: int) -> list[str]:
 
 def test_a_peer_that_was_on_is_powered_off_then_on_again(node):
     assert run(node) == 7
-    # The password reached the agent on stdin, never on its command line.
-    assert wait_for_calls(node, 2) == ["off 1", "on 1"]
-    assert "secret" not in (node / "calls").read_text().replace("password=secret", "")
+    assert wait_for_calls(node, 2) == ["off", "on"]
+    # The password reached the agent on stdin, as one line, whole; never
+    # its command line, its environment or any log.
+    assert [text.splitlines().count(f"password={PASSWORD}") for text in stdins(node)] == [1, 1]
+    for leaked in ("calls", "log", "events"):
+        assert PASSWORD not in (node / leaked).read_text() and "w'o" not in (node / leaked).read_text(), leaked
     assert events(node) == ["fenced-peer"]
     assert (node / "run/peer-fenced").exists()
 
@@ -95,7 +120,7 @@ def test_a_peer_found_off_is_left_off(node):
     (node / "power").write_text("off\n")
     assert run(node) == 7
     time.sleep(1)
-    assert calls(node) == ["off 1"]
+    assert calls(node) == ["off"]
 
 
 @pytest.mark.parametrize("disk", ["Consistent", "Inconsistent", "Outdated"])
@@ -115,7 +140,7 @@ def test_one_fence_serves_every_resource(node):
     assert run(node) == 7
     wait_for_calls(node, 2)
     assert run(node) == 7  # the next resource, moments later
-    assert calls(node) == ["off 1", "on 1"]
+    assert calls(node) == ["off", "on"]
 
 
 def test_the_waiting_node_does_not_fence_once_the_link_is_back(node):

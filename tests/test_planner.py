@@ -109,6 +109,12 @@ def test_content_classification(name):
     factory, expected = SITUATIONS[name]
     if expected is not None:
         assert content_of(factory("fiori")) is expected
+    else:
+        # A node the run cannot see: no content is read, no step planned,
+        # and it is never taken for up.
+        assert not factory("fiori").reachable
+        _, _, plan = plan_pair(name, "up-converged", "fiori")
+        assert "fiori" not in plan.steps and not plan.is_up_on("fiori") and plan.format_on != "fiori"
 
 
 @pytest.mark.parametrize("a,b,first,alone", CASES, ids=[f"{a}+{b}-first:{f}-alone:{x}" for a, b, f, x in CASES])
@@ -121,7 +127,8 @@ def test_every_pair_is_safe(a, b, first, alone):
     # Only nodes this run sees get steps, or format.
     assert set(plan.steps) <= {v.node for v in seen}
     assert plan.format_on is None or plan.format_on in {v.node for v in seen}
-    assert plan.up_on == {v.node for v in seen if v.is_up}
+    # Up: the situations whose kernel has the resource ("up-..."), if seen.
+    assert plan.up_on == {node for node, name in (("fiori", a), ("torchio", b)) if name.startswith("up-")}
 
     # Unknown or foreign contents anywhere: refuse, and touch nothing.
     if Content.UNREADABLE in contents.values():
