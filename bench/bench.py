@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Benchmarks on the lab; prints a Markdown table (copied into the README).
 
-    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --link-cut | --vms N | --rejoin]
+    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --noop | --link-cut | --vms N | --rejoin]
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
    fact on both guests (the floor: connection set-up and one round trip);
    and the fact commands (round trips) per node that the no-op run makes.
+   ``--noop`` (only this): the same from the ``provisioned`` checkpoint,
+   five pairs of runs side by side (the machine's speed drifts; a pair
+   sees the same speed), each time the median of five.
 3. Bring-up of one 1 GiB and one 8 GiB replicated volume: the time must not
    grow with the size (no full-device zeroing, no initial resync).
 4. The lab itself (``--lab-only`` measures just this): a reset to bare
@@ -68,6 +71,22 @@ def fact_round_trips() -> float:
 
 def median(fn, n: int = 3) -> float:
     return statistics.median(fn() for _ in range(n))
+
+
+def trivial_fact() -> float:
+    return sh(PYINFRA, "-y", "lab/inventory.py", "fact", "server.Hostname")
+
+
+def noop_ratio(pairs: int = 5) -> None:
+    """The no-op re-run against the trivial fact, both timed in each of
+    ``pairs`` pairs (the example cluster deployed first)."""
+    runs = [(deploy(), trivial_fact()) for _ in range(pairs)]
+    noop, fact = statistics.median(n for n, _ in runs), statistics.median(f for _, f in runs)
+    row(f"no-op re-run of deploy.py (median of {pairs})", noop)
+    row(f"one trivial fact on both guests (median of {pairs})", fact)
+    row(f"ratio no-op re-run / trivial fact (median of {pairs} pairs)",
+        f"{statistics.median(n / f for n, f in runs):.2f}x")
+    row("fact commands (round trips) per node in a no-op run", f"{fact_round_trips():.0f}")
 
 
 def row(label: str, value: float | str) -> None:
@@ -175,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
     parser.add_argument("--lab-only", action="store_true")
+    parser.add_argument("--noop", action="store_true")
     parser.add_argument("--link-cut", action="store_true")
     parser.add_argument("--vms", type=int, metavar="N")
     parser.add_argument("--rejoin", action="store_true")
@@ -182,6 +202,13 @@ def main() -> None:
     print("| measurement | time |\n| --- | --- |", flush=True)
     if args.lab_only:
         lab_steps()
+        return
+    if args.noop:
+        sys.path.insert(0, str(ROOT / "lab"))
+        import checkpoints
+        checkpoints.restore("provisioned")
+        row("full bring-up of the example cluster (from provisioned)", deploy())
+        noop_ratio()
         return
     if args.link_cut:
         link_cut()
@@ -195,12 +222,7 @@ def main() -> None:
 
     sh("lab/lab.sh", "reset")
     row("full bring-up of the example cluster (reset guests)", deploy())
-    noop = median(deploy)
-    fact = median(lambda: sh(PYINFRA, "-y", "lab/inventory.py", "fact", "server.Hostname"))
-    row("no-op re-run of deploy.py (median of 3)", noop)
-    row("one trivial fact on both guests (median of 3)", fact)
-    row("ratio no-op re-run / trivial fact", f"{noop / fact:.2f}x")
-    row("fact commands (round trips) per node in a no-op run", f"{fact_round_trips():.0f}")
+    noop_ratio()
 
     if not args.skip_sizes:
         for size in ("1g", "8g"):
