@@ -2,32 +2,35 @@
 not even when one node reconnects as Secondary (as every node does at boot).
 
 Fencing is turned off first (a live change of group_data: fencing mode
-"none"), as where it is disabled or failed. Both nodes Primary; the cluster
-link is cut; each node writes its own data
-to the device; the link comes back. DRBD's after-sb-2pri policy is
-`disconnect`: both go StandAlone. The deploy must stop with a report, the
-status must show the split brain with the recovery commands, and both
-nodes' data must still be there. (The OCFS2 volume is unmounted first:
-writing raw data under a mounted OCFS2 would test OCFS2's fencing instead.)
+"none"), as where it is disabled or failed. Both nodes Primary, /vol/small
+mounted on both, a writer on each; the cluster link loses its carrier on
+both nodes from the host (a switch or cable failure). With no fence, DRBD
+keeps writing on both sides; o2cb on each node calls the other dead (about
+a minute), replays its journal and lets the writers go on: the two copies
+part. The link comes back: DRBD's after-sb-2pri policy is `disconnect`, so
+both go StandAlone and keep serving. The deploy must stop with a report,
+the status must show the split brain with the recovery commands, and every
+write either node acknowledged must still be on that node's copy.
 """
 
 import json
 import re
+import time
 
 import pytest
 
-from conftest import proc_drbd_states
+from conftest import measurements, proc_drbd_states, wait_until
+from linkcut import acked, longest_pause, lost, start_writers, stop_writers  # lab/linkcut.py
 
 # The same cluster with fencing off: with fencing, the cut below ends with
 # one node powered off (test_7), not in a split brain.
 NOFENCE = "tests/lab/small_nofence/inventory.py"
 
-DEV = "/dev/drbd_small"
-# A 1 MiB region past OCFS2's first metadata, written by each node through
-# DRBD, read back from the backing LV (same offset: DRBD's metadata is at
-# its end), which a Secondary also lets read.
-WRITE = f"head -c 1M /dev/urandom | dd of={DEV} bs=1M seek=100 oflag=direct status=none"
-READ = "dd if=/dev/vg0/small bs=1M skip=100 count=1 iflag=direct status=none | sha256sum"
+NODES = ("fiori", "torchio")
+
+
+def wrote_since(lab, node: str, moment: float) -> bool:
+    return max((t for _, t in acked(lab.ssh, node)), default=0) > moment
 
 
 @pytest.fixture(scope="module")
@@ -36,30 +39,37 @@ def split(lab):
     run = lab.deploy(inventory=NOFENCE)
     assert run.returncode == 0, run
     assert "fencing" not in lab.ssh("fiori", "drbdsetup show drbd_small"), "fencing still on"
-    for node in ("fiori", "torchio"):
-        lab.ssh(node, "umount /vol/small")
-    for node in ("fiori", "torchio"):
-        lab.ssh(node, "ip link set eth1 down")
-    for node in ("fiori", "torchio"):
-        lab.ssh(node, "i=0; until grep -q cs:WFConnection /proc/drbd; do i=$((i+1)); [ $i -lt 120 ]; sleep 1; done")
-    sums = {}
-    for node in ("fiori", "torchio"):
-        lab.ssh(node, WRITE)
-        sums[node] = lab.ssh(node, READ)
-    assert sums["fiori"] != sums["torchio"]
-    for node in ("fiori", "torchio"):
-        lab.ssh(node, "ip link set eth1 up")
-    for node in ("fiori", "torchio"):
+    start_writers(lab.ssh)
+    time.sleep(10)
+    for node in NODES:
+        assert lab.run("link", node, "down").returncode == 0
+    lab.cut_at = time.time()
+    # Each node goes on writing alone once o2cb has called the other dead.
+    wait_until(lambda: all(wrote_since(lab, n, lab.cut_at + 5) for n in NODES), timeout=420)
+    time.sleep(10)
+    for node in NODES:
+        assert lab.run("link", node, "up").returncode == 0
+    lab.back_at = time.time()
+    for node in NODES:
         lab.ssh(node, "i=0; until grep -q cs:StandAlone /proc/drbd; do i=$((i+1)); [ $i -lt 180 ]; sleep 1; done")
-    lab.sums = sums
+    # Both serve on after the split is found.
+    wait_until(lambda: all(wrote_since(lab, n, lab.back_at + 5) for n in NODES), timeout=120)
+    stop_writers(lab.ssh)
+    time.sleep(3)
+    lab.acked = {node: acked(lab.ssh, node) for node in NODES}
+    for node in NODES:
+        times = [t for _, t in lab.acked[node]]
+        measurements.append(f"test_3 link cut without fencing: longest pause between two acknowledged writes "
+                            f"on {node}: {longest_pause(times):.0f} s")
     return lab
 
 
 def test_both_nodes_standalone_with_split_brain_in_the_log(split):
-    for node in ("fiori", "torchio"):
+    for node in NODES:
         states = proc_drbd_states(split.ssh(node, "cat /proc/drbd"))
-        assert states[0][0] == "StandAlone", states
-        assert "Split-Brain detected" in split.ssh(node, "dmesg")
+        assert states == [("StandAlone", "Primary/Unknown", "UpToDate/DUnknown")], states
+        assert "Split-Brain detected but unresolved" in split.ssh(node, "dmesg")
+        assert "/vol/small" in split.ssh(node, "findmnt -n -o TARGET -t ocfs2")
 
 
 def test_deploy_stops_with_a_report(split):
@@ -104,12 +114,12 @@ def test_the_status_for_machines_says_the_same_in_json(split):
 
 
 def test_a_node_that_reconnects_as_secondary_keeps_its_changes(split):
-    # What a boot does: torchio Secondary, then connecting. The seed's
-    # after-sb-1pri discard-secondary threw torchio's changes away here
-    # ("Split-Brain detected, 1 primaries, automatically solved").
+    # What a boot does: torchio unmounted and Secondary, then connecting.
+    # The seed's after-sb-1pri discard-secondary threw torchio's changes
+    # away here ("Split-Brain detected, 1 primaries, automatically solved").
     unresolved = "grep -c 'Split-Brain detected but unresolved'"
     before = int(split.ssh("torchio", f"dmesg | {unresolved}"))
-    split.ssh("torchio", "drbdadm secondary drbd_small && drbdadm connect drbd_small")
+    split.ssh("torchio", "umount /vol/small && drbdadm secondary drbd_small && drbdadm connect drbd_small")
     split.ssh("fiori", "drbdadm connect drbd_small")
     split.ssh("torchio", f"i=0; until [ $(dmesg | {unresolved}) -gt {before} ]; do "
                          "i=$((i+1)); [ $i -lt 120 ]; sleep 1; done")
@@ -118,8 +128,13 @@ def test_a_node_that_reconnects_as_secondary_keeps_its_changes(split):
     states = proc_drbd_states(split.ssh("torchio", "i=0; until grep -q cs:StandAlone /proc/drbd; do "
                                                    "i=$((i+1)); [ $i -lt 60 ]; sleep 1; done; cat /proc/drbd"))
     assert states == [("StandAlone", "Secondary/Unknown", "UpToDate/DUnknown")], states
+    # Still StandAlone: the operator may use its copy again.
+    split.ssh("torchio", "drbdadm primary drbd_small && mount /vol/small")
 
 
 def test_nothing_was_discarded(split):
-    for node in ("fiori", "torchio"):
-        assert split.ssh(node, READ) == split.sums[node]
+    # Every write a node acknowledged, before, during and after the split,
+    # is on that node's own copy.
+    for node in NODES:
+        assert split.acked[node], node
+        assert lost(split.ssh, node, reader=node, acknowledged=split.acked[node]) == [], node
