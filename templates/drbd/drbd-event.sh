@@ -12,8 +12,9 @@ resource=${DRBD_RESOURCE:-unknown}
 state=${TWONODE_EVENTS:-/var/lib/twonode/events}  # the variable: for tests/test_status.py
 logger -p daemon.crit -t twonode -- "DRBD $event on $resource"
 # A fence-failed event is followed within a minute by o2cb restarting the
-# node: on disk now, or lost (fence-peer.sh, keep()).
-timeout 5 journalctl --sync 2>/dev/null || true
+# node: on disk within seconds, or lost (fence-peer.sh, keep()). In the
+# background: the fence handler that runs this holds frozen I/O.
+( exec 9>&- >/dev/null 2>&1 </dev/null; timeout 5 journalctl --sync ) &
 mkdir -p "${state%/*}"
 # One line per event, newest last; the last 200 are kept.
 {

@@ -21,7 +21,11 @@
 #     once, both run this; first_node fences at once, the other waits
 #     race_delay seconds first, and is powered off before it is done;
 #   - one fence for all resources: every resource calls this at the same
-#     moment; the first call fences, the others find it done;
+#     moment; the first call fences, the others find it done. A fence is
+#     reused only while the peer has stayed away since: once any resource
+#     has been Connected again (the kernel's log says when), the peer is
+#     back, and a new loss of it is a new fence. Never for more than two
+#     minutes either;
 #   - the peer is powered back on only if it was on: one that was already
 #     off (a power loss) is left off, like a BMC would find it.
 #
@@ -34,6 +38,8 @@ resource=${DRBD_RESOURCE:-unknown}
 dir=${TWONODE_FENCE_DIR:-/etc/twonode/fence}
 run=${TWONODE_RUN_DIR:-/run/twonode}
 agents=${TWONODE_AGENT_DIR:-/usr/sbin}
+uptime=${TWONODE_UPTIME:-/proc/uptime}
+# Holds the uptime (seconds) at the fence: the clock the kernel's log uses.
 marker=$run/peer-fenced
 . "$dir/handler.conf"
 
@@ -41,9 +47,13 @@ marker=$run/peer-fenced
 # and journald writes to disk only every few minutes: such restarts lost the
 # records of the handler, the failure's included, on the lab, although it
 # was logged at crit 30 s before (journald's sync on crit did not keep a
-# message even 5 s before a reset there). `journalctl --sync` returns only
-# once what was logged is on disk; the root disk is not the frozen one.
-keep() { logger "$@" 2>/dev/null; timeout 5 journalctl --sync 2>/dev/null || true; }
+# message even 5 s before a reset there). `journalctl --sync` returns once
+# what was logged is on disk: started in the background, so that I/O,
+# frozen while this runs, does not wait for it (it ends in seconds, long
+# before such a restart). Nothing started in the background holds the
+# fence lock (fd 9) or the handler's output.
+background() { ( exec 9>&- >/dev/null 2>&1 </dev/null; "$@" ) & }
+keep() { logger "$@" 2>/dev/null; background timeout 5 journalctl --sync; }
 say() { keep -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 alarm() { keep -p daemon.crit -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
@@ -61,10 +71,22 @@ fi
 mkdir -p "$run"
 exec 9>"$run/fence.lock"
 flock 9
-# Another resource fenced the peer moments ago (the same link loss).
-if [ -e "$marker" ] && [ $(( $(date +%s) - $(stat -c %Y "$marker") )) -lt 120 ]; then
-    say "$peer was fenced $(( $(date +%s) - $(stat -c %Y "$marker") )) s ago: done"
-    exit 7
+# Another resource fenced the peer moments ago (the same link loss), and
+# no resource has been Connected since: the peer is still off.
+connected_since() {  # connected_since UPTIME: a resource connected after it
+    dmesg 2>/dev/null | awk -v t="$1" '/drbd/ && /conn\( [A-Za-z]+ -> Connected \)/ {
+        s = $0; sub(/^\[ */, "", s); sub(/\].*/, "", s); if (s + 0 >= t + 0) found = 1 }
+        END { exit !found }'
+}
+if [ -e "$marker" ]; then
+    age=$(( $(date +%s) - $(stat -c %Y "$marker") ))
+    if connected_since "$(cat "$marker" 2>/dev/null || echo 0)"; then
+        say "$peer was fenced $age s ago, but has been connected since: fencing it again"
+    elif [ "$age" -lt 120 ]; then
+        say "$peer was fenced $age s ago and has stayed away since: done"
+        exit 7
+    fi
+    rm -f "$marker"
 fi
 if [ "${delay:-0}" -gt 0 ]; then
     say "waiting $delay s before fencing $peer (first_node fences first in a race)"
@@ -85,12 +107,13 @@ if ! report=$(agent_do off); then
     event fence-failed
     exit 1
 fi
-touch "$marker"
+cut -d' ' -f1 "$uptime" > "$marker"
 say "$peer is powered off ($report): I/O resumes here"
 event fenced-peer
 if [ "$report" = "Success: Powered OFF" ]; then
     # Back on, in the background: DRBD's I/O must not wait for a boot. The
     # peer boots Secondary and joins by itself (twonode-activate).
-    ( if agent_do on >/dev/null; then say "$peer powered on again"; else say "$peer could not be powered on again"; fi ) &
+    power_on() { if agent_do on >/dev/null; then say "$peer powered on again"; else say "$peer could not be powered on again"; fi; }
+    background power_on
 fi
 exit 7
