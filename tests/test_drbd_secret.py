@@ -146,3 +146,19 @@ def test_the_lab_secret_file_is_private_and_outside_the_repository(monkeypatch, 
     monkeypatch.setenv(drbd_secret.SECRET_FILE_ENV, str(path))
     assert read_shared_secret(validate(EXAMPLE)) == lab.LAB_SECRET
     assert os.environ[drbd_secret.SECRET_FILE_ENV] == str(path)
+
+
+def test_a_secret_is_uploaded_into_a_root_only_directory_and_made_0600_before_it_moves():
+    # The upload gets the SSH server's default mode: it must land where
+    # only root can read, never beside its destination in /etc/drbd.d.
+    from pyinfra.api import FileUploadCommand
+
+    from twonode import ops, paths
+    dest = "/etc/drbd.d/drbd_small.res.twonode-new"
+    commands = list(ops._upload_secret._inner(path=dest, content="shared-secret \"x\";\n"))
+    make_dir, upload, move = commands
+    assert make_dir == f"install -d -m 700 {paths.SECRET_STAGING}"
+    assert isinstance(upload, FileUploadCommand)
+    assert upload.dest.startswith(paths.SECRET_STAGING + "/") and upload.remote_temp_filename == upload.dest
+    assert upload.src.read() == b"shared-secret \"x\";\n"
+    assert move == f"chmod 600 {upload.dest} && mv -f {upload.dest} {dest}"

@@ -26,7 +26,7 @@ from pyinfra.operations import files, server, systemd
 from facts.blockdev import LinuxMounts
 from facts.systemd import UnitStates
 from .context import DeployStopped, node_name
-from .paths import ETC_HOSTS, FSTAB, TEMPLATES
+from .paths import ETC_HOSTS, FSTAB, SECRET_STAGING, TEMPLATES
 from .reads import file_lines, path_state, secret_path_state
 from .shell import ere_escape, one_line_command
 from .snapshot import fact
@@ -227,10 +227,13 @@ def mount(mount_point: str, area: str, **kwargs) -> None:
 
 @operation()
 def _upload_secret(path: str, content: str):
-    # Uploaded straight into its root-only directory, then renamed: the
-    # content is never on a command line or in pyinfra's output (files.put
-    # would print it with --diff).
-    staged = f"{path}.new"
+    # Uploaded into a root-only directory (the upload itself gets the SSH
+    # server's default mode, 0644: beside its destination, in /etc/drbd.d,
+    # anybody could read it until the chmod), made 0600, then renamed into
+    # place. The content is never on a command line or in pyinfra's output
+    # (files.put would print it with --diff).
+    staged = f"{SECRET_STAGING}/{os.path.basename(path)}.new"
+    yield f"install -d -m 700 {quote(SECRET_STAGING)}"
     yield FileUploadCommand(io.BytesIO(content.encode()), staged, remote_temp_filename=staged)
     yield f"chmod 600 {quote(staged)} && mv -f {quote(staged)} {quote(path)}"
 

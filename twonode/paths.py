@@ -55,6 +55,8 @@ EVENTS_FILE = "/var/lib/twonode/events"
 #: templates/drbd/fence-peer.sh, with fencing mode "power".
 FENCE_PEER = "/usr/local/lib/twonode/drbd-fence-peer"
 FENCE_DIR = "/etc/twonode/fence"
+#: Root only (0700): a file holding a secret is uploaded here, then moved into place.
+SECRET_STAGING = "/etc/twonode/staging"
 #: The peer's agent options, password included (0600 in a 0700 directory).
 FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
 #: Which agent, which peer, how long to wait first: nothing secret.
