@@ -63,4 +63,4 @@ if me.name == empty:
         logger.info(f"{me.name}: no running VM{f' {only}' if only else ''} to move: nothing to do")
     for move in moves:
         server.shell(name=f"{AREA}: move {move.vm} live from {move.source} to {move.destination}",
-                     commands=[move.command(c.cluster_network.hosts_suffix)])
+                     commands=[move.command(c.cluster_network.hosts_suffix)], _timeout=MIGRATION_COMMAND_SECONDS)

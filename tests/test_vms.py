@@ -35,7 +35,8 @@ def test_every_running_vm_moves_with_its_definition_over_the_cluster_names():
     moves, problems = plan_moves(SMALL, "fiori", "torchio", here, {})
     assert problems == [] and moves == [Move("tiny", "fiori", "torchio"), Move("web", "fiori", "torchio")]
     assert moves[0].command("-cluster") == (
-        "virsh migrate --live --persistent --undefinesource tiny qemu+ssh://torchio-cluster/system")
+        "virsh migrate --live --auto-converge --timeout 300 --timeout-suspend --persistent --undefinesource tiny "
+        "qemu+ssh://torchio-cluster/system")
 
 
 def test_a_second_run_finds_nothing_to_move():

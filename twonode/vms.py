@@ -19,6 +19,18 @@ from .model import Cluster
 from .releases import Release
 
 
+#: Seconds a VM may stay in the live phase of its move. A VM that dirties
+#: memory faster than the link copies it never converges: libvirt first
+#: slows its vCPUs (--auto-converge), and past this it pauses the VM so that
+#: the last pages are copied (--timeout-suspend; the VM runs again on the
+#: destination). Without a bound one busy VM held the run that empties a
+#: node forever.
+MIGRATION_LIVE_SECONDS = 300
+#: The whole move, pause and copy included: past it the command (and the
+#: run) fails, and the VM keeps running where libvirt left it.
+MIGRATION_COMMAND_SECONDS = 900
+
+
 @dataclass(frozen=True)
 class Move:
     vm: str
@@ -26,7 +38,8 @@ class Move:
     destination: str
 
     def command(self, hosts_suffix: str) -> str:
-        return (f"virsh migrate --live --persistent --undefinesource {quote(self.vm)} "
+        return (f"virsh migrate --live --auto-converge --timeout {MIGRATION_LIVE_SECONDS} --timeout-suspend "
+                f"--persistent --undefinesource {quote(self.vm)} "
                 f"{quote(f'qemu+ssh://{self.destination}{hosts_suffix}/system')}")
 
 
