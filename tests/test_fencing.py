@@ -49,6 +49,22 @@ def test_power_needs_every_bmc():
     assert "needs torchio's BMC" in errors(raw)
 
 
+@pytest.mark.parametrize("agent, lanplus, refused", [
+    ("fence_ipmilan", None, True), ("fence_ipmilan", "0", True), ("fence_idrac", None, True),
+    ("fence_ipmilan", "1", False), ("fence_ilo4", None, False), ("fence_redfish", None, False),
+])
+def test_ipmi_without_lanplus_is_refused_with_the_fix(agent, lanplus, refused):
+    raw = example()
+    bmc = raw["nodes"][0]["bmc"]
+    bmc["agent"], bmc["port"] = agent, 623
+    bmc["options"] = {} if lanplus is None else {"lanplus": lanplus}
+    if refused:
+        text = errors(raw)
+        assert "nodes.0.bmc" in text and '"lanplus": "1"' in text and "fence_redfish" in text, text
+    else:
+        validate(raw)
+
+
 @pytest.mark.parametrize("option, value, expected", [
     ("password", "x", "is set by twonode"),
     ("action", "on", "is set by twonode"),

@@ -7,7 +7,7 @@ import re
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import InterfaceName, Mac, NodeName, Strict
 
@@ -18,6 +18,10 @@ FENCE_OPTION = r"^[a-z][a-z0-9_]{0,40}$"
 FENCE_OPTION_VALUE = r"^[A-Za-z0-9_./:@,+=-]{0,200}$"
 FENCE_OPTIONS_OWNED = {"action", "ip", "ipaddr", "ipport", "username", "login", "password", "passwd",
                        "password_script", "passwd_script", "port", "plug", "nodename", "delay"}
+#: fence-agents' IPMI agents whose default is IPMI 1.5 ("-I lan": the
+#: password crosses the network in the clear or MD5-hashed), unless
+#: lanplus=1. (fence_ilo3/4/5 and fence_ipmilanplus default to lanplus.)
+IPMI_AGENTS_WITHOUT_LANPLUS = {"fence_ipmilan", "fence_idrac", "fence_imm"}
 
 
 class Bmc(Strict):
@@ -48,6 +52,16 @@ class Bmc(Strict):
                 raise ValueError(f"option {name!r}: {value!r} holds characters a fence agent's stdin line "
                                  "does not take here: letters, digits and '_./:@,+=-' only")
         return options
+
+    @model_validator(mode="after")
+    def _ipmi_over_lanplus(self) -> "Bmc":
+        if self.agent in IPMI_AGENTS_WITHOUT_LANPLUS and self.options.get("lanplus") != "1":
+            raise ValueError(
+                f"{self.agent} talks IPMI 1.5 unless told otherwise, which sends the BMC password over the "
+                'network unencrypted: add "lanplus": "1" to its options (IPMI 2.0), or use fence_redfish '
+                "where the BMC has Redfish. Note that fence_ipmilan hands the password to ipmitool on its "
+                "command line, which other local users of the node can see while it runs")
+        return self
 
 
 class Fencing(Strict):
