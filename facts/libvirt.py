@@ -164,6 +164,8 @@ class DiskLease(JsonDataclass):
     node: str
     since: str
     vm: str
+    #: The VM's UUID (None in a lease written before leases held it).
+    uuid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,8 +239,12 @@ class VirshDomains(FactBase[VmState]):
             if current and current.startswith("vm:"):
                 domains[current[3:]] = parse_domain(current[3:], lines)
             elif current and current.startswith("lease:"):
+                # "TOKEN NODE SINCE UUID VM", or "TOKEN NODE SINCE VM" as
+                # holders wrote it before the UUID.
                 fields = " ".join(lines).split()
-                if len(fields) == 4:
+                if len(fields) == 5:
+                    leases[current[6:]] = DiskLease(node=fields[1], since=fields[2], vm=fields[4], uuid=fields[3])
+                elif len(fields) == 4:
                     leases[current[6:]] = DiskLease(node=fields[1], since=fields[2], vm=fields[3])
 
         for line in output:

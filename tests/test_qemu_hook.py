@@ -104,7 +104,7 @@ def lease(work: Path, disk: str = "vms/tiny.qcow2") -> Path:
 def holder_of(work: Path) -> str | None:
     """The node named in the lease, once its holder has written it."""
     text = lease(work).read_text().split() if lease(work).exists() else []
-    return text[1] if len(text) == 4 else None
+    return text[1] if len(text) == 5 else None
 
 
 def wait_for_holder(work: Path, node: str) -> str | None:
@@ -167,6 +167,37 @@ def test_a_migration_mark_does_not_outlive_its_start(work):
     assert hook(work, "torchio", "prepare", "begin").returncode == 1
 
 
+def test_a_mark_left_by_a_failed_migration_expires_and_a_plain_start_is_refused_at_once(work):
+    # libvirt refused the migration after "migrate begin": no prepare, no
+    # release. A minute later the admin starts the VM by hand while it runs
+    # on fiori: refused, not left waiting for fiori's lease.
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    assert hook(work, "torchio", "migrate", "begin").returncode == 0
+    mark = work / "torchio/run/incoming" / UUID
+    subprocess.run(["touch", "-d", "-60 seconds", str(mark)], check=True)
+    refused = hook(work, "torchio", "prepare", "begin")
+    assert refused.returncode == 1 and "it runs on fiori" in refused.stderr, refused.stderr
+    assert not mark.exists() and holder_of(work) == "fiori"
+
+
+def test_an_incoming_migration_waits_only_for_its_own_vms_lease(work):
+    # Another VM (another UUID) runs on fiori with this disk: a migration
+    # mark for this VM on torchio must not make its start wait for that disk.
+    other = domain(f"{work}/vol/vms/tiny.qcow2", uuid="0" * 8 + UUID[8:])
+    assert hook(work, "fiori", "prepare", "begin", other).returncode == 0
+    assert hook(work, "torchio", "migrate", "begin").returncode == 0
+    refused = hook(work, "torchio", "prepare", "begin")
+    assert refused.returncode == 1 and "held by another VM" in refused.stderr, refused.stderr
+    assert holder_of(work) == "fiori"
+
+
+def test_leases_are_root_only(work):
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    assert wait_for_holder(work, "fiori") == "fiori"
+    assert lease(work).stat().st_mode & 0o777 == 0o600
+    assert lease(work).parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_a_disk_in_a_directory_pool_on_a_replicated_volume_is_leased(work):
     xml = domain("x").replace("<disk type='file' device='disk'>", "<disk type='volume' device='disk'>") \
                      .replace("<source file='x'/>", "<source pool='vmpool0' volume='tiny.qcow2'/>")
@@ -220,3 +251,17 @@ def test_a_shareable_disk_is_not_leased_and_a_path_with_a_space_is(work):
     assert hook(work, "fiori", "prepare", "begin", xml).returncode == 0
     assert [p.name for p in (work / "vol/.twonode-leases").iterdir()] == [lease(work, "vms/my vm.qcow2").name]
     assert hook(work, "torchio", "prepare", "begin", xml).returncode == 1
+
+
+def test_the_status_fact_reads_the_lease_the_holder_writes(work):
+    # facts/libvirt.VirshDomains on what the real holder wrote, and on a
+    # lease written before leases held the VM's UUID (the lab's capture).
+    from captured import lines
+    from facts.libvirt import VirshDomains
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    assert wait_for_holder(work, "fiori") == "fiori"
+    state = VirshDomains().process([f"@@lease:{lease(work)}", *lease(work).read_text().splitlines()])
+    found = state.leases[str(lease(work))]
+    assert (found.node, found.vm, found.uuid) == ("fiori", "tiny", UUID)
+    old = VirshDomains().process(lines("libvirt/tiny_on_fiori_fiori__VirshDomains.txt"))
+    assert [(l.node, l.vm, l.uuid) for l in old.leases.values()] == [("fiori", "tiny", None)]

@@ -23,8 +23,13 @@
 # (`systemctl status` shows it), started by this hook:
 #   prepare begin   take the leases now, or refuse the start, saying where
 #                   the VM runs; for an incoming live migration (marked at
-#                   "migrate begin") wait for them: the source lets go when
-#                   its QEMU ends, at its "release end";
+#                   "migrate begin", moments before) wait for them, if the
+#                   source that holds them runs this very VM (its UUID): the
+#                   source lets go when its QEMU ends, at its "release end".
+#                   The mark lives MARK_SECONDS: a migration that failed
+#                   after its "migrate begin" leaves one behind, and a plain
+#                   start that found it would not wait for the lease it has
+#                   no right to;
 #   release end     let go.
 # A VM with no disk on a replicated volume is left alone: it can run on
 # one node only anyway, and the status report flags it.
@@ -40,6 +45,9 @@ holder=${TWONODE_LEASE_HOLDER:-/usr/local/lib/twonode/vm-lease-holder}
 # The TWONODE_* variables are for tests/test_qemu_hook.py only.
 start_unit=${TWONODE_START_UNIT:-systemd-run --quiet --collect}
 wait_for=${TWONODE_LEASE_WAIT:-20}
+# "migrate begin" and "prepare begin" of one incoming migration come within
+# the same libvirt call, seconds apart.
+MARK_SECONDS=30
 node=$(hostname)
 [ -r "$conf/vm-leases.conf" ] && . "$conf/vm-leases.conf"
 
@@ -106,7 +114,7 @@ leases=()
 while read -r mp file; do
     # Not mounted here: the peer may run the VM on it, and this node cannot see its lease.
     mountpoint -q "$mp" || refuse "its disk $file is on $mp, which is not mounted on $node (twonode-activate mounts it once the peer is connected, or with --alone)"
-    mkdir -p "$mp/.twonode-leases" || refuse "cannot make $mp/.twonode-leases"
+    mkdir -p "$mp/.twonode-leases" && chmod 700 "$mp/.twonode-leases" || refuse "cannot make $mp/.twonode-leases"
     leases+=("$mp/.twonode-leases/$(printf '%s' "$file" | sha256sum | cut -c1-32)")
 done <<< "$disks"
 
@@ -115,16 +123,27 @@ done <<< "$disks"
 systemctl stop "$unit" 2>/dev/null
 
 mode=now
-if [ -e "$incoming/$uuid" ] && [ $(( $(date +%s) - $(stat -c %Y "$incoming/$uuid") )) -lt 3600 ]; then
+if [ -e "$incoming/$uuid" ] && [ $(( $(date +%s) - $(stat -c %Y "$incoming/$uuid") )) -lt $MARK_SECONDS ]; then
     mode=wait
 fi
 rm -f "$incoming/$uuid"
+if [ $mode = wait ]; then
+    # Wait only for this VM's own lease: a lease held now (flock refused)
+    # by another VM's holder is a disk that VM runs on, not a migration.
+    for lease in "${leases[@]}"; do
+        [ -e "$lease" ] && ! flock -n "$lease" true 2>/dev/null || continue
+        read -r _ owner since owner_uuid owner_vm < "$lease" 2>/dev/null || continue
+        # Written by a holder older than the UUID in the lease: not known.
+        case "$owner_uuid" in *-*-*-*-*) ;; *) continue ;; esac
+        [ "$owner_uuid" = "$uuid" ] || refuse "its disk's lease $lease is held by another VM ($owner_vm, $owner_uuid) on $owner since $since: not an incoming migration of this VM"
+    done
+fi
 token=$node-$$-$(date +%s)
 # Before= libvirt's units: at shutdown the holder is stopped after them,
 # once libvirt-guests has shut the VMs down, never while they run.
 $start_unit --unit="$unit" --description="twonode: VM $vm's lease" \
     --property=Before=libvirt-guests.service --property=Before=libvirtd.service \
-    "$holder" "$mode" "$token" "$node" "$vm" "${leases[@]}" \
+    "$holder" "$mode" "$token" "$node" "$uuid" "$vm" "${leases[@]}" \
     || refuse "could not start its lease holder ($unit)"
 if [ $mode = wait ]; then
     # Incoming live migration: the source still runs it and holds the
@@ -139,7 +158,9 @@ until held; do
     if ! systemctl -q is-active "$unit" 2>/dev/null; then
         # The holder gave up at once: another node holds a lease, and says so in it.
         for lease in "${leases[@]}"; do
-            read -r _ owner since owner_vm < "$lease" 2>/dev/null || continue
+            read -r _ owner since owner_uuid owner_vm < "$lease" 2>/dev/null || continue
+            # A lease written before it held the UUID: "TOKEN NODE SINCE VM".
+            [ -n "$owner_vm" ] || owner_vm=$owner_uuid
             [ "$owner" != "$node" ] && refuse "it runs on $owner (VM $owner_vm there holds the lease $lease of its disk since $since): stop it there, or migrate it"
         done
         refuse "its lease (${leases[*]}) is held elsewhere"
