@@ -4,36 +4,36 @@
     .venv/bin/python lab/suite.py            # what `make test` runs
     .venv/bin/python lab/suite.py --lanes    # which module runs in which lab
 
-Why three labs: the guests run under TCG, one host core each, and the
+Why four labs: the guests run under TCG, one host core each, and the
 machine has two. The failure scenarios (link cuts, power loss, BMC down)
 spend most of their time waiting on the cluster's own clocks (o2cb's 60 s,
 DRBD's grace, a node's boot): run one after the other in one lab, they left
-the host's cores idle 57 % of the time (measured). The bare bring-up
-(test_1) is the opposite, 12 minutes of package installation and deploys
-that keep both cores busy. So test_1 runs in a lab of its own, and the
-scenarios are split over two more labs (``TWONODE_LAB_INSTANCE``: each its
-own guests, ports and BMC; lab/lab.sh), by their measured times (README,
-"Two labs... three labs"). Those three run Debian 13; a fourth runs test_1
-on Debian 12 from its ``provisioned`` checkpoint (tests/lab/test_1_bringup.py;
-TWONODE_FULL=1 makes it a bare bring-up too).
+the host's cores idle 57 % of the time. The bare bring-up (test_1) is the
+opposite, package installation and deploys that keep both cores busy. So
+test_1 runs in a lab of its own, and the scenarios are split over two more
+labs (``TWONODE_LAB_INSTANCE``: each its own guests, ports and BMC;
+lab/lab.sh), by their measured times (docs/benchmarks.md). Those three run
+Debian 13; a fourth runs test_1 on Debian 12 from its ``provisioned``
+checkpoint (tests/lab/test_1_bringup.py; TWONODE_FULL=1 makes it a bare
+bring-up too, CONTRIBUTING.md).
 
 The test_1 labs run at a lower CPU priority (``nice``): when the labs want
 more than the cores, the scenarios whose timing matters (fencing must end
 within o2cb's 60 s) get them, and test_1, which asserts no timing, takes
 what is left. Its guests still get a share, so that SSH, their o2cb
 heartbeats and DRBD pings keep running: nice 5. At nice 10 a guest got 5 %
-of a core while the other labs' four guests were busy (CI's start), its
-sshd took 33 s to send its banner and pyinfra could not connect (the
-likely cause of test_1's two CI failures); at nice 5 it gets 14 % (README, "Four labs").
+of a core while the other labs' four guests were busy, its sshd took 33 s
+to send its banner and pyinfra could not connect; at nice 5 it gets 14 %.
 
 The checkpoints are shared: the first lab that needs one builds it while
-another of the same release that needs it waits (lab/checkpoints.py). Each lab's pytest prints
-its own module table; lines are prefixed with the lab they come from, and
-each lab's whole output is kept in ``lab-logs/LAB.log``. The failed tests
-are listed again at the very end: CI keeps only the tail of the output, and
-a failing lab's own summary scrolls away under the labs that end later. The
-exit status is non-zero when any lab fails; a module that hangs is ended by
-pytest-timeout, not by CI's limit.
+another of the same release that needs it waits (lab/checkpoints.py). Each
+lab's pytest prints its own module table; lines are prefixed with the lab
+they come from, and each lab's whole output is kept in ``lab-logs/LAB.log``.
+The labs' times and failed tests are listed again at the very end: CI keeps
+only the tail of the output. A module whose only failure was a guest's
+kernel fault with an emulator's mark (lab/consoles.py) runs once more, and
+the summary says so. The exit status is non-zero when any lab fails; a
+module that hangs is ended by pytest-timeout, not by CI's limit.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from twonode.lab import bare_bringup  # noqa: E402
+from twonode.releases import DEFAULT  # noqa: E402
+
 LAB = ROOT / "lab" / "lab.sh"
 LOGS = ROOT / "lab-logs"
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
@@ -65,34 +69,33 @@ class Lane:
     test_timeout: int | None = None
     #: The guests' Debian release (TWONODE_LAB_RELEASE), when not the default.
     release: str | None = None
-    #: The lab whose end this one waits for before it starts.
-    after: str | None = None
+    #: The lab whose end this one waits for before it starts, when its
+    #: test_1 is a bare bring-up (twonode/lab.py bare_bringup: TWONODE_FULL=1):
+    #: two bare bring-ups at once starved each other.
+    after_if_bare: str | None = None
 
 
-#: Seconds per module in the last CI run (README): the first lab and the
-#: third each get about half of the scenarios' 28 minutes. Each lab starts
-#: with a module that builds a checkpoint the other needs next (provisioned,
-#: then converged-small), so neither waits long for the other's build.
+#: Seconds per module in the last measured run (docs/benchmarks.md), every
+#: lab busy beside the others: the first and c each about 50 minutes, b's
+#: bare bring-up about 55, d's about 30. Each lab starts with a module that
+#: builds a checkpoint the other needs next (provisioned, then
+#: converged-small), so neither waits long for the other's build.
 LANES = (
-    # 361 + 359 + 71; test_10 (a node rebuilt) here, off lab-c + lab-d's
-    # path, the longest (CI4: 1383 + 2430 s of 3879).
-    # test_11 (verify, secret rotation) here too: lab-c + lab-d stay the
-    # longest path.
-    Lane("lab", "", ("test_2_alone_then_join", "test_4_reboot", "test_9_vms", "test_10_replace_node",
-                     "test_11_integrity")),
-    # test_1's deploy from bare Debian, 7 to 8 minutes alone, took 27 (1627
-    # s) beside the other labs' busiest modules; 60 minutes per test leave
-    # its deploy (the test's time less 5 minutes) room on a slower machine.
+    # 1386 (provisioned built here) + 592 + 627 + 454
+    Lane("lab", "", ("test_2_alone_then_join", "test_4_reboot", "test_9_vms", "test_10_replace_node")),
+    # test_1's deploy from bare Debian, 7 to 8 minutes alone, took 50 beside
+    # the other labs' busiest modules; 60 minutes per test leave its deploy
+    # (the test's time less 5 minutes) room on a slower machine.
     Lane("lab-b", "b", ("test_1_bringup",), nice=5, test_timeout=3600),
-    # 208 (converged-small's build included) + 188 + 84 + 185 + 220
+    # 476 (converged-small built here) + 500 + 491 + 262 + 391 + 649
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes",
-                        "test_7_fencing", "test_8_bmc_unreachable")),
+                        "test_7_fencing", "test_8_bmc_unreachable", "test_11_integrity")),
     # Debian 12 beside the default 13 (README, "Debian 12 and 13"): the
     # bring-up from the provisioned checkpoint, a node's first reboot, and
-    # the rolling upgrade, once lab-c is done (with TWONODE_FULL=1 a second
-    # bare bring-up, which must not start beside the first: two of them
-    # starved each other).
-    Lane("lab-d", "d", ("test_1_bringup",), nice=5, test_timeout=3600, release="bookworm", after="lab-c"),
+    # the rolling upgrade, from the start; with TWONODE_FULL=1 a second bare
+    # bring-up, which waits for lab-c.
+    Lane("lab-d", "d", ("test_1_bringup",), nice=5, test_timeout=3600, release="bookworm",
+         after_if_bare="lab-c"),
 )
 
 
@@ -202,9 +205,9 @@ def main() -> int:
         fault_log = LOGS / f"{lane.name}.faults.jsonl"
         fault_log.unlink(missing_ok=True)
         lane_env = {**lane_env, "TWONODE_FAULT_LOG": str(fault_log)}
-        if lane.after in ended:
-            ended[lane.after].wait()
-            print(f"{lane.name:<{width}} | (starts now: {lane.after} has ended)", flush=True)
+        if lane.after_if_bare in ended and bare_bringup(lane.release or DEFAULT.codename):
+            ended[lane.after_if_bare].wait()
+            print(f"{lane.name:<{width}} | (starts now: {lane.after_if_bare} has ended)", flush=True)
         started = time.monotonic()
         try:
             process = subprocess.Popen(argv, cwd=ROOT, env=lane_env, stdout=subprocess.PIPE,
