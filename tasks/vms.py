@@ -26,7 +26,7 @@ from twonode.install import node_release
 from twonode.reads import path_state
 from twonode.sides import Presence
 from twonode.snapshot import fact, prefetch
-from twonode.vms import peer_problems, plan_moves, release_problem
+from twonode.vms import MIGRATION_COMMAND_SECONDS, peer_problems, plan_moves, release_problem
 
 AREA = "vms"
 c = cluster()
