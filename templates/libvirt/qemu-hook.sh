@@ -122,6 +122,14 @@ done <<< "$disks"
 # is not running here, or libvirt would not prepare it).
 systemctl stop "$unit" 2>/dev/null
 
+# read_lease FILE: owner, since, owner_uuid and owner_vm from a lease
+# ("TOKEN NODE SINCE UUID VM"; one written before leases held the UUID,
+# "TOKEN NODE SINCE VM", leaves owner_uuid empty).
+read_lease() {
+    read -r _ owner since owner_uuid owner_vm < "$1" 2>/dev/null || return 1
+    [ -n "$owner_vm" ] || { owner_vm=$owner_uuid; owner_uuid=; }
+}
+
 mode=now
 if [ -e "$incoming/$uuid" ] && [ $(( $(date +%s) - $(stat -c %Y "$incoming/$uuid") )) -lt $MARK_SECONDS ]; then
     mode=wait
@@ -132,9 +140,8 @@ if [ $mode = wait ]; then
     # by another VM's holder is a disk that VM runs on, not a migration.
     for lease in "${leases[@]}"; do
         [ -e "$lease" ] && ! flock -n "$lease" true 2>/dev/null || continue
-        read -r _ owner since owner_uuid owner_vm < "$lease" 2>/dev/null || continue
-        # Written by a holder older than the UUID in the lease: not known.
-        case "$owner_uuid" in *-*-*-*-*) ;; *) continue ;; esac
+        # A lease without the UUID: whose it is, is not known.
+        read_lease "$lease" && [ -n "$owner_uuid" ] || continue
         [ "$owner_uuid" = "$uuid" ] || refuse "its disk's lease $lease is held by another VM ($owner_vm, $owner_uuid) on $owner since $since: not an incoming migration of this VM"
     done
 fi
@@ -158,9 +165,7 @@ until held; do
     if ! systemctl -q is-active "$unit" 2>/dev/null; then
         # The holder gave up at once: another node holds a lease, and says so in it.
         for lease in "${leases[@]}"; do
-            read -r _ owner since owner_uuid owner_vm < "$lease" 2>/dev/null || continue
-            # A lease written before it held the UUID: "TOKEN NODE SINCE VM".
-            [ -n "$owner_vm" ] || owner_vm=$owner_uuid
+            read_lease "$lease" || continue
             [ "$owner" != "$node" ] && refuse "it runs on $owner (VM $owner_vm there holds the lease $lease of its disk since $since): stop it there, or migrate it"
         done
         refuse "its lease (${leases[*]}) is held elsewhere"
