@@ -26,6 +26,10 @@ class VirshObject(JsonDataclass):
     target: str | None = None
     #: A network's address/prefix, e.g. "192.168.10.1/24".
     address: str | None = None
+    #: A network's MTU, when its definition sets one.
+    mtu: int | None = None
+    #: A network's bridge MAC.
+    mac: str | None = None
 
 
 def _yes(value: str) -> bool:
@@ -47,6 +51,8 @@ def parse_virsh_list(lines: list[str]) -> dict[str, dict[str, bool]]:
 
 _PATH = re.compile(r"<path>([^<]+)</path>")
 _BRIDGE = re.compile(r"<bridge name=['\"]([^'\"]+)['\"]")
+_MAC = re.compile(r"<mac address=['\"]([0-9a-fA-F:]+)['\"]")
+_MTU = re.compile(r"<mtu size=['\"](\d+)['\"]")
 _IP = re.compile(r"<ip address=['\"]([^'\"]+)['\"] (?:netmask=['\"]([^'\"]+)['\"]|prefix=['\"](\d+)['\"])")
 
 
@@ -59,7 +65,7 @@ def parse_virsh(sections: dict[str, list[str]], kind: str) -> dict[str, VirshObj
     result = {}
     for name, row in rows.items():
         xml = "\n".join(sections.get(f"{kind}:{name}", []))
-        target = address = None
+        target = address = mtu = mac = None
         if kind == "pool":
             m = _PATH.search(xml)
             target = m.group(1) if m else None
@@ -69,7 +75,11 @@ def parse_virsh(sections: dict[str, list[str]], kind: str) -> dict[str, VirshObj
             m = _IP.search(xml)
             if m:
                 address = f"{m.group(1)}/{m.group(3) or _prefix(m.group(2))}"
-        result[name] = VirshObject(name=name, target=target, address=address, **row)
+            m = _MTU.search(xml)
+            mtu = int(m.group(1)) if m else None
+            m = _MAC.search(xml)
+            mac = m.group(1).lower() if m else None
+        result[name] = VirshObject(name=name, target=target, address=address, mtu=mtu, mac=mac, **row)
     return result
 
 

@@ -12,6 +12,17 @@ from .sections import section_text
 
 
 @dataclass(frozen=True)
+class Vxlan(JsonDataclass):
+    """A VXLAN link's tunnel: its id, its ends and UDP port, the NIC under it."""
+
+    id: int
+    local: str | None
+    remote: str | None
+    port: int | None
+    device: str | None
+
+
+@dataclass(frozen=True)
 class Nic(JsonDataclass):
     name: str
     mac: str
@@ -19,10 +30,24 @@ class Nic(JsonDataclass):
     state: str
     #: IPv4 addresses with prefix, e.g. ("192.168.3.6/24",).
     ipv4: tuple[str, ...] = ()
+    mtu: int | None = None
+    #: The bridge it is a port of.
+    master: str | None = None
+    #: Its tunnel, if it is a VXLAN link.
+    vxlan: Vxlan | None = None
+
+
+def _vxlan(link: dict) -> Vxlan | None:
+    info = link.get("linkinfo") or {}
+    if info.get("info_kind") != "vxlan":
+        return None
+    data = info.get("info_data") or {}
+    return Vxlan(id=data.get("id", 0), local=data.get("local"), remote=data.get("remote"),
+                 port=data.get("port"), device=data.get("link"))
 
 
 def parse_ip_addr_json(text: str) -> dict[str, Nic]:
-    """Parse ``ip -j addr show``."""
+    """Parse ``ip -d -j addr show`` (without -d: no tunnel details)."""
     nics = {}
     for link in json.loads(text or "[]"):
         if link.get("link_type") not in ("ether", None):
@@ -35,6 +60,9 @@ def parse_ip_addr_json(text: str) -> dict[str, Nic]:
             ipv4=tuple(
                 f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []) if a.get("family") == "inet"
             ),
+            mtu=link.get("mtu"),
+            master=link.get("master"),
+            vxlan=_vxlan(link),
         )
     return nics
 
@@ -97,7 +125,8 @@ class NetworkState(JsonDataclass):
 
 class NetworkInterfaces(FactBase[NetworkState]):
     """
-    Ethernet interfaces in force (name, MAC, state, IPv4), and the address
+    Ethernet interfaces in force (name, MAC, state, IPv4, MTU, bridge,
+    VXLAN tunnel), and the address
     this SSH session reached the node at. Whether the udev rules that pin
     the names are current is the managed file's business (PathStates); a
     name not in force is seen here, after the boot that should apply it.
@@ -111,7 +140,7 @@ class NetworkInterfaces(FactBase[NetworkState]):
 
     def command(self) -> str:
         return (
-            "echo @@ip; ip -j addr show; "
+            "echo @@ip; ip -d -j addr show; "
             'echo @@ssh; echo "${SSH_CONNECTION:-}"; true'
         )
 

@@ -82,7 +82,10 @@ cluster = {
             ]},
             {"path": "/vol/small/svn", "clients": [{"host": "192.168.10.8", "options": RW}]},
             {"path": "/vol/small/mail", "clients": [{"host": "192.168.10.29", "options": RW}]},
-            {"path": "/vol/small", "clients": [{"host": "192.168.10.28", "options": RO}]},
+            # The seed also gives 192.168.10.28 all of /vol/small read-only.
+            # /vol/small/home, which it has read-write, is on that file system,
+            # and NFS cannot give one client two kinds of access there: the
+            # model refuses it. Read-write home it is.
         ],
     },
     "libvirt": {
@@ -91,7 +94,8 @@ cluster = {
             {"name": "isoimages", "target": "/vol/pub/computing/software/isoimages/os", "autostart": False},
         ],
         "networks": [
-            # The private storage network: 192.168.10.1 on both nodes.
+            # The private storage network. With nfs.mode "single" (the default)
+            # it spans both nodes, and 192.168.10.1 is on the node that serves NFS.
             {"name": "192.168.10.0", "bridge": "virbr0", "mac": "52:54:00:81:cd:08",
              "address": "192.168.10.1/24"},
         ],

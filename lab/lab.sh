@@ -15,6 +15,7 @@
 #   lab/lab.sh bmc-stop|bmc-start   the BMC unreachable / back (its relay then finds nobody)
 #   lab/lab.sh link NODE up|down    NODE's cluster link (eth1) carrier, from the host:
 #                              a pulled cable, which a reboot of the guest does not undo
+#   lab/lab.sh freeze NODE     NODE hangs: its CPUs stopped (QMP stop), still powered on
 #   lab/lab.sh reinstall NODE RELEASE [ROOT]   NODE's system disk replaced by a
 #                              bare one of RELEASE, or ROOT (its data disk kept),
 #                              then booted: the OS reinstalled, as in a rolling upgrade
@@ -499,6 +500,8 @@ case $cmd in
   bmc-stop) bmc_stop ;;
   bmc-start) bmc_start ;;
   link) qmp "$1" link n1 "$2" ;;
+  # A node that hangs: its CPU stopped, still powered (its BMC still sees it on).
+  freeze) qmp "$1" stop ;;
   reinstall) reinstall "$1" "$2" "${3:-}" ;;
   replace) replace "$1" "${2:-}" ;;
   save) save "$1" ;;

@@ -11,9 +11,10 @@ from shlex import quote
 
 from pyinfra import host, logger
 from pyinfra.facts.server import Which
-from pyinfra.operations import python, server
+from pyinfra.operations import files, python, server
 
 from facts.libvirt import Virsh
+from facts.network import NetworkInterfaces, Vxlan
 from twonode import migration, paths, reads
 from twonode.area import open_area
 from twonode.context import host_of, presence_of, this_node
@@ -83,19 +84,66 @@ for pool in host.loop(lv.pools):
                        "left alone (undefine it to let the deploy redefine it)")
     start_and_autostart("pool", pool.name, have, pool.autostart)
 
+# NFS mode single: the private network spans both nodes (a VXLAN joins the
+# bridges, below); its bridge has no address of its own (twonode-nfs puts
+# the server address on the node that serves) and the VXLAN's MTU.
+carrier = c.private_network() if c.nfs_single else None
+
 for net in host.loop(lv.networks):
+    spans = carrier is not None and net.name == carrier.name
+    address, mtu = (None, c.private_mtu) if spans else (net.address, None)
+    mac = c.bridge_mac(net, me.name)
     xml = paths.network_xml(net.name)
     template(name=f"{AREA}: network XML {net.name}", src="libvirt/network.xml.j2",
-                   dest=xml, net=net)
+             dest=xml, net=net, address=address, mtu=mtu, mac=mac)
     have = networks.get(net.name)
     if have is None:
         server.shell(name=f"{AREA}: define network {net.name}", commands=[f"virsh net-define {quote(xml)}"])
-    elif (have.target, have.address) != (net.bridge, str(net.address)):
+    elif have.target != net.bridge:
         logger.warning(
-            f"{host.name}: network {net.name} has bridge {have.target} and address {have.address}, not "
-            f"{net.bridge} {net.address}: left alone (VMs may use it); undefine it to let the deploy redefine it"
+            f"{host.name}: network {net.name} has bridge {have.target}, not {net.bridge}: left alone "
+            "(VMs may use it); undefine it to let the deploy redefine it"
         )
+    elif (have.address, have.mtu) != (str(address) if address else None, mtu) or (spans and have.mac != mac):
+        # nfs.mode changed (or the cluster link's MTU): the network is
+        # defined anew (libvirt keeps a network's UUID and MAC across a
+        # net-define: undefined first) and started, which VMs on it would
+        # not survive.
+        q_name = quote(net.name)
+        autostart = f"virsh net-autostart {q_name}" + ("" if net.autostart else " --disable")
+        server.shell(
+            name=f"{AREA}: network {net.name} defined anew ({'one network across the nodes' if spans else 'per node'})",
+            commands=[f"if ls /sys/class/net/{quote(net.bridge)}/brif 2>/dev/null | grep -v '^tnvx' | grep -q .; then "
+                      f"echo 'VMs are attached to {net.bridge}: shut them down or move them, then deploy again' >&2; "
+                      f"exit 1; fi",
+                      f"virsh net-destroy {q_name} >/dev/null 2>&1; virsh net-undefine {q_name}",
+                      f"virsh net-define {quote(xml)}", f"virsh net-start {q_name}", autostart])
+        continue
     start_and_autostart("net", net.name, have, net.autostart)
+
+if carrier is not None:
+    link, bridge = paths.private_link(c.nfs.vxlan_id), carrier.bridge
+    directory(name=f"{AREA}: {paths.PRIVATE_LINK_HOOK.rsplit('/', 1)[0]}", path=paths.PRIVATE_LINK_HOOK.rsplit("/", 1)[0])
+    link_hook_was_there = path_state(paths.PRIVATE_LINK_HOOK) is not None
+    link_hook = put(name=f"{AREA}: network hook (the private network across the nodes)",
+                    src="libvirt/private-link.sh", dest=paths.PRIVATE_LINK_HOOK, mode="755")
+    wanted = Vxlan(id=c.nfs.vxlan_id, local=str(me.cluster_address), remote=str(peer.cluster_address),
+                   port=c.nfs.vxlan_port, device=c.cluster_network.interface)
+    link_conf = template(name=f"{AREA}: {paths.PRIVATE_LINK_CONF}", src="libvirt/private-link.conf.j2",
+                         dest=paths.PRIVATE_LINK_CONF, network=carrier.name, bridge=bridge, link=link,
+                         vxlan_id=wanted.id, local=wanted.local, remote=wanted.remote, port=wanted.port,
+                         device=wanted.device, mtu=c.private_mtu)
+    now = fact(NetworkInterfaces).nics.get(link)
+    if now is None or (now.vxlan, now.master, now.mtu) != (wanted, bridge, c.private_mtu) or link_conf.will_change:
+        server.shell(name=f"{AREA}: {bridge} joined to {peer.name}'s by VXLAN {link}",
+                     commands=[f"{paths.PRIVATE_LINK_HOOK} {quote(carrier.name)} started begin - </dev/null"])
+else:
+    link_hook_was_there, link_hook = True, UNCHANGED
+    if path_state(paths.PRIVATE_LINK_CONF) is not None:
+        files.file(name=f"{AREA}: no VXLAN for the private network (nfs.mode per_node)",
+                   path=paths.PRIVATE_LINK_CONF, present=False)
+        server.shell(name=f"{AREA}: the private network's VXLAN removed",
+                     commands=["ip -o link show type vxlan | grep -o ' tnvx[0-9]*' | xargs -r -n1 ip link del"])
 
 # Each key on a line of its own already: nothing to do (the operation would
 # read the user, the home and the file to find that out).
@@ -208,7 +256,7 @@ restart_for = [
     line(name=f"{AREA}: qemu.conf {name} (migrations over the cluster network)", path=paths.QEMU_CONF,
          regex=rf"^#?\s*{name}\s*=", replace=f"{name} = {value}")
     for name, value in migration.qemu_conf_settings(str(me.cluster_address)).items()
-] + ([] if hook_was_there else [qemu_hook])
+] + ([] if hook_was_there else [qemu_hook]) + ([] if link_hook_was_there else [link_hook])
 if any(op is not UNCHANGED for op in restart_for):
     server.shell(name=f"{AREA}: restart libvirtd for the new qemu.conf or hook",
                  commands=["systemctl try-restart libvirtd.service"],

@@ -2,7 +2,7 @@
 in force, and the NIC the deploy connects through."""
 
 from captured import converged, fx
-from facts.network import NetworkState, parse_ip_addr_json, parse_ssh_connection
+from facts.network import NetworkState, Vxlan, parse_ip_addr_json, parse_ssh_connection
 
 
 def test_nics_and_addresses():
@@ -54,3 +54,18 @@ def test_pinning_the_management_nic_is_refused():
 def test_giving_the_management_nics_name_away_is_refused():
     problems = lab_state("10.0.2.15").management_conflicts("eth1", {"eth0": "52:54:00:00:01:01"})
     assert len(problems) == 1 and "gives its name eth0 to 52:54:00:00:01:01" in problems[0]
+
+
+def test_the_private_networks_vxlan_its_bridge_and_mtu():
+    # Captured with NFS in mode single: the VXLAN joins virbr0 to the peer's,
+    # two NFS clients of the lab (veths) on the bridge too.
+    fiori = converged("fiori", "NetworkInterfaces", state="nfs-single").nics
+    torchio = converged("torchio", "NetworkInterfaces", state="nfs-single").nics
+    link = fiori["tnvx4210"]
+    assert link.vxlan == Vxlan(id=4210, local="192.168.3.6", remote="192.168.3.7", port=4789, device="eth1")
+    assert (link.master, link.mtu) == ("virbr0", 1450)
+    assert torchio["tnvx4210"].vxlan.remote == "192.168.3.6"
+    assert fiori["virbr0"].vxlan is None and fiori["virbr0"].mtu == 1450
+    assert fiori["eth1"].master is None and fiori["eth1"].mtu == 1500
+    # Without -d (older captures) there are no tunnel details, and nothing breaks.
+    assert all(nic.vxlan is None for nic in parse_ip_addr_json(fx("network/eth1_configured_fiori__ip_j_addr.txt")).values())

@@ -372,8 +372,8 @@ BAD = [
      set_(["libvirt", "pools", 0, "target"], "/vol/vmpool0;rm -rf /"),
      "libvirt.pools.0.target", "between the slashes"),
     ("export-path-with-newline",
-     set_(["nfs", "exports", 4, "path"], "/vol/small\n/ *(rw)"),
-     "nfs.exports.4.path", "between the slashes"),
+     set_(["nfs", "exports", 3, "path"], "/vol/small\n/ *(rw)"),
+     "nfs.exports.3.path", "between the slashes"),
     ("export-option-fsid-injection",
      add_option(0, 0, "fsid=1) *(rw,no_root_squash"),
      "nfs.exports.0.clients.0.options", "the value of fsid must match"),
@@ -426,6 +426,27 @@ BAD = [
     ("cluster-network-host-bits-set",
      set_(["cluster_network", "network"], "192.168.3.6/24"),
      "cluster_network.network", "host bits set"),
+    # NFS: one server (mode single), exports NFS cannot tell apart
+    ("nfs-nested-export-ro-inside-rw",
+     lambda c: c["nfs"]["exports"].append({"path": "/vol/small", "clients": [
+         {"host": "192.168.10.28", "options": ["ro", "no_subtree_check"]}]}),
+     "nfs.exports.0", "has rw on /vol/small/home but ro on /vol/small"),
+    ("nfs-single-export-on-local-volume",
+     lambda c: c["nfs"]["exports"].append({"path": "/vol/local/x", "clients": [
+         {"host": "192.168.10.8", "options": ["ro"]}]}),
+     "nfs.exports.4.path", "set nfs.mode to \"per_node\""),
+    ("nfs-state-volume-unknown",
+     set_(["nfs", "state_volume"], "smal"),
+     "nfs.state_volume", "is not a replicated volume (small, vmpool0, pub)"),
+    ("nfs-mode-typo",
+     set_(["nfs", "mode"], "per-node"),
+     "nfs.mode", "'single' or 'per_node'"),
+    ("nfs-grace-shorter-than-lease",
+     both(set_(["nfs", "lease_time"], 60), set_(["nfs", "grace_time"], 30)),
+     "nfs", "raise grace_time or lower lease_time"),
+    ("nfs-vxlan-mtu-too-small",
+     set_(["cluster_network", "mtu"], 1300),
+     "cluster_network.mtu", "at least 1330 is needed"),
 ]
 
 
@@ -454,6 +475,27 @@ def test_bad_config_names_field_and_fix(mutate, field, fix):
     assert any(fix in line for line in mine), f"{fix!r} not in:\n" + "\n".join(mine)
     # Every problem points at a field, never at the cluster as a whole.
     assert not any(line.startswith("cluster.cluster:") for line in lines), lines
+
+
+def test_nested_exports_with_the_same_access_pass():
+    raw = example()
+    raw["nfs"]["exports"].append({"path": "/vol/small", "clients": [
+        {"host": "192.168.10.28", "options": ["rw", "no_subtree_check"]}]})
+    validate(raw)
+
+
+def test_per_node_mode_takes_exports_on_local_volumes():
+    raw = example()
+    raw["nfs"]["mode"] = "per_node"
+    raw["nfs"]["exports"].append({"path": "/vol/local/x", "clients": [{"host": "192.168.10.8", "options": ["ro"]}]})
+    assert validate(raw).nfs_state_volume() is None
+
+
+def test_the_state_volume_is_the_first_exports_unless_named():
+    raw = example()
+    assert validate(raw).nfs_state_volume().name == "small"
+    raw["nfs"]["state_volume"] = "pub"
+    assert validate(raw).nfs_state_volume().name == "pub"
 
 
 def test_all_problems_are_reported_at_once():

@@ -220,7 +220,7 @@ def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_
     doc = json.loads(json.dumps(status_document(c, seen)))
     report = render_status(c, seen)
 
-    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events", "verify"}
+    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events", "verify", "nfs"}
     table = {(row[0], row[1]): row for row in table_rows(report, "resource ")}
     assert [(r["resource"], r["node"]) for r in doc["resources"]] == list(table) == [
         (v.resource, n.name) for v in c.replicated_volumes for n in c.nodes]

@@ -24,7 +24,9 @@ AREAS = {
     "network": ["ifupdown", "iproute2"],
     "drbd": ["drbd-utils"],
     "ocfs2": ["ocfs2-tools"],
-    "nfs": ["nfs-kernel-server"],
+    # arping: the NFS server's address is announced when it moves
+    # (gratuitous ARP), and checked free before it is taken.
+    "nfs": ["nfs-kernel-server", "iputils-arping"],
     # The seed's `qemu-kvm libvirt-bin` are gone from current Debian. The
     # driver and dnsmasq are only recommends of libvirt-daemon-system, but
     # networks with an address and KVM domains need them.

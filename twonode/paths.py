@@ -85,10 +85,26 @@ OCFS2_SYSCTL = "/etc/sysctl.d/90-twonode-ocfs2.conf"
 
 # --- NFS (tasks/nfs.py) -----------------------------------------------------
 NFS_SERVER_DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode.conf"
+#: Where rpc.nfsd reads no scope from nfs.conf (twonode/releases.py).
+NFS_SCOPE_DROPIN = "/etc/systemd/system/nfs-server.service.d/twonode-scope.conf"
 #: Ours; /etc/exports stays the admin's (exports(5) reads both).
 EXPORTS = "/etc/exports.d/twonode.exports"
 EXPORTS_DIR = "/etc/exports.d"
 ADMIN_EXPORTS = "/etc/exports"
+#: Delegations off (twonode/model/services.py, Nfs).
+NFS_SYSCTL = "/etc/sysctl.d/90-twonode-nfs.conf"
+#: The server scope and NFSv4 lease and grace periods (nfs.conf(5) reads nfs.conf.d).
+NFS_CONF_DIR = "/etc/nfs.conf.d"
+NFS_CONF = f"{NFS_CONF_DIR}/twonode.conf"
+#: mode single: the holder of the server's lock (templates/nfs/nfs-server.sh).
+NFS_SERVER = "/usr/local/lib/twonode/nfs-server"
+NFS_SERVER_CONF = "/etc/twonode/nfs-server.conf"
+NFS_UNIT = "/etc/systemd/system/twonode-nfs.service"
+
+
+def nfs_state_dir(mount_point: str) -> str:
+    """mode single: the server's lock and NFS state on the state volume."""
+    return f"{mount_point}/.twonode-nfs"
 
 # --- libvirt, VM leases and live migration (tasks/libvirt.py) ---------------
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
@@ -113,3 +129,12 @@ KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 #: How root reaches the peer for a migration (Debian's ssh_config includes it).
 MIGRATION_SSH_CONFIG = "/etc/ssh/ssh_config.d/twonode-migration.conf"
 QEMU_CONF = "/etc/libvirt/qemu.conf"
+#: NFS mode single: the VXLAN that joins the private bridges
+#: (templates/libvirt/private-link.sh), a network hook beside the admin's.
+PRIVATE_LINK_HOOK = "/etc/libvirt/hooks/network.d/twonode-private-link"
+PRIVATE_LINK_CONF = "/etc/twonode/private-link.conf"
+
+
+def private_link(vxlan_id: int) -> str:
+    """The VXLAN link's name (at most 15 characters: "tnvx" and 8 digits)."""
+    return f"tnvx{vxlan_id}"

@@ -20,7 +20,7 @@ from facts.drbd_metadata import DrbdGenerations
 from facts.libvirt import Virsh, VirshDomains
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
-from facts.nfs import NfsExports
+from facts.nfs import NfsExports, NfsServer
 from facts.os_release import NodeOsRelease
 from facts.path_states import PathState, PathStates
 from facts.sizes import VolumeSizes
@@ -32,7 +32,7 @@ from .paths import (
     ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
     DRBD_AFTER_OCFS2, DRBD_EVENT, DRBD_VERIFY, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_DIR,
     FENCE_OPTIONS, FENCE_PEER, FSTAB, HOST_KEY, INTERFACES, LEASE_HOLDER, LEASES_CONF, METRICS, METRICS_SERVICE, METRICS_TIMER, MIGRATION_PUBLIC_KEY,
-    NFS_SERVER_DROPIN, O2CB_CLUSTER_CONF, O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES,
+    NFS_CONF, NFS_CONF_DIR, NFS_SCOPE_DROPIN, NFS_SERVER, PRIVATE_LINK_CONF, PRIVATE_LINK_HOOK, NFS_SERVER_CONF, NFS_SERVER_DROPIN, NFS_SYSCTL, NFS_UNIT, O2CB_CLUSTER_CONF, O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES,
     VERIFY_RESULTS, VERIFY_SERVICE, VERIFY_TIMER, cluster_interface_file, lv_path, network_xml, resource_file,
 )
 from .snapshot import key, read
@@ -159,15 +159,19 @@ def ocfs2(c: Cluster) -> tuple:
 
 def nfs(c: Cluster) -> tuple:
     exports = c.nfs.grouped_exports() if c.nfs else []
-    return (*install_reads(), key(NfsExports), *unit_reads("nfs-server.service"),
-            *path_reads(*(e.path for e in exports), NFS_SERVER_DROPIN, EXPORTS, ADMIN_EXPORTS, EXPORTS_DIR))
+    return (*install_reads(), key(NfsExports), key(NfsServer), *unit_reads("nfs-server.service", "twonode-nfs.service"),
+            *path_reads(*(e.path for e in exports), NFS_SERVER_DROPIN, EXPORTS, ADMIN_EXPORTS, EXPORTS_DIR,
+                        NFS_SYSCTL, NFS_CONF, NFS_CONF_DIR, NFS_SERVER, NFS_SERVER_CONF, NFS_UNIT, ETC_HOSTS,
+                        NFS_SCOPE_DROPIN))
 
 
 def libvirt(c: Cluster) -> tuple:
     lv = c.libvirt
     return (*install_reads(), key(Which, command="virsh"), key(Virsh, **virsh_names(c)),
+            key(NetworkInterfaces),
             *path_reads(*(pool.target for pool in lv.pools), *(network_xml(net.name) for net in lv.networks),
-                        AUTHORIZED_KEYS, *migration.NODE_FILES, QEMU_HOOK, LEASE_HOLDER, LEASES_CONF))
+                        AUTHORIZED_KEYS, *migration.NODE_FILES, QEMU_HOOK, LEASE_HOLDER, LEASES_CONF,
+                        PRIVATE_LINK_HOOK, PRIVATE_LINK_CONF))
 
 
 def vms(c: Cluster) -> tuple:
@@ -201,6 +205,7 @@ def status(c: Cluster) -> dict[str, tuple]:
         "o2cb": o2cb_stack(c),
         "mounts": key(LinuxMounts),
         "exports": key(NfsExports),
+        "nfs_server": key(NfsServer),
         "libvirt": key(Virsh, **virsh_names(c)),
         "vms": key(VirshDomains, **vm_domains(c)),
     }

@@ -53,6 +53,12 @@ class Release:
     #: fence-agents is a transitional one that pulls every agent (445
     #: packages, 1.2 GB on trixie, against bookworm's 99 and 177 MB).
     fence_agents_split: bool
+    #: nfs-utils reads the NFSv4 server scope from nfs.conf ([nfsd] scope,
+    #: 2.6.3 and later). Bookworm's 2.6.2 does not: nfsd takes its scope
+    #: from the host name of the process that starts it, so the deploy
+    #: starts rpc.nfsd in a UTS namespace named after the scope (what
+    #: later versions of rpc.nfsd do themselves).
+    nfsd_reads_scope: bool
 
     @property
     def name(self) -> str:
@@ -69,8 +75,8 @@ class Release:
                        for agent in agents})
 
 
-BOOKWORM = Release("bookworm", "12", o2cb_native_unit=False, fence_agents_split=False)
-TRIXIE = Release("trixie", "13", o2cb_native_unit=True, fence_agents_split=True)
+BOOKWORM = Release("bookworm", "12", o2cb_native_unit=False, fence_agents_split=False, nfsd_reads_scope=False)
+TRIXIE = Release("trixie", "13", o2cb_native_unit=True, fence_agents_split=True, nfsd_reads_scope=True)
 SUPPORTED = {r.codename: r for r in (BOOKWORM, TRIXIE)}
 #: What the lab and the README's main command run.
 DEFAULT = TRIXIE

@@ -72,9 +72,48 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
                       for n in facts["networks"].values()) or "none",
         ])
     out.append(_table(rows))
+    if c.nfs is not None:
+        out.append(render_nfs(c, seen))
     out += [text for text in (render_vms(c, seen), _waiting(c, seen), _auth_failures(c, seen), _events(seen),
                               render_verify(c, seen)) if text]
     return "\n\n".join(out) + "\n"
+
+
+def nfs_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
+    """Who serves NFS: mode single, the node that holds the server's lock
+    (None: nobody, or not known), since when and whether its grace period
+    runs; mode per_node, every node that runs nfsd."""
+    if c.nfs is None:
+        return {"mode": None}
+    if not c.nfs_single:
+        return {"mode": "per_node", "locks": "per node"}
+    serving = [(n.name, facts["nfs_server"]) for n in c.nodes
+               if (facts := seen.get(n.name)) is not None and facts.get("nfs_server") is not None
+               and facts["nfs_server"].serving]
+    unknown = [n.name for n in c.nodes if seen.get(n.name) is None]
+    doc = {"mode": "single", "address": str(c.nfs.server_address), "serving": None, "since": None,
+           "in_grace": None, "unknown": unknown}
+    if len(serving) > 1:
+        doc["serving"] = [name for name, _ in serving]
+    elif serving:
+        name, state = serving[0]
+        doc.update(serving=name, since=state.since, in_grace=state.in_grace)
+    return doc
+
+
+def render_nfs(c: Cluster, seen: dict[str, dict | None]) -> str:
+    doc = nfs_document(c, seen)
+    if doc["mode"] == "per_node":
+        return (f"NFS: each node serves its own VMs at {c.nfs.server_address} (nfs.mode per_node): "
+                "a lock taken through one node is not seen through the other")
+    if isinstance(doc["serving"], list):
+        return f"NFS: BOTH {' and '.join(doc['serving'])} say they serve {doc['address']}: see journalctl -u twonode-nfs"
+    if doc["serving"] is None:
+        where = f" ({', '.join(doc['unknown'])} could not be asked)" if doc["unknown"] else ""
+        return f"NFS: nobody serves {doc['address']}{where}: see journalctl -u twonode-nfs"
+    grace = {True: "in its grace period (clients reclaim their locks)", False: "grace period over",
+             None: "nfsd not running"}[doc["in_grace"]]
+    return f"NFS: {doc['serving']} serves {doc['address']} since {doc['since']}, {grace}"
 
 
 def _auth_failures(c: Cluster, seen: dict[str, dict | None]) -> str:
@@ -316,7 +355,7 @@ def status_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
     events = sorted((e.to_json() for facts in seen.values() if facts for e in facts.get("events", ())),
                     key=lambda e: e["time"])
     return {"nodes": nodes, "resources": resources, "mounts": mounts, "vms": vms, "events": events,
-            "verify": verify_document(c, seen)}
+            "verify": verify_document(c, seen), "nfs": nfs_document(c, seen)}
 
 
 def verify_document(c: Cluster, seen: dict[str, dict | None]) -> dict:

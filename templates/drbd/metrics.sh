@@ -22,6 +22,9 @@ now=${TWONODE_NOW:-$(date +%s)}
 out="$dir/twonode.prom"
 tmp="$out.$$"
 trap 'rm -f "$tmp" "$tmp.verify" "$tmp.log"' EXIT
+nfs_conf=${TWONODE_NFS_CONF:-/etc/twonode/nfs-server.conf}
+nfs_serving=${TWONODE_NFS_SERVING:-/run/twonode/nfs-server}
+nfs_grace=${TWONODE_NFS_GRACE:-/proc/fs/nfsd/v4_end_grace}
 [ -r "$proc" ] || proc=/dev/null  # the module not loaded: nothing is up
 [ -r "$volumes" ] || volumes=/dev/null
 
@@ -159,4 +162,27 @@ END {
     for (i = 1; i <= n; i++) printf "twonode_ocfs2_mounted{resource=\"%s\",mount_point=\"%s\"} %d\n", res[i], mp[i], (mp[i] in mounted) ? 1 : 0
     family("twonode_metrics_timestamp_seconds", "gauge", "When these metrics were read (Unix time).")
     printf "twonode_metrics_timestamp_seconds %.0f\n", now
-}' "$tmp.log" "$proc" "$mounts" "$tmp.verify" > "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$out"
+}' "$tmp.log" "$proc" "$mounts" "$tmp.verify" > "$tmp" || exit 1
+
+# NFS in mode single (twonode-nfs): what tasks/status.py says of this node.
+if [ -r "$nfs_conf" ]; then
+    serving=0 grace=0
+    if read -r _ since < "$nfs_serving" 2>/dev/null && [ -n "${since:-}" ]; then
+        serving=1
+        [ "$(cat "$nfs_grace" 2>/dev/null)" = N ] && grace=1
+    fi
+    {
+        echo "# HELP twonode_nfs_serving 1 when this node serves the cluster's NFS (it holds the server's lock)."
+        echo "# TYPE twonode_nfs_serving gauge"
+        echo "twonode_nfs_serving $serving"
+        echo "# HELP twonode_nfs_in_grace 1 while the NFS server on this node is in its grace period."
+        echo "# TYPE twonode_nfs_in_grace gauge"
+        echo "twonode_nfs_in_grace $grace"
+        if [ $serving = 1 ]; then
+            echo "# HELP twonode_nfs_serving_since_seconds When this node began to serve NFS (Unix time)."
+            echo "# TYPE twonode_nfs_serving_since_seconds gauge"
+            echo "twonode_nfs_serving_since_seconds $(date -u -d "$since" +%s)"
+        fi
+    } >> "$tmp"
+fi
+chmod 644 "$tmp" && mv -f "$tmp" "$out"

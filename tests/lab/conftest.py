@@ -232,6 +232,13 @@ def wait_until(check, timeout=900, interval=5):
     raise AssertionError(f"timed out; last: {last}")
 
 
+def nfs_servers(lab) -> list[str]:
+    """The nodes that say they serve the cluster's NFS (twonode-nfs, nfs.mode
+    single): exactly one, on a healthy cluster."""
+    return [node for node in ("fiori", "torchio")
+            if lab.ssh(node, "cat /run/twonode/nfs-server 2>/dev/null || true").split()[:1] == [node]]
+
+
 def variant(tmp_path, edit, inventory: str = SMALL) -> str:
     """An inventory for the lab guests whose group_data is ``inventory``'s
     (the small cluster's by default), edited by ``edit(cluster)``."""

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from conftest import proc_drbd_states, wait_until
+from conftest import nfs_servers, proc_drbd_states, wait_until
 from linkcut import lost as acked_lost, start_writers, stop_writers  # lab/linkcut.py
 from checkpoints import provisioned_root  # lab/checkpoints.py
 from twonode.lab import bare_bringup, lab_release
@@ -131,18 +131,22 @@ def test_ocfs2_is_shared(fresh):
     assert re.search(r"^/dev/drbd0\s+o2cb\s+(fiori, torchio|torchio, fiori)\s*$", mounted, re.M), mounted
 
 
-def test_nfs_exports_on_both_nodes(fresh):
+def test_nfs_is_served_by_one_node_at_the_servers_address(fresh):
+    # Both holders became ready together: the first node serves, the other stands by.
+    wait_until(lambda: nfs_servers(fresh), timeout=300)
+    assert nfs_servers(fresh) == ["fiori"]
+    exports = fresh.ssh("fiori", "exportfs -v")
+    for path in ("/srv/admin", "/vol/small/home", "/vol/pub", "/vol/small/svn", "/vol/small/mail"):
+        assert re.search(rf"^{re.escape(path)}\s", exports, re.M), exports
+    assert fresh.ssh("torchio", "exportfs -v").strip() == ""
     for node in ("fiori", "torchio"):
-        exports = fresh.ssh(node, "exportfs -v")
         assert ADMIN_EXPORT in fresh.ssh(node, "cat /etc/exports").splitlines()
-        for path in ("/srv/admin", "/vol/small/home", "/vol/pub", "/vol/small/svn", "/vol/small/mail", "/vol/small"):
-            assert re.search(rf"^{re.escape(path)}\s", exports, re.M), exports
-        # Served over the private storage network, from the node itself: the
-        # seed's clients do not include the node, so export to it for the
-        # moment of the test (exportfs -o: not in /etc/exports).
-        fresh.ssh(node, "exportfs -o ro,no_subtree_check 192.168.10.1:/vol/small && mkdir -p /mnt/nfs && "
-                        "mount -t nfs -o vers=4,soft,timeo=50 192.168.10.1:/vol/small /mnt/nfs && "
-                        "test -f /mnt/nfs/from-fiori && umount /mnt/nfs && exportfs -u 192.168.10.1:/vol/small")
+    # Served over the private storage network, from the node itself: the
+    # seed's clients do not include the node, so export to it for the
+    # moment of the test (exportfs -o: not in /etc/exports).
+    fresh.ssh("fiori", "exportfs -o ro,no_subtree_check 192.168.10.1:/vol/small && mkdir -p /mnt/nfs && "
+                       "mount -t nfs -o vers=4,soft,timeo=50 192.168.10.1:/vol/small /mnt/nfs && "
+                       "test -f /mnt/nfs/from-fiori && umount /mnt/nfs && exportfs -u 192.168.10.1:/vol/small")
 
 
 def test_libvirt_pools_and_networks(fresh):
@@ -207,7 +211,9 @@ def test_a_node_rebooted_after_the_bring_up_rejoins_by_itself_and_nothing_change
     wait_until(lambda: joined(fresh, "fiori"), timeout=600)
     assert "-> StandAlone" not in fresh.ssh("fiori", "dmesg")
     assert fresh.ssh("fiori", "sha256sum /vol/small/before-reboot").split()[0] == written
-    wait_until(lambda: "/vol/small/home" in fresh.ssh("fiori", "exportfs -v"), timeout=300)
+    # fiori's shutdown let go of the NFS server: torchio serves now.
+    assert nfs_servers(fresh) == ["torchio"]
+    assert "/vol/small/home" in fresh.ssh("torchio", "exportfs -v")
     run = fresh.deploy()
     assert run.returncode == 0 and run.changed_ops == [], run
 
@@ -261,9 +267,9 @@ def test_a_node_reinstalled_on_the_next_release_rejoins_while_its_peer_serves(fr
         assert int(bits) < int(total[dev]) // 2, f"{dev}: {bits} of {total[dev]} bits resynced"
     assert not acked_lost(fresh.ssh, "fiori", reader="torchio")
     assert fresh.ssh("torchio", "sha256sum /vol/small/before-upgrade").split()[0] == written
-    # fiori never unmounted a volume, nor stopped exporting it.
+    # fiori never unmounted a volume; NFS is served by one node.
     assert {m: _mount_id(fresh, "fiori", m) for m in mounts} == mounts
-    assert "/vol/small/home" in fresh.ssh("fiori", "exportfs -v")
-    wait_until(lambda: "/vol/small/home" in fresh.ssh("torchio", "exportfs -v"), timeout=300)
+    servers = wait_until(lambda: nfs_servers(fresh), timeout=300)
+    assert len(servers) == 1 and "/vol/small/home" in fresh.ssh(servers[0], "exportfs -v"), servers
     again = fresh.deploy()
     assert again.returncode == 0 and again.changed_ops == [], again

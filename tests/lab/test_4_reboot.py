@@ -6,7 +6,9 @@ mounted and written:
    land inside o2cb's heartbeat timeout, or o2cb takes torchio down too (seen
    with ping-int 10 and race_delay 30: both nodes were down). fiori, off, is
    left off; powered on again, it joins by itself, and no acknowledged write
-   of either node is lost.
+   of either node is lost. fiori served NFS: torchio takes the server over
+   after the fence, and a client on torchio's private bridge keeps its lock
+   (no other client gets it in between) and every acknowledged write.
 2. Then fiori is shut down cleanly and powered on while both nodes write:
    everything comes back by itself (DRBD promoted, o2cb online, OCFS2
    mounted, NIC names, exports, networks; pools as configured, autostart
@@ -22,13 +24,22 @@ import time
 
 import pytest
 
-from conftest import SMALL, measurements, proc_drbd_states, wait_until
+from conftest import SMALL, measurements, nfs_servers, proc_drbd_states, wait_until
 from checkpoints import converged_problems  # lab/checkpoints.py
 from linkcut import acked, boot_id, longest_pause, lost, start_writers, stop_writers  # lab/linkcut.py
+import nfsclients as nfs  # lab/nfsclients.py
+from nfsclients import Client
 
 
 # o2cb fences a node whose heartbeat write hangs this long (threshold 31).
 O2CB_SELF_FENCE_SECONDS = 62
+
+
+# VMs on torchio's private bridge (lab/nfsclients.py), NFS clients of the
+# server fiori runs: one writes and holds a lock, the other keeps asking
+# for that lock.
+HOLDER = Client("t1", "torchio", "192.168.10.31")
+PROBER = Client("t2", "torchio", "192.168.10.32")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +47,13 @@ def power_lost(lab):
     lab.restore("converged-small")
     before = lab.bmc_actions()
     lab.boots = {node: boot_id(lab.ssh, node) for node in ("fiori", "torchio")}
+    lab.nfs_before = nfs_servers(lab)
+    for client in (HOLDER, PROBER):
+        nfs.attach(lab.ssh, client)
+    nfs.start_writer(lab.ssh, HOLDER)
+    nfs.hold_lock(lab.ssh, HOLDER)
+    wait_until(lambda: nfs.lock_held(lab.ssh, HOLDER), timeout=60, interval=1)
+    nfs.start_lock_prober(lab.ssh, PROBER)
     start_writers(lab.ssh)
     time.sleep(10)
     lab.kill("fiori")
@@ -45,8 +63,13 @@ def power_lost(lab):
     # past the moment its own heartbeat write would have timed out.
     wait_until(lambda: time.time() > lab.lost_at + O2CB_SELF_FENCE_SECONDS and max(
         (t for _, t in acked(lab.ssh, "torchio")), default=0) > lab.lost_at + 5, timeout=300)
+    # ...and the NFS server, with it: the client's writes go on.
+    wait_until(lambda: max((t for _, t in nfs.acked(lab.ssh, HOLDER)), default=0) > lab.lost_at + 5, timeout=300)
+    nfs.stop_writer(lab.ssh, HOLDER)
+    nfs.stop_lock_prober(lab.ssh, PROBER)
     lab.fence_log = lab.ssh("torchio", "journalctl -q -b -t twonode-fence --no-pager -o cat")
     lab.bmc_requests = lab.bmc_actions()[len(before):]
+    lab.nfs_after = nfs_servers(lab)
     # The operator powers fiori on again; it joins by itself.
     lab.start("fiori")
     wait_until(lambda: not converged_problems("fiori", lab.ssh), timeout=600)
@@ -64,6 +87,20 @@ def test_the_waiting_node_fenced_the_lost_one_and_served_on(power_lost):
     times = [t for _, t in acked(lab.ssh, "torchio")]
     measurements.append(f"test_4 power loss of fiori (first_node): longest pause between two acknowledged "
                         f"writes on torchio (frozen by fencing and o2cb): {longest_pause(times):.0f} s")
+
+
+def test_the_nfs_server_moved_to_torchio_with_its_clients_lock_and_writes(power_lost):
+    lab = power_lost
+    assert lab.nfs_before == ["fiori"] and lab.nfs_after == ["torchio"], (lab.nfs_before, lab.nfs_after)
+    # The lock was the holder's before and after the move (reclaimed in the
+    # grace period), and the other client never got it in between.
+    assert nfs.lock_held(lab.ssh, HOLDER) and not nfs.try_lock(lab.ssh, PROBER)
+    assert nfs.lock_grants(lab.ssh, PROBER) == [] and nfs.prober_errors(lab.ssh, PROBER) == []
+    # Every write the server acknowledged to the client is on the volume.
+    assert nfs.acked(lab.ssh, HOLDER) and nfs.lost(lab.ssh, HOLDER, reader="torchio") == []
+    times = [t for _, t in nfs.acked(lab.ssh, HOLDER)]
+    measurements.append(f"test_4 power loss of fiori while it served NFS: longest pause of an NFS client on "
+                        f"torchio's bridge: {longest_pause(times):.0f} s")
 
 
 def test_no_acknowledged_write_of_either_node_was_lost(power_lost):
@@ -137,7 +174,8 @@ def test_o2cb_and_the_ocfs2_mount_come_back(rebooted):
 def test_nic_names_exports_and_networks_come_back(rebooted):
     link = rebooted.ssh("fiori", "ip -br link show eth1")
     assert "52:54:00:00:01:01" in link and "192.168.3.6/24" in rebooted.ssh("fiori", "ip -br addr show eth1")
-    wait_until(lambda: "/vol/small/home" in rebooted.ssh("fiori", "exportfs -v"), timeout=300)
+    # torchio took the NFS server over at fiori's power loss and keeps it.
+    assert nfs_servers(rebooted) == ["torchio"] and "/vol/small/home" in rebooted.ssh("torchio", "exportfs -v")
     nets = rebooted.ssh("fiori", "virsh -q net-list --all")
     assert re.search(r"^\s*192\.168\.10\.0\s+active\s+yes", nets, re.M), nets
 

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import NodeName, Strict, _duplicates, _invalid, is_under
 from .nodes import ClusterNetwork, Fencing, Node
-from .services import Libvirt, Monitoring, Nfs
+from .services import Libvirt, Monitoring, Nfs, VirtNetwork
 from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
 
 
@@ -203,13 +203,104 @@ class Cluster(Strict):
                 problems.append((("nfs", "exports", i, "path"),
                     f"{export.path!r} is not under a configured volume mount "
                     f"({', '.join(mounts) or 'none'}): export a path inside a volume"))
-        carriers = [n for n in self.libvirt.networks if n.address == self.nfs.server_address]
-        if not carriers:
+        if self.private_network() is None:
             problems.append((("nfs", "server_address"),
                 f"{self.nfs.server_address} is not the address of any libvirt.networks entry: "
-                "the private storage network is a libvirt bridge with this same address on both "
-                "nodes; add one (or fix the address)"))
+                "the private storage network is a libvirt bridge whose address is the NFS server's; "
+                "add one (or fix the address)"))
+        problems += self._check_nested_exports()
+        if self.nfs.mode == "single":
+            problems += self._check_single_server()
         return problems
+
+    def _check_nested_exports(self) -> list[tuple[tuple, str]]:
+        """Two exports of one file system, one inside the other, that give
+        one client rw on one and ro on the other: NFS tells exports of one
+        file system apart by path only at mount time (an NFSv4 client that
+        mounts the inner one got the outer one's ro, seen on the lab)."""
+        problems = []
+        exports = self.nfs.grouped_exports()
+        for inner in exports:
+            for outer in exports:
+                if outer.path == inner.path or not is_under(inner.path, outer.path):
+                    continue
+                if self._file_system_of(inner.path) != self._file_system_of(outer.path):
+                    continue
+                outer_modes = {c.host: ("ro" if "ro" in c.options else "rw") for c in outer.clients}
+                for client in inner.clients:
+                    mode = "ro" if "ro" in client.options else "rw"
+                    if outer_modes.get(client.host, mode) != mode:
+                        index = next(i for i, e in enumerate(self.nfs.exports)
+                                     if e.path == inner.path and client in e.clients)
+                        problems.append((("nfs", "exports", index),
+                            f"client {client.host} has {mode} on {inner.path} but {outer_modes[client.host]} on "
+                            f"{outer.path}, which holds it on the same file system: NFS cannot keep the two "
+                            f"apart (an NFSv4 mount of {inner.path} gets {outer.path}'s options). Give "
+                            f"{client.host} the same access on both, or drop one of the two entries"))
+        return problems
+
+    def _file_system_of(self, path: str) -> str | None:
+        """The mount point of the volume ``path`` lies on."""
+        mounts = [v.mount_point for v in (*self.replicated_volumes, *self.local_volumes) if is_under(path, v.mount_point)]
+        return max(mounts, key=len, default=None)
+
+    def _check_single_server(self) -> list[tuple[tuple, str]]:
+        problems = []
+        for i, export in enumerate(self.nfs.exports):
+            if self.replicated_volume_of(export.path) is None:
+                problems.append((("nfs", "exports", i, "path"),
+                    f"{export.path!r} is on a local volume: with nfs.mode \"single\" one node serves "
+                    "every export and the other takes over, so each export must be on a replicated "
+                    "volume; move it, or set nfs.mode to \"per_node\""))
+        names = [v.name for v in self.replicated_volumes]
+        if self.nfs.state_volume is not None and self.nfs.state_volume not in names:
+            problems.append((("nfs", "state_volume"),
+                f"{self.nfs.state_volume!r} is not a replicated volume ({', '.join(names) or 'none'}): "
+                "name the replicated volume that keeps the NFS server's state"))
+        elif self.nfs.exports and self.nfs_state_volume() is None and not problems:
+            problems.append((("nfs", "state_volume"),
+                "no replicated volume to keep the NFS server's state on: add one, or set nfs.mode to \"per_node\""))
+        network = self.private_network()
+        if network is not None and self.cluster_network.mtu - 50 < 1280:
+            problems.append((("cluster_network", "mtu"),
+                f"{self.cluster_network.mtu} leaves the private network {self.cluster_network.mtu - 50} bytes "
+                "inside the VXLAN: at least 1330 is needed"))
+        return problems
+
+    def private_network(self) -> "VirtNetwork | None":
+        """The libvirt network that carries the NFS server address."""
+        if self.nfs is None:
+            return None
+        return next((n for n in self.libvirt.networks if n.address == self.nfs.server_address), None)
+
+    @property
+    def nfs_single(self) -> bool:
+        """One NFS server for both nodes (nfs.mode "single")."""
+        return self.nfs is not None and self.nfs.mode == "single"
+
+    def nfs_state_volume(self) -> "ReplicatedVolume | None":
+        """mode single: the replicated volume holding the server's lock and state."""
+        if not self.nfs_single:
+            return None
+        if self.nfs.state_volume is not None:
+            return next((v for v in self.replicated_volumes if v.name == self.nfs.state_volume), None)
+        return next((v for e in self.nfs.exports if (v := self.replicated_volume_of(e.path)) is not None), None)
+
+    def bridge_mac(self, network: "VirtNetwork", node: str) -> str:
+        """The MAC of ``network``'s bridge on ``node``. In mode single the
+        two bridges are one network, and two bridges with one MAC would each
+        take the other's frames for their own: the second node's is the
+        configured MAC plus one."""
+        if not self.nfs_single or network != self.private_network() or node == self.nodes[0].name:
+            return network.mac
+        octets = network.mac.split(":")
+        octets[-1] = f"{(int(octets[-1], 16) + 1) % 256:02x}"
+        return ":".join(octets)
+
+    @property
+    def private_mtu(self) -> int:
+        """The private bridges' MTU in mode single: the cluster link's, less the VXLAN headers."""
+        return self.cluster_network.mtu - 50
 
     def _check_libvirt(self) -> list[tuple[tuple, str]]:
         problems = []

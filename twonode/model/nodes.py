@@ -128,6 +128,10 @@ class ClusterNetwork(Strict):
     #: /etc/hosts names each node's cluster address as <node><suffix>
     #: (e.g. fiori-cluster): DRBD and o2cb use the addresses, people the names.
     hosts_suffix: str = Field("-cluster", pattern=r"^[a-z0-9-]{1,20}$")
+    #: The MTU of the cluster NIC as the system has it (twonode does not set
+    #: it). With NFS in mode single, the private network crosses this link in
+    #: a VXLAN, whose 50 bytes of headers come off the private bridges' MTU.
+    mtu: int = Field(1500, ge=1280, le=9216)
 
     @field_validator("network", mode="before")
     @classmethod

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from ipaddress import IPv4Interface
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from .base import PATH_COMPONENT, InterfaceName, Mac, MountPoint, Strict
 
@@ -64,12 +66,57 @@ class Export(Strict):
 
 
 class Nfs(Strict):
-    """NFS served by each node on a private network where both nodes have the
-    same address, so a VM always mounts from the node it runs on."""
+    """NFS for the VMs on the private network, at one server address.
+
+    ``mode "single"`` (the default): one node serves at a time, the other
+    stands by. The private network is one network across both nodes (a
+    VXLAN over the cluster network joins their bridges), the node that holds
+    a cluster-wide lock holds the server address and runs the exports, and
+    the NFS state (the NFSv4 client records, statd's list of NFSv3 clients)
+    lives on a replicated volume: after a move or a fence the other node
+    serves the same server, and the clients reclaim their locks.
+
+    ``mode "per_node"``: the seed procedure's design. Each node serves its
+    own VMs at the same address on a bridge of its own. Locks are per node
+    in this mode: a lock taken through one node's server is not seen by the
+    other's (OCFS2 with o2cb keeps POSIX locks per node).
+
+    In both modes NFSv4 delegations are off (``fs.leases-enable = 0``): the
+    volumes are also written on the nodes themselves, and a write on one
+    node does not recall a delegation handed out on the other, so a client
+    would read stale data.
+    """
 
     #: The server's address and prefix on the private network, e.g. 192.168.10.1/24.
     server_address: IPv4Interface
     exports: list[Export] = []
+    mode: Literal["single", "per_node"] = "single"
+    #: mode single: the replicated volume (by name) that holds the server's
+    #: lock and NFS state (in ``.twonode-nfs`` at its root); default: the
+    #: volume of the first export on a replicated volume.
+    state_volume: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    #: mode single: NFSv4's lease and grace periods, in seconds. After a
+    #: move the clients reclaim their state within the grace period, and
+    #: new locks wait for its end (it ends early once every known client
+    #: has reclaimed). Shorter means a shorter pause after a move; the lease
+    #: is how long a client may stay silent, so it must exceed the clients'
+    #: longest stall (a VM paused by a live migration).
+    lease_time: int = Field(30, ge=10, le=3600)
+    grace_time: int = Field(30, ge=10, le=3600)
+    #: mode single: the VXLAN that joins the nodes' private bridges over
+    #: the cluster network (its UDP port must be open between the nodes).
+    vxlan_id: int = Field(4210, ge=1, le=16777215)
+    vxlan_port: int = Field(4789, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _grace_covers_lease(self) -> "Nfs":
+        if self.grace_time < self.lease_time:
+            raise ValueError(
+                f"grace_time {self.grace_time} is shorter than lease_time {self.lease_time}: a client "
+                "renews within one lease, so the grace period must last at least that long for every "
+                "client to reclaim; raise grace_time or lower lease_time"
+            )
+        return self
 
     def grouped_exports(self) -> list[Export]:
         """One entry per path (a path may be listed several times, as in

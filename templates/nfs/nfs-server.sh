@@ -1,0 +1,131 @@
+#!/bin/bash
+# twonode-nfs (installed by twonode; run by twonode-nfs.service on both
+# nodes): the cluster's one NFS server. The node whose holder gets the
+# lock serves; the other's waits for it.
+#
+#   nfs-server           hold the lock and serve, or wait for it
+#   nfs-server release   stop serving, now (the unit's stop; idempotent)
+#   nfs-server move      the serving holder lets go so that the peer serves
+#                        (a planned move: tasks/nfs.py --data serve_on=NODE)
+#
+# The lock is a flock(2) on a file of a replicated OCFS2 volume, which o2cb
+# makes cluster-wide. A node that dies keeps it until o2cb has called it
+# dead, and with fencing that is after its power-off was confirmed: the
+# two nodes cannot serve at once, even with the cluster link cut.
+#
+# Serving means: /var/lib/nfs bound from the volume (the NFSv4 client
+# records and statd's list of NFSv3 clients, so that they survive a move),
+# the server address on the private bridge and announced (gratuitous ARP),
+# nfs-server started, and the NFSv3 clients told to reclaim (sm-notify).
+# Both nodes give the same server scope and export one file system with
+# the same file handles (/etc/nfs.conf.d/twonode.conf): to a client, a
+# move is its server's restart.
+set -u
+CONF=${TWONODE_NFS_CONF:-/etc/twonode/nfs-server.conf}
+# NODE, ADDRESS (with prefix), BRIDGE, STATE_DIR, MOUNTS (space separated), HEAD_START
+. "$CONF"
+IP=${ADDRESS%/*}
+LOCK=$STATE_DIR/server.lock
+# "NODE SINCE" while this node serves: what the status task reads.
+SERVING=${TWONODE_NFS_SERVING:-/run/twonode/nfs-server}
+NFS_STATE=${TWONODE_NFS_STATE:-/var/lib/nfs}  # the variables: for tests/test_nfs_server.py
+
+say() { echo "$*"; }
+
+ready() {
+    local m
+    for m in $MOUNTS; do
+        [ "$(findmnt -n -o FSTYPE -M "$m" 2>/dev/null)" = ocfs2 ] || return 1
+    done
+    [ -d "/sys/class/net/$BRIDGE" ]
+}
+
+release() {
+    # The address first: the clients retry rather than meet a server
+    # that is going away.
+    ip addr del "$ADDRESS" dev "$BRIDGE" 2>/dev/null && say "let go of $ADDRESS"
+    systemctl stop nfs-server.service
+    # What keeps files open under /var/lib/nfs, so that it can be unbound.
+    systemctl stop nfs-mountd.service rpc-statd.service nfsdcld.service
+    while [ "$(findmnt -n -o TARGET -M "$NFS_STATE" 2>/dev/null)" = "$NFS_STATE" ]; do
+        umount "$NFS_STATE" || { sleep 1; continue; }
+    done
+    rm -f "$SERVING"
+}
+
+serve() {
+    # A holder killed outright lets go of the lock but not of the address:
+    # nobody may answer for it before this node takes it.
+    local tries=0
+    until arping -q -D -c 1 -w 1 -I "$BRIDGE" "$IP" >/dev/null 2>&1; do
+        [ $((tries += 1)) = 1 ] && say "$IP still answers on $BRIDGE: waiting until it is free"
+        sleep 2
+    done
+    if [ ! -d "$STATE_DIR/var-lib-nfs" ]; then
+        # The first server: its state (empty but for statd's number) seeds the shared one.
+        rm -rf "$STATE_DIR/var-lib-nfs.new"
+        cp -a "$NFS_STATE" "$STATE_DIR/var-lib-nfs.new" && mv "$STATE_DIR/var-lib-nfs.new" "$STATE_DIR/var-lib-nfs" \
+            || return 1
+    fi
+    systemctl stop nfs-server.service nfs-mountd.service rpc-statd.service nfsdcld.service
+    mount --bind "$STATE_DIR/var-lib-nfs" "$NFS_STATE" || return 1
+    ip addr replace "$ADDRESS" dev "$BRIDGE" || return 1
+    arping -q -U -c 3 -I "$BRIDGE" "$IP" >/dev/null 2>&1 &
+    systemctl start nfs-server.service || return 1
+    # NFSv3 clients reclaim their locks when told; -f: this node may have
+    # told them already since its boot.
+    sm-notify -f -v "$IP"
+    local since
+    since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    mkdir -p "$(dirname "$SERVING")"
+    echo "$NODE $since" > "$SERVING"
+    echo "$NODE $since" > "$STATE_DIR/server"
+    say "serving NFS at $ADDRESS since $since"
+}
+
+case "${1:-run}" in
+    release) release; exit 0 ;;
+    move) exec systemctl kill -s USR1 --kill-whom=main twonode-nfs.service ;;
+    run) ;;
+    *) echo "usage: $0 [release|move]" >&2; exit 2 ;;
+esac
+
+moving=no
+trap 'release; exit 0' TERM INT
+trap 'moving=yes' USR1
+# What a holder that was killed left behind.
+release
+head_start=${HEAD_START:-0}
+while :; do
+    until ready; do sleep 2 & wait $!; done
+    sleep "$head_start" & wait $!
+    head_start=0
+    mkdir -p "$STATE_DIR" && exec 9>>"$LOCK" || { sleep 5; continue; }
+    say "waiting for the NFS server's lock ($LOCK)"
+    # In the background, so that a stop (TERM) is not held up by the wait.
+    flock 9 & wait $! || { exec 9>&-; continue; }
+    if ! serve; then
+        say "could not serve: letting go"
+        release; exec 9>&-; sleep 5; continue
+    fi
+    moving=no
+    while [ $moving = no ]; do
+        sleep 2 & wait $!
+        [ $moving = no ] || break
+        # libvirt restarted the network (a new bridge has no address), or
+        # someone stopped nfsd: this node holds the lock, so it serves.
+        if [ -d "/sys/class/net/$BRIDGE" ] && ! ip -o addr show dev "$BRIDGE" | grep -qF " $ADDRESS "; then
+            ip addr replace "$ADDRESS" dev "$BRIDGE" && say "$ADDRESS back on $BRIDGE"
+            arping -q -U -c 3 -I "$BRIDGE" "$IP" >/dev/null 2>&1 &
+        fi
+        systemctl -q is-active nfs-server.service || { say "nfs-server was not running: started"; systemctl start nfs-server.service; }
+    done
+    say "a planned move: letting go so that the peer serves"
+    release
+    exec 9>&-
+    # Let the peer's holder, waiting on the lock, take it first.
+    for _ in $(seq 30); do
+        read -r holder _ < "$STATE_DIR/server" 2>/dev/null && [ "$holder" != "$NODE" ] && break
+        sleep 1
+    done
+done
