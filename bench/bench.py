@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks on the lab; prints a Markdown table (copied into the README).
 
-    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --noop | --link-cut | --vms N | --rejoin]
+    .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --noop | --link-cut | --vms N | --rejoin | --nfs]
 
 1. Full bring-up of the example cluster from reset guests.
 2. A no-op re-run of the whole deploy, against a pyinfra run of one trivial
@@ -28,6 +28,12 @@
    one 256 MiB and one 1 GiB volume: the deploy that joins it, and DRBD's
    own account of the full sync inside it (a rebuilt node has no data: a
    full sync is inherent; its rate is the resync controller's).
+8. ``--nfs`` (only this): on the small cluster (nfs.mode single, fiori
+   serving), a client on each node's private bridge (lab/nfsclients.py):
+   64 MiB written (fsync'd at the end) and read back (caches dropped)
+   through NFS by each, against the same on the OCFS2 volume on fiori
+   itself; then planned moves of the server while both clients write: the
+   clients' longest pause (median of 3 moves).
 
 Each measurement is a wall-clock time of a whole command; repeated ones
 give the median. Destroys the lab's state (it resets the guests).
@@ -190,6 +196,47 @@ def rejoin() -> None:
         row(f"...of which DRBD's full sync of {size} (torchio's kernel)", done.removeprefix("Resync done ") or "?")
 
 
+def nfs() -> None:
+    sys.path.insert(0, str(ROOT / "lab"))
+    import checkpoints
+    import linkcut
+    import nfsclients
+
+    ssh = checkpoints.ssh
+    checkpoints.restore("converged-small")
+    clients = (nfsclients.Client("b1", "fiori", "192.168.10.41"), nfsclients.Client("b2", "torchio", "192.168.10.42"))
+    for client in clients:
+        nfsclients.attach(ssh, client)
+
+    def throughput(node: str, directory: str) -> str:
+        out = ssh(node, f"sync; echo 3 > /proc/sys/vm/drop_caches; "
+                        f"dd if=/dev/zero of={directory}/bench bs=1M count=64 conv=fsync 2>&1 | tail -n 1; "
+                        f"echo 3 > /proc/sys/vm/drop_caches; dd if={directory}/bench of=/dev/null bs=1M 2>&1 | tail -n 1; "
+                        f"rm -f {directory}/bench")
+        rates = re.findall(r", ([\d.,]+ [kMG]?B/s)", out)
+        return " / ".join(rates) if len(rates) == 2 else out.strip()
+
+    row("64 MiB written / read, OCFS2 on fiori itself (dd, fsync'd; caches dropped)", throughput("fiori", "/vol/small/home"))
+    for client in clients:
+        where = "the serving node's (fiori)" if client.node == "fiori" else "the other node's (torchio)"
+        row(f"the same through NFS (v4.2) from a client on {where} bridge",
+            throughput(client.node, client.mount_point))
+
+    pauses = []
+    for to in ("torchio", "fiori", "torchio"):
+        for client in clients:
+            nfsclients.start_writer(ssh, client)
+        time.sleep(10)
+        sh(PYINFRA, "-y", "tests/lab/small/inventory.py", "--data", f"serve_on={to}", "tasks/nfs.py")
+        time.sleep(20)
+        for client in clients:
+            nfsclients.stop_writer(ssh, client)
+        time.sleep(3)
+        pauses.append(max(linkcut.longest_pause([t for _, t in nfsclients.acked(ssh, c)]) for c in clients))
+    row("planned move of the NFS server while a client on each bridge writes: their longest pause "
+        f"(median of 3 moves; each: {', '.join(f'{p:.0f}' for p in pauses)} s)", statistics.median(pauses))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-sizes", action="store_true")
@@ -198,6 +245,7 @@ def main() -> None:
     parser.add_argument("--link-cut", action="store_true")
     parser.add_argument("--vms", type=int, metavar="N")
     parser.add_argument("--rejoin", action="store_true")
+    parser.add_argument("--nfs", action="store_true")
     args = parser.parse_args()
     print("| measurement | time |\n| --- | --- |", flush=True)
     if args.lab_only:
@@ -218,6 +266,9 @@ def main() -> None:
         return
     if args.rejoin:
         rejoin()
+        return
+    if args.nfs:
+        nfs()
         return
 
     sh("lab/lab.sh", "reset")

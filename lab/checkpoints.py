@@ -324,13 +324,16 @@ def restore(name: str) -> None:
     cache has none for the current key."""
     checkpoint = CHECKPOINTS[name]
     for attempt in (1, 2):
+        built = None
         if not cached(name):
             with one_build_at_a_time():
                 if not cached(name):
-                    build(name)
-        # Its key as built (a key read before waiting for another lab's
-        # build once named a checkpoint that was never made).
-        where = path_of(name)
+                    built = build(name)
+        # What this process built, under the key it built it as (the tree
+        # edited during the build would give another); else the key as
+        # now built (a key read before waiting for another lab's build
+        # once named a checkpoint that was never made).
+        where = built or path_of(name)
         t0 = time.monotonic()
         lab_sh("restore", str(where), timeout=600)
         problems = checkpoint.verify()

@@ -41,8 +41,9 @@ class Client:
 
 def attach(ssh: Ssh, client: Client) -> None:
     """The client's namespace, its veth on the bridge (the bridge's MTU),
-    and its mount of the export (hard: a server that goes away makes it
-    wait, never fail)."""
+    and its mount of the export with the options the README recommends for
+    the VMs (hard: a server that goes away makes it wait, never fail;
+    timeo=100: it retries within the grace period of a new server)."""
     n, host, peer = client.name, f"{client.name}-h", f"{client.name}-n"
     ssh(client.node, f"""set -e
 mtu=$(cat /sys/class/net/{BRIDGE}/mtu)
@@ -55,7 +56,7 @@ ip -n {n} link set {peer} up
 ip -n {n} link set lo up
 mkdir -p {client.mount_point}
 nsenter --net=/run/netns/{n} unshare --uts sh -c 'hostname {n} && \
-    mount -t nfs -o vers={client.version},hard,timeo=20 {SERVER}:{EXPORT} {client.mount_point}'
+    mount -t nfs -o vers={client.version},hard,timeo=100 {SERVER}:{EXPORT} {client.mount_point}'
 """)
 
 

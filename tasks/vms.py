@@ -11,8 +11,12 @@ nodes and mounted on the peer, the peer's VM leases installed, and every
 VM to move with its disks on the replicated volumes only. Otherwise the
 run stops before any operation, saying why. Each VM moves in an operation
 of its own (pyinfra shows each as it ends), with its definition; a second
-run finds nothing to move.
+run finds nothing to move. With NFS in mode single, a node emptied of its
+VMs hands the NFS server to its peer too (after the VMs), so that the node
+can go down for maintenance without a takeover.
 """
+
+import shlex
 
 from pyinfra import host, logger
 from pyinfra.operations import server
@@ -20,6 +24,7 @@ from pyinfra.operations import server
 from facts.blockdev import LinuxMounts
 from facts.drbd import DrbdResources
 from facts.libvirt import VirshDomains
+from facts.nfs import NfsServer
 from twonode import paths, reads
 from twonode.context import DeployStopped, cluster, host_of, presence_of, this_node
 from twonode.install import node_release
@@ -64,3 +69,14 @@ if me.name == empty:
     for move in moves:
         server.shell(name=f"{AREA}: move {move.vm} live from {move.source} to {move.destination}",
                      commands=[move.command(c.cluster_network.hosts_suffix)], _timeout=MIGRATION_COMMAND_SECONDS)
+    if c.nfs_single and only is None and fact(NfsServer).serving:
+        if peer_host is None:
+            raise DeployStopped(f"{me.name} serves NFS and {peer.name} is not in this run: nothing moved")
+        # The state volume's record of who serves: readable here, written by
+        # the peer's twonode-nfs once it has taken over.
+        record = shlex.quote(f"{paths.nfs_state_dir(c.nfs_state_volume().mount_point)}/server")
+        server.shell(name=f"{AREA}: the NFS server from {me.name} to {peer.name}",
+                     commands=[f"{paths.NFS_SERVER} move && for i in $(seq 180); do "
+                               f"read -r node _ < {record} && [ \"$node\" = {peer.name} ] && exit 0; sleep 1; done; "
+                               f"echo '{peer.name} did not take the NFS server over: journalctl -u twonode-nfs' >&2; "
+                               "exit 1"])

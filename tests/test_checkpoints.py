@@ -200,3 +200,19 @@ def test_the_key_is_the_same_before_and_after_the_first_bmc_starts(tree, tmp_pat
     assert (tmp_path / "fresh/bmc-credentials/passwords.toml").exists()
     checkpoints.bmc.credentials(tmp_path / "fresh/bmc-credentials")  # what a BMC's start does
     assert keys(tree) == first
+
+
+def test_what_a_lab_built_is_restored_even_if_the_tree_changed_meanwhile(tmp_path, monkeypatch):
+    # An edit to a task while the build ran gave the restore another key,
+    # and it found "no checkpoint" where it had just built one.
+    monkeypatch.setenv("TWONODE_LAB_DIR", str(tmp_path))
+    restored = []
+    monkeypatch.setattr(checkpoints, "path_of", lambda name: tmp_path / "edited-key")
+    monkeypatch.setattr(checkpoints, "cached", lambda name: False)
+    monkeypatch.setattr(checkpoints, "build", lambda name: tmp_path / "built-key")
+    monkeypatch.setattr(checkpoints, "lab_sh", lambda *args, **kw: restored.append(args[1]))
+    import dataclasses
+    monkeypatch.setitem(checkpoints.CHECKPOINTS, "provisioned",
+                        dataclasses.replace(checkpoints.CHECKPOINTS["provisioned"], verify=lambda: []))
+    checkpoints.restore("provisioned")
+    assert restored == [str(tmp_path / "built-key")]

@@ -176,7 +176,7 @@ def libvirt(c: Cluster) -> tuple:
 
 def vms(c: Cluster) -> tuple:
     """What tasks/vms.py reads on the node it empties."""
-    return (key(DrbdResources), key(VirshDomains, **vm_domains(c)), key(NodeOsRelease))
+    return (key(DrbdResources), key(VirshDomains, **vm_domains(c)), key(NodeOsRelease), key(NfsServer))
 
 
 def vms_peer(c: Cluster) -> tuple:

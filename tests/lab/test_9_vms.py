@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import SMALL, measurements, wait_until
+from conftest import SMALL, measurements, nfs_servers, wait_until
 from linkcut import NODES, boot_id  # lab/linkcut.py
 
 VM = "tiny"
@@ -177,14 +177,18 @@ def test_emptying_fiori_moves_its_vm_with_its_definition_and_a_second_run_change
     # Proof 2: tasks/vms.py, as an admin empties a node before maintenance.
     run = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
     assert run.returncode == 0, run
-    assert run.changed_ops == [f"vms: move {VM} live from fiori to torchio"], run
+    # The VM first, then the NFS server fiori ran (nfs.mode single).
+    assert run.changed_ops == [f"vms: move {VM} live from fiori to torchio",
+                               "vms: the NFS server from fiori to torchio"], run
     assert domains(cluster, "torchio") == {VM: "running"}
     assert domains(cluster, "fiori") == {}
+    assert nfs_servers(cluster) == ["torchio"]
     again = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
     assert again.returncode == 0 and again.changed_ops == [], again
     back = cluster.pyinfra("--data", "empty=torchio", "tasks/vms.py", inventory=SMALL)
     assert back.returncode == 0, back
     assert domains(cluster, "fiori") == {VM: "running"} and domains(cluster, "torchio") == {}
+    assert nfs_servers(cluster) == ["fiori"]
 
 
 def test_emptying_stops_before_anything_moves_on_a_vm_with_a_local_disk_or_an_unknown_node(cluster):
