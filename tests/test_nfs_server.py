@@ -26,10 +26,15 @@ case "$1 $2" in
 esac
 exit 0
 """,
-    # -D (is the address free?): not while the shared file says someone answers.
+    # -D (is the address free?): not while the shared file says someone
+    # answers (1), nor while the bridge is down (2).
     "arping": """#!/bin/sh
 echo "arping $*" >> "$NODE_DIR/calls"
-case " $* " in *" -D "*) [ ! -e "$SHARED/answers" ] ;; esac
+case " $* " in *" -D "*)
+  [ -e "$NODE_DIR/bridge-down" ] && exit 2
+  [ -e "$SHARED/answers" ] && exit 1 ;;
+esac
+exit 0
 """,
     "systemctl": """#!/bin/sh
 echo "systemctl $*" >> "$NODE_DIR/calls"
@@ -196,3 +201,14 @@ def test_the_serving_holder_puts_back_an_address_or_nfsd_that_went_away(pair):
     assert eventually(lambda: (fiori.dir / "address").exists() and (fiori.dir / "nfsd").exists())
     output = fiori.output()
     assert "192.168.10.1/24 back on lo" in output and "nfs-server was not running: started" in output
+
+
+def test_a_bridge_not_up_yet_is_waited_for_without_a_false_alarm(pair):
+    fiori, _ = pair
+    (fiori.dir / "bridge-down").touch()
+    fiori.start()
+    time.sleep(4)
+    assert not fiori.serves()
+    (fiori.dir / "bridge-down").unlink()
+    assert eventually(fiori.serves)
+    assert "still answers" not in fiori.output()

@@ -56,9 +56,17 @@ release() {
 serve() {
     # A holder killed outright lets go of the lock but not of the address:
     # nobody may answer for it before this node takes it.
-    local tries=0
-    until arping -q -D -c 1 -w 1 -I "$BRIDGE" "$IP" >/dev/null 2>&1; do
-        [ $((tries += 1)) = 1 ] && say "$IP still answers on $BRIDGE: waiting until it is free"
+    # arping -D: 0 nobody answered, 1 somebody did, 2 the bridge is not up
+    # yet (no port on it).
+    local said=no rc
+    while :; do
+        arping -q -D -c 1 -w 1 -I "$BRIDGE" "$IP" >/dev/null 2>&1
+        rc=$?
+        [ $rc = 0 ] && break
+        if [ $rc = 1 ] && [ $said = no ]; then
+            say "$IP still answers on $BRIDGE: waiting until it is free"
+            said=yes
+        fi
         sleep 2
     done
     if [ ! -d "$STATE_DIR/var-lib-nfs" ]; then
