@@ -21,6 +21,18 @@ CONF=${TWONODE_PRIVATE_LINK_CONF:-/etc/twonode/private-link.conf}
 . "$CONF"
 [ "${1:-}" = "$NETWORK" ] || exit 0
 
+# The VXLAN's packets leave the cluster NIC after DRBD's and o2cb's: a
+# strict-priority queue whose lowest band takes the VXLAN's UDP port, so
+# that NFS traffic between the nodes never delays replication (DRBD's
+# protocol C holds every write until the peer has it) or the o2cb
+# heartbeat. Everything else keeps the kernel's default bands.
+prioritise() {
+    tc qdisc del dev "$DEVICE" root 2>/dev/null
+    tc qdisc add dev "$DEVICE" root handle 1: prio &&
+    tc filter add dev "$DEVICE" parent 1: protocol ip prio 1 u32 \
+        match ip protocol 17 0xff match ip dport "$PORT" 0xffff flowid 1:3
+}
+
 case "${2:-} ${3:-}" in
     "started begin")
         # Made anew: an old one may point at another peer or port.
@@ -29,6 +41,7 @@ case "${2:-} ${3:-}" in
             dstport "$PORT" dev "$DEVICE" \
             && ip link set "$LINK" mtu "$MTU" master "$BRIDGE" up \
             || logger -t twonode-private-link "could not join $BRIDGE to $REMOTE by $LINK"
+        prioritise || logger -t twonode-private-link "could not put $LINK's traffic after replication on $DEVICE"
         ;;
     "stopped end")
         ip link del "$LINK" 2>/dev/null
