@@ -134,7 +134,10 @@ if carrier is not None:
                          vxlan_id=wanted.id, local=wanted.local, remote=wanted.remote, port=wanted.port,
                          device=wanted.device, mtu=c.private_mtu)
     now = fact(NetworkInterfaces).nics.get(link)
-    if now is None or (now.vxlan, now.master, now.mtu) != (wanted, bridge, c.private_mtu) or link_conf.will_change:
+    # A new hook (its queueing, say) is run too: libvirt runs it again only
+    # when the network restarts.
+    if now is None or (now.vxlan, now.master, now.mtu) != (wanted, bridge, c.private_mtu) or link_conf.will_change \
+            or link_hook.will_change:
         server.shell(name=f"{AREA}: {bridge} joined to {peer.name}'s by VXLAN {link}",
                      commands=[f"{paths.PRIVATE_LINK_HOOK} {quote(carrier.name)} started begin - </dev/null"])
 else:
