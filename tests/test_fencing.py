@@ -58,6 +58,8 @@ def test_ipmi_without_lanplus_is_refused_with_the_fix(agent, lanplus, refused):
     bmc = raw["nodes"][0]["bmc"]
     bmc["agent"], bmc["port"] = agent, 623
     bmc["options"] = {} if lanplus is None else {"lanplus": lanplus}
+    if agent == "fence_redfish":
+        bmc["options"]["systems_uri"] = "/redfish/v1/Systems/1"
     if refused:
         text = errors(raw)
         assert "nodes.0.bmc" in text and '"lanplus": "1"' in text and "fence_redfish" in text, text
@@ -203,3 +205,11 @@ def test_the_lab_gives_slow_guests_longer_ssh_waits_than_pyinfras(monkeypatch):
         waits = data["ssh_paramiko_connect_kwargs"]
         assert set(waits) <= set(inspect.signature(paramiko.SSHClient.connect).parameters)
         assert min(waits.values()) > 10 * Config().CONNECT_TIMEOUT
+
+
+@pytest.mark.parametrize("options", [{}, {"ssl_insecure": "1"}, {"systems_uri": ""}])
+def test_redfish_without_the_peers_system_is_refused_with_the_fix(options):
+    raw = example()
+    raw["nodes"][1]["bmc"]["options"] = options
+    text = errors(raw)
+    assert "nodes.1.bmc" in text and '"systems_uri"' in text and "/redfish/v1/Systems" in text, text

@@ -63,6 +63,18 @@ class Bmc(Strict):
                 "command line, which other local users of the node can see while it runs")
         return self
 
+    @model_validator(mode="after")
+    def _redfish_names_its_system(self) -> "Bmc":
+        # Without systems_uri fence_redfish picks a system of the BMC on its
+        # own: on a BMC that manages several (a chassis, a blade enclosure)
+        # it may power off, or find "already off", another machine than the
+        # peer, and the survivor would write on beside a running peer.
+        if self.agent == "fence_redfish" and not self.options.get("systems_uri"):
+            raise ValueError(
+                'fence_redfish needs the peer\'s own system: add "systems_uri" to its options, e.g. '
+                '"/redfish/v1/Systems/1" (the BMC lists its systems at https://BMC/redfish/v1/Systems)')
+        return self
+
 
 class Fencing(Strict):
     """How a node that loses its peer makes sure the peer is off before it
