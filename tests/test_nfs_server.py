@@ -47,6 +47,12 @@ esac
     "sm-notify": "#!/bin/sh\necho \"sm-notify $*\" >> \"$NODE_DIR/calls\"\n",
     "mount": "#!/bin/sh\necho \"mount $*\" >> \"$NODE_DIR/calls\"; touch \"$NODE_DIR/bound\"\n",
     "umount": "#!/bin/sh\necho \"umount $*\" >> \"$NODE_DIR/calls\"; rm -f \"$NODE_DIR/bound\"\n",
+    # stat -f -c %T PATH: the lock's file system, OCFS2 unless the test
+    # says the volume went away beneath it.
+    "stat": """#!/bin/sh
+[ "$1" = -f ] || exec /usr/bin/stat "$@"
+[ -e "$NODE_DIR/unmounted" ] && echo ext2/ext3 || echo ocfs2
+""",
     # findmnt -n -o FSTYPE -M /vol/small: the volume mounted (ocfs2);
     # findmnt -n -o TARGET -M STATE: the bind, while there.
     "findmnt": """#!/bin/sh
@@ -212,3 +218,39 @@ def test_a_bridge_not_up_yet_is_waited_for_without_a_false_alarm(pair):
     (fiori.dir / "bridge-down").unlink()
     assert eventually(fiori.serves)
     assert "still answers" not in fiori.output()
+
+
+def test_the_waiting_holder_keeps_nothing_of_the_volume_open(pair):
+    # An operator's umount on the standby node (a split brain's recovery)
+    # must not find the volume busy with the waiting holder's lock file.
+    fiori, torchio = pair
+    fiori.start()
+    assert eventually(fiori.serves)
+    torchio.start()
+    time.sleep(4)
+    holders = [torchio.process.pid] + [int(p) for p in subprocess.run(
+        ["pgrep", "-g", str(torchio.process.pid)], capture_output=True, text=True).stdout.split()]
+    seen_open = 0
+    for _ in range(10):
+        opened = []
+        for pid in holders:
+            try:
+                opened += [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            except OSError:  # a process or descriptor gone meanwhile
+                pass
+        seen_open += any(str(fiori.shared) in path for path in opened)
+        time.sleep(0.3)
+    # Open for an instant each second (the try), never held: a blocking
+    # wait would be seen open every time.
+    assert seen_open <= 1, seen_open
+    assert not torchio.serves()
+
+
+def test_a_lock_beneath_an_unmounted_volume_is_never_served_from(pair):
+    fiori, _ = pair
+    (fiori.dir / "unmounted").touch()
+    fiori.start()
+    time.sleep(4)
+    assert not fiori.serves()
+    (fiori.dir / "unmounted").unlink()
+    assert eventually(fiori.serves)

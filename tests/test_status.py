@@ -280,3 +280,21 @@ def test_a_wrong_shared_secret_is_reported_with_the_way_out():
     report = render_status(c, seen)
     assert "drbd_small: AUTHENTICATION FAILED on fiori, torchio" in report
     assert "run the deploy" in report and "SPLIT BRAIN" not in report
+
+
+def test_split_brain_recovery_moves_the_nfs_server_off_the_node_that_discards():
+    # The serving node keeps its volumes busy (the state bound, nfsd): the
+    # victim's umount would fail. Its server goes to the survivor first and
+    # comes back as a standby after the mount.
+    from twonode.report import split_brain_recovery
+    c = load_cluster(ROOT / "inventory.py", ROOT)
+    seen = seen_converged()
+    proc = (FIX / "drbd84" / "split_brain_standalone_fiori__proc_drbd.txt").read_text().splitlines()
+    show = (FIX / "drbd84" / "split_brain_standalone_fiori__drbdsetup_show.txt").read_text().splitlines()
+    dmesg = (FIX / "drbd84" / "split_brain_standalone_fiori__dmesg_split-brain.txt").read_text().splitlines()
+    seen["fiori"]["drbd"] = DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg", *dmesg])
+    lines = split_brain_recovery(c, seen, "fiori").splitlines()
+    small = lines[lines.index("umount /vol/small") - 2:]
+    assert small[:3] == ["#   on fiori:", "systemctl stop twonode-nfs", "umount /vol/small"], small
+    mount = small.index("drbdadm primary drbd_small && mount /vol/small")
+    assert small[mount + 1] == "systemctl start twonode-nfs", small

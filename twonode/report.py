@@ -264,8 +264,13 @@ def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node:
         survivor = next(n for n in names if n != victim)
         out.append(f"\n# to keep {survivor}'s data and discard {victim}'s changes:")
         for vol in affected:
+            # The NFS server keeps its volume busy where it runs: it goes
+            # to the survivor for the time of the recovery.
+            serves = c.nfs_single and (vol == c.nfs_state_volume() or any(
+                c.replicated_volume_of(e.path) == vol for e in c.nfs.exports))
             out += [
                 f"#   on {victim}:",
+                *(["systemctl stop twonode-nfs"] if serves else []),
                 f"umount {vol.mount_point}",
                 f"drbdadm secondary {vol.resource}",
                 f"drbdadm connect --discard-my-data {vol.resource}",
@@ -273,6 +278,7 @@ def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node:
                 f"drbdadm connect {vol.resource}",
                 f"#   on {victim}, once `drbdadm dstate {vol.resource}` says UpToDate/UpToDate:",
                 f"drbdadm primary {vol.resource} && mount {vol.mount_point}",
+                *(["systemctl start twonode-nfs"] if serves else []),
             ]
     if not discard_node:
         out.append("\n(re-run with --data discard_node=<node> to see only your choice)")

@@ -40,6 +40,8 @@ ready() {
     [ -d "/sys/class/net/$BRIDGE" ]
 }
 
+on_volume() { [ "$(stat -f -c %T "$1" 2>/dev/null)" = ocfs2 ]; }
+
 release() {
     # The address first: the clients retry rather than meet a server
     # that is going away.
@@ -91,6 +93,30 @@ serve() {
     say "serving NFS at $ADDRESS since $since"
 }
 
+# The lock, asked for once a second and held from the first yes. Not by a
+# blocking flock: its open file would keep the volume busy on the standby
+# node for as long as the peer serves, and an operator's umount there (a
+# split brain's recovery, a resync) would fail.
+take_lock() {
+    local said=no
+    while :; do
+        ready || return 1
+        # On the volume, never beneath it: a volume unmounted since ready()
+        # would leave a directory and a lock of the root file system, which
+        # no other node sees.
+        on_volume "$(dirname "$STATE_DIR")" && mkdir -p "$STATE_DIR" && exec 9>>"$LOCK" || return 1
+        if flock -n 9; then
+            on_volume "$LOCK" && return 0
+            exec 9>&-
+            return 1
+        fi
+        exec 9>&-
+        [ $said = yes ] || say "waiting for the NFS server's lock ($LOCK)"
+        said=yes
+        sleep 1 & wait $!
+    done
+}
+
 case "${1:-run}" in
     release) release; exit 0 ;;
     move) exec systemctl kill -s USR1 --kill-whom=main twonode-nfs.service ;;
@@ -108,10 +134,7 @@ while :; do
     until ready; do sleep 2 & wait $!; done
     sleep "$head_start" & wait $!
     head_start=0
-    mkdir -p "$STATE_DIR" && exec 9>>"$LOCK" || { sleep 5; continue; }
-    say "waiting for the NFS server's lock ($LOCK)"
-    # In the background, so that a stop (TERM) is not held up by the wait.
-    flock 9 & wait $! || { exec 9>&-; continue; }
+    take_lock || continue
     if ! serve; then
         say "could not serve: letting go"
         release; exec 9>&-; sleep 5; continue
