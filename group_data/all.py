@@ -64,6 +64,9 @@ cluster = {
         {"name": "pub", "size": "3g", "mount_point": "/vol/pub", "fs_type": "datafiles", "minor": 2, "port": 7792},
     ],
     "nfs": {
+        # One server for both nodes (mode "single", the default): the node
+        # that holds the cluster-wide lock serves at this address, the other
+        # takes over when it is fenced or asked to (README, "NFS").
         "server_address": "192.168.10.1/24",
         "exports": [
             # login servers get write access to home and pub
