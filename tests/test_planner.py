@@ -1,11 +1,13 @@
 """The DRBD bring-up planner, driven through every pair of node situations.
 
-Each node is in one of the situations below (what the facts can show);
-every ordered pair, with either node named first and with or without the
-operator's leave for a lone node, is planned and checked against the rules
-that keep data safe. A few pairs are then pinned to the exact path and
-steps the seed procedure prescribes, and each hole a review found has its
-own test.
+Each node is in one of the situations below (what the facts can show).
+Every unordered pair, with the variants that can change the outcome (which
+node is first where both are new, the operator's leave for a lone new
+node), is planned and checked twice: against the procedure's outcome, a
+table of the path for each pair of kinds of situation and the steps each
+node takes, and against the rules that keep data safe. A few pairs are
+then pinned to the exact path and steps the seed procedure prescribes, and
+each hole a review found has its own test.
 """
 
 import itertools
@@ -94,9 +96,137 @@ SITUATIONS = {
                                                 kernel=kernel(cs="StandAlone", ds="Outdated", pds="DUnknown",
                                                               auth=True)), Content.HAS_DATA),
 }
-CASES = [(a, b, first, alone) for a, b in itertools.product(SITUATIONS, repeat=2)
-         for first in ("fiori", "torchio") for alone in (None, "fiori", "torchio")]
 NEW = {Content.BLANK, Content.FRESH}
+
+# --- The procedure's outcome for every pair -----------------------------------
+# What each situation is, in the procedure's terms, and what bringing that
+# node's side up takes (the seed: a blank LV is zeroed at its ends, then
+# create-md and up; our own never-used metadata needs create-md and up; a
+# side with data only up; a side already up nothing) and whether it is
+# Primary already. Written from the situations' meaning, not read off the
+# planner.
+UP = (Step.UP,)
+MD_UP = (Step.CREATE_MD, Step.UP)
+WIPE_MD_UP = (Step.WIPE_ENDS, Step.CREATE_MD, Step.UP)
+TRAITS = {
+    # situation: (kind, bring-up steps, already Primary)
+    "unreachable": ("away", None, False),
+    "excluded": ("left-out", None, False),
+    "no-lv": ("new", WIPE_MD_UP, False),
+    "blank-lv": ("new", WIPE_MD_UP, False),
+    "foreign-xfs": ("foreign", None, False),
+    "fresh-md-down": ("new", MD_UP, False),
+    "fresh-md-beside-xfs": ("foreign", None, False),
+    "data-md-down": ("data", UP, False),
+    "partial-md-down": ("partial", UP, False),
+    "unreadable-md": ("unreadable", None, False),
+    "up-fresh-pair": ("new", (), False),
+    "up-fresh-alone": ("new", (), False),
+    "up-partial-alone": ("partial", (), False),
+    "up-inconsistent-no-gi": ("partial", (), False),
+    "up-converged": ("converged", (), True),
+    "up-converged-unformatted": ("converged", (), True),
+    "up-ext4-on-drbd": ("not-ocfs2", None, True),
+    "up-primary-alone": ("data", (), True),
+    "up-secondary": ("data", (), False),
+    "up-sync-target": ("data", (), False),
+    "up-split-brain": ("split-brain", None, True),
+    "up-standalone": ("standalone", None, True),
+    # StandAlone after a failed authentication: connected again by
+    # tasks/drbd.py first, then a side with data like any other.
+    "up-auth-failed-primary": ("data", (), True),
+    "up-auth-failed-secondary": ("data", (), False),
+}
+
+P = BringUpPath
+#: The path for each unordered pair of kinds. "alone?": first-alone if the
+#: operator named the node that is new, refused otherwise.
+OUTCOMES_TABLE = """
+                 away     left-out  new        data      converged  partial  foreign  unreadable  not-ocfs2  split-brain  standalone
+away             resume   resume    alone?     resume    resume     refuse   refuse   refuse      refuse     split-brain  standalone
+left-out                  resume    refuse     resume    resume     refuse   refuse   refuse      refuse     split-brain  standalone
+new                                 both-new   join      join       refuse   refuse   refuse      refuse     split-brain  standalone
+data                                           resume    resume     join     refuse   refuse      refuse     split-brain  standalone
+converged                                                converged  join     refuse   refuse      refuse     split-brain  standalone
+partial                                                             refuse   refuse   refuse      refuse     split-brain  standalone
+foreign                                                                      refuse   refuse      refuse     refuse       refuse
+unreadable                                                                            refuse      refuse     refuse       refuse
+not-ocfs2                                                                                         refuse     refuse       refuse
+split-brain                                                                                                  split-brain  split-brain
+standalone                                                                                                                standalone
+"""
+
+
+def _outcomes() -> dict[frozenset, str]:
+    rows = [line.split() for line in OUTCOMES_TABLE.strip().splitlines()]
+    kinds = rows[0]
+    table = {}
+    for i, (kind, *cells) in enumerate(rows[1:]):
+        for other, cell in zip(kinds[i:], cells):
+            table[frozenset((kind, other))] = cell
+    return table
+
+
+OUTCOMES = _outcomes()
+UNSEEN = {"away", "left-out"}
+
+
+def expected_path(a: str, b: str, alone: str | None) -> BringUpPath:
+    cell = OUTCOMES[frozenset((TRAITS[a][0], TRAITS[b][0]))]
+    if cell == "alone?":
+        lone = "fiori" if TRAITS[a][0] == "new" else "torchio"
+        return P.FIRST_ALONE if alone == lone else P.REFUSE
+    return BringUpPath(cell)
+
+
+def expected_steps(path: BringUpPath, node: str, situation: str, first: str) -> tuple[Step, ...]:
+    _, bring_up, primary = TRAITS[situation]
+    if path is P.BOTH_NEW:
+        return bring_up + ((Step.NEW_UUID_CLEAR_BITMAP,) if node == first else ()) + (Step.PRIMARY,)
+    if path is P.FIRST_ALONE:
+        return bring_up + (Step.PRIMARY_FORCE,)
+    return bring_up + (() if primary else (Step.PRIMARY,))
+
+
+# Every unordered pair once (the plan does not depend on which argument a
+# node is: checked below), with the variants that can change the outcome:
+# which node is first where both are new, and the operator's leave for a
+# lone new node.
+PAIRS = list(itertools.combinations_with_replacement(SITUATIONS, 2))
+CASES = [(a, b, "fiori", None) for a, b in PAIRS]
+CASES += [(a, b, "torchio", None) for a, b in PAIRS if TRAITS[a][0] == TRAITS[b][0] == "new"]
+CASES += [(a, b, "fiori", alone) for a, b in PAIRS for alone in ("fiori", "torchio")
+          if {TRAITS[a][0], TRAITS[b][0]} & UNSEEN and {TRAITS[a][0], TRAITS[b][0]} & {"new"}]
+
+
+def test_the_outcome_table_covers_every_kind_and_the_situations_are_what_they_say():
+    kinds = {kind for kind, _, _ in TRAITS.values()}
+    assert set(TRAITS) == set(SITUATIONS)
+    assert {frozenset(pair) for pair in itertools.combinations_with_replacement(kinds, 2)} == set(OUTCOMES)
+    for name, (kind, _, primary) in TRAITS.items():
+        v = SITUATIONS[name][0]("fiori")
+        assert (kind in UNSEEN) == (not v.reachable), name
+        assert primary == (v.kernel is not None and v.kernel.is_primary), name
+
+
+@pytest.mark.parametrize("a,b,first,alone", CASES, ids=[f"{a}+{b}-first:{f}-alone:{x}" for a, b, f, x in CASES])
+def test_every_pair_takes_the_procedures_path_and_steps(a, b, first, alone):
+    _, _, plan = plan_pair(a, b, first, alone)
+    path = expected_path(a, b, alone)
+    assert plan.path is path, plan.reason
+    if plan.stops or path is P.CONVERGED:
+        assert not plan.has_steps
+        return
+    expected = {node: expected_steps(path, node, situation, first)
+                for node, situation in (("fiori", a), ("torchio", b)) if TRAITS[situation][0] not in UNSEEN}
+    if path is P.RESUME and not expected:
+        assert plan.steps == {}
+        return
+    assert plan.steps == expected
+    if path is P.BOTH_NEW:
+        assert plan.format_on == first and plan.is_new
+    if path is P.FIRST_ALONE:
+        assert plan.format_on == alone and plan.is_new
 
 
 def plan_pair(a, b, first, alone=None):
