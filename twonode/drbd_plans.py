@@ -20,7 +20,7 @@ from facts.lvm import VolumeGroups
 from facts.sizes import VolumeSize, VolumeSizes
 from .context import DeployStopped, cluster, host_of, presence_of
 from .grow import plan_grow
-from .model import size_to_bytes
+from .model import Cluster, size_to_bytes
 from .planner import ResourcePlan, Step, plan_resource
 from .sides import NodeView, Presence
 from . import reads
@@ -35,12 +35,21 @@ def node_views(name: str) -> dict[str, NodeView]:
         return {v.resource: NodeView(node=name, presence=presence) for v in c.replicated_volumes}
     h = host_of(name)
     prefetch(*reads.drbd_plan(c), on=h)
-    kernel = fact(DrbdResources, on=h)
-    backing = fact(DeviceSignatures, devices=reads.backing_devices(c), on=h)
-    devices = fact(DeviceSignatures, devices=reads.drbd_devices(c), on=h)
-    generations = fact(DrbdGenerations, resources=reads.drbd_generations(c), on=h)
-    vg = fact(VolumeGroups, on=h).get(c.volume_group)
-    sizes = fact(VolumeSizes, volumes=reads.volume_sizes(c), on=h)
+    return views_from_facts(
+        c, name,
+        kernel=fact(DrbdResources, on=h),
+        backing=fact(DeviceSignatures, devices=reads.backing_devices(c), on=h),
+        devices=fact(DeviceSignatures, devices=reads.drbd_devices(c), on=h),
+        generations=fact(DrbdGenerations, resources=reads.drbd_generations(c), on=h),
+        vg=fact(VolumeGroups, on=h).get(c.volume_group),
+        sizes=fact(VolumeSizes, volumes=reads.volume_sizes(c), on=h),
+    )
+
+
+def views_from_facts(c: Cluster, name: str, kernel: dict, backing: dict, devices: dict, generations: dict,
+                     vg, sizes: dict) -> dict[str, NodeView]:
+    """A reachable node's view of every replicated resource, from its facts
+    (the planner's input; tests/test_drbd_plans.py feeds it captures)."""
     views = {}
     for vol, backing_dev in zip(c.replicated_volumes, reads.backing_devices(c)):
         found, on_device = backing.get(backing_dev), devices.get(vol.device)
