@@ -61,6 +61,18 @@ class ReplicatedVolume(Strict):
             )
         return size
 
+    @field_validator("mount_options")
+    @classmethod
+    def _cluster_wide_flocks(cls, options: str) -> str:
+        # flock(2) on OCFS2 is cluster-wide, and the VM leases and the NFS
+        # server's lock rely on it; `localflocks` makes it per node: a VM
+        # could run on both nodes, and both could serve NFS.
+        if "localflocks" in options.split(","):
+            raise ValueError(
+                "'localflocks' makes flock(2) per node, and twonode's VM leases and NFS server lock "
+                "need it cluster-wide (a VM could run on both nodes at once): remove it")
+        return options
+
     @model_validator(mode="after")
     def _fits_fs_type(self) -> "ReplicatedVolume":
         # mkfs.ocfs2 refuses these types on a device below 2 GiB ("Selected
