@@ -117,9 +117,13 @@ def test_a_node_that_reconnects_as_secondary_keeps_its_changes(split):
     # What a boot does: torchio unmounted and Secondary, then connecting.
     # The seed's after-sb-1pri discard-secondary threw torchio's changes
     # away here ("Split-Brain detected, 1 primaries, automatically solved").
+    # Its NFS server first, as a shutdown stops it: split from fiori with
+    # fencing off, torchio took the lock too and serves from its own copy
+    # (the status says BOTH), which keeps the volume busy.
     unresolved = "grep -c 'Split-Brain detected but unresolved'"
     before = int(split.ssh("torchio", f"dmesg | {unresolved}"))
-    split.ssh("torchio", "umount /vol/small && drbdadm secondary drbd_small && drbdadm connect drbd_small")
+    split.ssh("torchio", "systemctl stop twonode-nfs && umount /vol/small && drbdadm secondary drbd_small && "
+                         "drbdadm connect drbd_small")
     split.ssh("fiori", "drbdadm connect drbd_small")
     split.ssh("torchio", f"i=0; until [ $(dmesg | {unresolved}) -gt {before} ]; do "
                          "i=$((i+1)); [ $i -lt 120 ]; sleep 1; done")
@@ -129,7 +133,7 @@ def test_a_node_that_reconnects_as_secondary_keeps_its_changes(split):
                                                    "i=$((i+1)); [ $i -lt 60 ]; sleep 1; done; cat /proc/drbd"))
     assert states == [("StandAlone", "Secondary/Unknown", "UpToDate/DUnknown")], states
     # Still StandAlone: the operator may use its copy again.
-    split.ssh("torchio", "drbdadm primary drbd_small && mount /vol/small")
+    split.ssh("torchio", "drbdadm primary drbd_small && mount /vol/small && systemctl start twonode-nfs")
 
 
 def test_nothing_was_discarded(split):
