@@ -53,14 +53,10 @@ esac
 [ "$1" = -f ] || exec /usr/bin/stat "$@"
 [ -e "$NODE_DIR/unmounted" ] && echo ext2/ext3 || echo ocfs2
 """,
-    # findmnt -n -o FSTYPE -M /vol/small: the volume mounted (ocfs2);
     # findmnt -n -o TARGET -M STATE: the bind, while there.
     "findmnt": """#!/bin/sh
 for last; do :; done
-case "$last" in
-  /vol/small) echo ocfs2 ;;
-  *) [ -e "$NODE_DIR/bound" ] && echo "$last" ;;
-esac
+[ -e "$NODE_DIR/bound" ] && echo "$last"
 exit 0
 """,
 }
@@ -74,6 +70,7 @@ class Node:
         for tool, text in FAKES.items():
             (self.dir / "bin" / tool).write_text(text)
             (self.dir / "bin" / tool).chmod(0o755)
+        (self.dir / "mounts").write_text("/dev/drbd0 /vol/small ocfs2 rw,relatime 0 0\n")
         (self.dir / "conf").write_text(
             f"NODE={name}\nADDRESS=192.168.10.1/24\nBRIDGE=lo\nSTATE_DIR={shared}\nMOUNTS=\"/vol/small\"\n"
             "HEAD_START=0\n")
@@ -82,7 +79,8 @@ class Node:
     def env(self) -> dict:
         return {"PATH": f"{self.dir}/bin:/usr/bin:/bin", "NODE_DIR": str(self.dir), "SHARED": str(self.shared),
                 "TWONODE_NFS_CONF": str(self.dir / "conf"), "TWONODE_NFS_SERVING": str(self.dir / "serving"),
-                "TWONODE_NFS_STATE": str(self.dir / "nfs")}
+                "TWONODE_NFS_STATE": str(self.dir / "nfs"), "TWONODE_MOUNTS": str(self.dir / "mounts"),
+                "TWONODE_NFS_POLL": "1"}
 
     def start(self) -> "Node":
         self.process = subprocess.Popen(["bash", str(SCRIPT)], env=self.env(), stdout=subprocess.PIPE,
@@ -253,4 +251,14 @@ def test_a_lock_beneath_an_unmounted_volume_is_never_served_from(pair):
     time.sleep(4)
     assert not fiori.serves()
     (fiori.dir / "unmounted").unlink()
+    assert eventually(fiori.serves)
+
+
+def test_nothing_is_asked_for_until_the_volume_is_mounted(pair):
+    fiori, _ = pair
+    (fiori.dir / "mounts").write_text("/dev/vda / ext4 rw 0 0\n")
+    fiori.start()
+    time.sleep(3)
+    assert not fiori.serves() and not (fiori.shared / "server.lock").exists()
+    (fiori.dir / "mounts").write_text("/dev/vda / ext4 rw 0 0\n/dev/drbd0 /vol/small ocfs2 rw 0 0\n")
     assert eventually(fiori.serves)

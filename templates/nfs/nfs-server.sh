@@ -29,13 +29,22 @@ LOCK=$STATE_DIR/server.lock
 # "NODE SINCE" while this node serves: what the status task reads.
 SERVING=${TWONODE_NFS_SERVING:-/run/twonode/nfs-server}
 NFS_STATE=${TWONODE_NFS_STATE:-/var/lib/nfs}  # the variables: for tests/test_nfs_server.py
+PROC_MOUNTS=${TWONODE_MOUNTS:-/proc/mounts}
+# Seconds between two asks for the lock on the standby node.
+POLL=${TWONODE_NFS_POLL:-5}
 
 say() { echo "$*"; }
 
+# Both read without a new process (the standby asks every few seconds,
+# also while its node fences the peer, when a guest's CPU is scarce).
 ready() {
-    local m
+    local m dev mp type rest found
     for m in $MOUNTS; do
-        [ "$(findmnt -n -o FSTYPE -M "$m" 2>/dev/null)" = ocfs2 ] || return 1
+        found=no
+        while read -r dev mp type rest; do
+            if [ "$mp" = "$m" ] && [ "$type" = ocfs2 ]; then found=yes; break; fi
+        done < "$PROC_MOUNTS"
+        [ $found = yes ] || return 1
     done
     [ -d "/sys/class/net/$BRIDGE" ]
 }
@@ -93,7 +102,7 @@ serve() {
     say "serving NFS at $ADDRESS since $since"
 }
 
-# The lock, asked for once a second and held from the first yes. Not by a
+# The lock, asked for every POLL seconds and held from the first yes. Not by a
 # blocking flock: its open file would keep the volume busy on the standby
 # node for as long as the peer serves, and an operator's umount there (a
 # split brain's recovery, a resync) would fail.
@@ -104,16 +113,20 @@ take_lock() {
         # On the volume, never beneath it: a volume unmounted since ready()
         # would leave a directory and a lock of the root file system, which
         # no other node sees.
-        on_volume "$(dirname "$STATE_DIR")" && mkdir -p "$STATE_DIR" && exec 9>>"$LOCK" || return 1
-        if flock -n 9; then
-            on_volume "$LOCK" && return 0
-            exec 9>&-
-            return 1
+        if [ ! -d "$STATE_DIR" ]; then
+            on_volume "$(dirname "$STATE_DIR")" && mkdir -p "$STATE_DIR" || return 1
         fi
-        exec 9>&-
+        if exec 9>>"$LOCK"; then
+            if flock -n 9; then
+                on_volume "$LOCK" && return 0
+                exec 9>&-
+                return 1
+            fi
+            exec 9>&-
+        fi
         [ $said = yes ] || say "waiting for the NFS server's lock ($LOCK)"
         said=yes
-        sleep 1 & wait $!
+        sleep "$POLL" & wait $!
     done
 }
 
