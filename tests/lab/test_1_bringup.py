@@ -194,7 +194,8 @@ def joined(lab, node: str) -> bool:
     """Every volume of the example Connected, Primary on both, UpToDate on
     both, and mounted on ``node``."""
     states = proc_drbd_states(lab.ssh(node, "cat /proc/drbd"))
-    mounted = set(lab.ssh(node, "findmnt -n -o TARGET -t ocfs2 || true").split())
+    # The volumes (where NFS is served, /var/lib/nfs is bound from one too).
+    mounted = {m for m in lab.ssh(node, "findmnt -n -o TARGET -t ocfs2 || true").split() if m.startswith("/vol/")}
     return (len(states) == 3 and set(states) == {("Connected", "Primary/Primary", "UpToDate/UpToDate")}
             and mounted == set(MOUNTS))
 
