@@ -234,9 +234,10 @@ def wait_until(check, timeout=900, interval=5):
 
 def nfs_servers(lab) -> list[str]:
     """The nodes that say they serve the cluster's NFS (twonode-nfs, nfs.mode
-    single): exactly one, on a healthy cluster."""
+    single): exactly one, on a healthy cluster. A node that cannot be asked
+    (powered off) serves nobody."""
     return [node for node in ("fiori", "torchio")
-            if lab.ssh(node, "cat /run/twonode/nfs-server 2>/dev/null || true").split()[:1] == [node]]
+            if lab.ssh(node, "cat /run/twonode/nfs-server 2>/dev/null || true", check=False).split()[:1] == [node]]
 
 
 def variant(tmp_path, edit, inventory: str = SMALL) -> str:
