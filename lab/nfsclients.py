@@ -67,7 +67,10 @@ def detach(ssh: Ssh, client: Client) -> None:
 
 # One file per write through the client's mount, fsync'd, then its number
 # appended (and fsync'd) to a log on the node's root disk: the log holds
-# exactly what the NFS server acknowledged to the client.
+# exactly what the NFS server acknowledged to the client. A write that
+# fails (the file being written when its server lost power, whose creation
+# the server never committed: the client's state recovery finds it gone)
+# goes to NAME.errors, and the writer goes on, as an application would.
 WRITER = r"""
 import os, sys, time
 mount, name = sys.argv[1], sys.argv[2]
@@ -77,8 +80,16 @@ log = os.open(f"/root/{name}.acked", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 i = 0
 while not os.path.exists(f"/root/{name}.stop"):
     i += 1
-    fd = os.open(f"{d}/{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    os.write(fd, f"{name} {i}\n".encode()); os.fsync(fd); os.close(fd)
+    try:
+        fd = os.open(f"{d}/{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, f"{name} {i}\n".encode()); os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        with open(f"/root/{name}.errors", "a") as errors:
+            errors.write(f"{i} {time.time():.3f} {error.errno}\n")
+        continue
     os.write(log, f"{i} {time.time():.3f}\n".encode()); os.fsync(log)
     time.sleep(0.2)
 """
@@ -86,12 +97,18 @@ while not os.path.exists(f"/root/{name}.stop"):
 
 def start_writer(ssh: Ssh, client: Client) -> None:
     n = client.name
-    ssh(client.node, f"rm -f /root/{n}.acked /root/{n}.stop; cat > /root/nfs-writer.py <<'EOF'\n{WRITER}\nEOF\n"
+    ssh(client.node, f"rm -f /root/{n}.acked /root/{n}.errors /root/{n}.stop; cat > /root/nfs-writer.py <<'EOF'\n{WRITER}\nEOF\n"
                      f"setsid python3 /root/nfs-writer.py {client.mount_point} {n} >/root/{n}.log 2>&1 < /dev/null &")
 
 
 def stop_writer(ssh: Ssh, client: Client) -> None:
     ssh(client.node, f"touch /root/{client.name}.stop")
+
+
+def write_errors(ssh: Ssh, client: Client) -> list[tuple[int, float]]:
+    """(number, time) of each write that failed (never acknowledged)."""
+    rows = [line.split() for line in ssh(client.node, f"cat /root/{client.name}.errors 2>/dev/null || true").splitlines()]
+    return [(int(r[0]), float(r[1])) for r in rows if len(r) == 3 and r[0].isdigit()]
 
 
 def acked(ssh: Ssh, client: Client) -> list[tuple[int, float]]:

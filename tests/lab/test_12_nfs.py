@@ -167,7 +167,8 @@ def test_a_planned_move_while_the_clients_write_loses_nothing(cluster):
     pauses = []
     for client in (ON_FIORI, ON_TORCHIO):
         assert nfs.acked(lab.ssh, client) and nfs.lost(lab.ssh, client, reader=to) == [], client
-        assert lab.ssh(client.node, f"cat /root/{client.name}.log").strip() == "", client  # no error
+        assert nfs.write_errors(lab.ssh, client) == [], client  # no error reaches them
+        assert lab.ssh(client.node, f"cat /root/{client.name}.log").strip() == "", client
         pauses.append(longest_pause([t for _, t in nfs.acked(lab.ssh, client)]))
     assert nfs.lock_held(lab.ssh, ON_FIORI) and not nfs.try_lock(lab.ssh, ON_TORCHIO)
     assert nfs.lock_grants(lab.ssh, PROBER) == [] and nfs.prober_errors(lab.ssh, PROBER) == []
