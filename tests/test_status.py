@@ -191,6 +191,14 @@ def seen_converged(state="converged-trixie"):
     return seen
 
 
+def split_brain_on_fiori():
+    """fiori's DRBD state in a split brain, captured (StandAlone, the kernel's report)."""
+    proc = (FIX / "drbd84" / "split_brain_standalone_fiori__proc_drbd.txt").read_text().splitlines()
+    show = (FIX / "drbd84" / "split_brain_standalone_fiori__drbdsetup_show.txt").read_text().splitlines()
+    dmesg = (FIX / "drbd84" / "split_brain_standalone_fiori__dmesg_split-brain.txt").read_text().splitlines()
+    return DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg", *dmesg])
+
+
 def table_rows(report: str, header: str) -> list[list[str]]:
     """The rows of the report's table that starts with ``header``, split
     into their columns (two spaces or more apart)."""
@@ -212,10 +220,7 @@ def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_
     seen = seen_converged()
     # Not all alike: fiori's drbd_small in split brain (captured), and
     # /vol/pub not mounted on torchio.
-    proc = (FIX / "drbd84" / "split_brain_standalone_fiori__proc_drbd.txt").read_text().splitlines()
-    show = (FIX / "drbd84" / "split_brain_standalone_fiori__drbdsetup_show.txt").read_text().splitlines()
-    dmesg = (FIX / "drbd84" / "split_brain_standalone_fiori__dmesg_split-brain.txt").read_text().splitlines()
-    seen["fiori"]["drbd"] = DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg", *dmesg])
+    seen["fiori"]["drbd"] = split_brain_on_fiori()
     del seen["torchio"]["mounts"]["/vol/pub"]
     doc = json.loads(json.dumps(status_document(c, seen)))
     report = render_status(c, seen)
@@ -289,10 +294,7 @@ def test_split_brain_recovery_moves_the_nfs_server_off_the_node_that_discards():
     from twonode.report import split_brain_recovery
     c = load_cluster(ROOT / "inventory.py", ROOT)
     seen = seen_converged()
-    proc = (FIX / "drbd84" / "split_brain_standalone_fiori__proc_drbd.txt").read_text().splitlines()
-    show = (FIX / "drbd84" / "split_brain_standalone_fiori__drbdsetup_show.txt").read_text().splitlines()
-    dmesg = (FIX / "drbd84" / "split_brain_standalone_fiori__dmesg_split-brain.txt").read_text().splitlines()
-    seen["fiori"]["drbd"] = DrbdResources().process(["@@proc", *proc, "@@json", "@@show", *show, "@@dmesg", *dmesg])
+    seen["fiori"]["drbd"] = split_brain_on_fiori()
     lines = split_brain_recovery(c, seen, "fiori").splitlines()
     small = lines[lines.index("umount /vol/small") - 2:]
     assert small[:3] == ["#   on fiori:", "systemctl stop twonode-nfs", "umount /vol/small"], small
