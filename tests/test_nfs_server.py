@@ -110,6 +110,13 @@ class Node:
         return self.process.stdout.read()
 
 
+def serving(node: "Node") -> "Node":
+    """``node`` started, once it serves (the first holder of the lock)."""
+    node.start()
+    assert eventually(node.serves)
+    return node
+
+
 def eventually(check, timeout: float = 20) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -132,8 +139,7 @@ def pair(tmp_path):
 
 def test_one_holder_serves_the_other_waits(pair):
     fiori, torchio = pair
-    fiori.start()
-    assert eventually(fiori.serves)
+    serving(fiori)
     torchio.start()
     time.sleep(4)
     assert not torchio.serves()
@@ -152,8 +158,7 @@ def test_one_holder_serves_the_other_waits(pair):
 
 def test_a_stop_lets_go_of_everything_and_the_peer_takes_over(pair):
     fiori, torchio = pair
-    fiori.start()
-    assert eventually(fiori.serves)
+    serving(fiori)
     torchio.start()
     fiori.signal(signal.SIGTERM)
     assert fiori.process.wait(timeout=20) == 0
@@ -168,8 +173,7 @@ def test_a_stop_lets_go_of_everything_and_the_peer_takes_over(pair):
 
 def test_a_planned_move_hands_over_and_the_mover_does_not_take_it_back(pair):
     fiori, torchio = pair
-    fiori.start()
-    assert eventually(fiori.serves)
+    serving(fiori)
     torchio.start()
     time.sleep(1)
     fiori.signal(signal.SIGUSR1)
@@ -182,8 +186,7 @@ def test_a_planned_move_hands_over_and_the_mover_does_not_take_it_back(pair):
 
 def test_nobody_takes_the_address_while_someone_still_answers_for_it(pair):
     fiori, torchio = pair
-    fiori.start()
-    assert eventually(fiori.serves)
+    serving(fiori)
     # Killed outright, the whole unit (no release): the lock is free, the
     # address (on the shared network) is not.
     fiori.kill_all()
@@ -198,8 +201,7 @@ def test_nobody_takes_the_address_while_someone_still_answers_for_it(pair):
 
 def test_the_serving_holder_puts_back_an_address_or_nfsd_that_went_away(pair):
     fiori, _ = pair
-    fiori.start()
-    assert eventually(fiori.serves)
+    serving(fiori)
     (fiori.dir / "address").unlink()  # libvirt restarted the network: a new bridge
     (fiori.dir / "nfsd").unlink()
     assert eventually(lambda: (fiori.dir / "address").exists() and (fiori.dir / "nfsd").exists())
@@ -222,8 +224,7 @@ def test_the_waiting_holder_keeps_nothing_of_the_volume_open(pair):
     # An operator's umount on the standby node (a split brain's recovery)
     # must not find the volume busy with the waiting holder's lock file.
     fiori, torchio = pair
-    fiori.start()
-    assert eventually(fiori.serves)
+    serving(fiori)
     torchio.start()
     time.sleep(4)
     holders = [torchio.process.pid] + [int(p) for p in subprocess.run(
