@@ -22,6 +22,9 @@ NODES = ("fiori", "torchio")
 
 # One file per write, fsync'd, then its number appended (and fsync'd) to a
 # log on the node's root disk: the log holds exactly the acknowledged writes.
+# Two writes a second: the pauses measured are tens of seconds, and under
+# emulation each write costs both guests CPU (five a second took a fifth of
+# each guest's core, beside the scenarios' own).
 WRITER = r"""
 import os, sys, time
 node, d = sys.argv[1], f"/vol/small/w-{sys.argv[1]}"
@@ -33,7 +36,7 @@ while not os.path.exists("/root/stop"):
     fd = os.open(f"{d}/{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.write(fd, f"{node} {i}\n".encode()); os.fsync(fd); os.close(fd)
     os.write(log, f"{i} {time.time():.3f}\n".encode()); os.fsync(log)
-    time.sleep(0.2)
+    time.sleep(0.5)
 """
 
 

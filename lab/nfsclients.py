@@ -91,7 +91,7 @@ while not os.path.exists(f"/root/{name}.stop"):
             errors.write(f"{i} {time.time():.3f} {error.errno}\n")
         continue
     os.write(log, f"{i} {time.time():.3f}\n".encode()); os.fsync(log)
-    time.sleep(0.2)
+    time.sleep(0.5)
 """
 
 

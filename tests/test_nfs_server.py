@@ -39,9 +39,8 @@ exit 0
     "systemctl": """#!/bin/sh
 echo "systemctl $*" >> "$NODE_DIR/calls"
 case " $* " in
-  " start "*) touch "$NODE_DIR/nfsd" ;;
-  " stop "*" nfs-server.service "*) rm -f "$NODE_DIR/nfsd" ;;
-  *" is-active "*) [ -e "$NODE_DIR/nfsd" ] ;;
+  " start "*) echo 8 > "$NODE_DIR/nfsd" ;;
+  " stop "*" nfs-server.service "*) echo 0 > "$NODE_DIR/nfsd" ;;
 esac
 """,
     "sm-notify": "#!/bin/sh\necho \"sm-notify $*\" >> \"$NODE_DIR/calls\"\n",
@@ -80,7 +79,7 @@ class Node:
         return {"PATH": f"{self.dir}/bin:/usr/bin:/bin", "NODE_DIR": str(self.dir), "SHARED": str(self.shared),
                 "TWONODE_NFS_CONF": str(self.dir / "conf"), "TWONODE_NFS_SERVING": str(self.dir / "serving"),
                 "TWONODE_NFS_STATE": str(self.dir / "nfs"), "TWONODE_MOUNTS": str(self.dir / "mounts"),
-                "TWONODE_NFS_POLL": "1"}
+                "TWONODE_NFSD_THREADS": str(self.dir / "nfsd"), "TWONODE_NFS_POLL": "1", "TWONODE_NFS_HEAL": "1"}
 
     def start(self) -> "Node":
         self.process = subprocess.Popen(["bash", str(SCRIPT)], env=self.env(), stdout=subprocess.PIPE,
@@ -203,8 +202,8 @@ def test_the_serving_holder_puts_back_an_address_or_nfsd_that_went_away(pair):
     fiori, _ = pair
     serving(fiori)
     (fiori.dir / "address").unlink()  # libvirt restarted the network: a new bridge
-    (fiori.dir / "nfsd").unlink()
-    assert eventually(lambda: (fiori.dir / "address").exists() and (fiori.dir / "nfsd").exists())
+    (fiori.dir / "nfsd").write_text("0\n")  # nfsd stopped: no threads
+    assert eventually(lambda: (fiori.dir / "address").exists() and (fiori.dir / "nfsd").read_text() == "8\n")
     output = fiori.output()
     assert "192.168.10.1/24 back on lo" in output and "nfs-server was not running: started" in output
 

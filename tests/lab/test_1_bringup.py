@@ -20,7 +20,7 @@ from conftest import nfs_servers, proc_drbd_states, wait_until
 from linkcut import lost as acked_lost, start_writers, stop_writers  # lab/linkcut.py
 from checkpoints import provisioned_root  # lab/checkpoints.py
 from twonode.lab import bare_bringup, lab_release
-from twonode.releases import SUPPORTED
+from twonode.releases import DEFAULT, SUPPORTED
 
 FOREIGN_SUM = "sha256sum /mnt/foreign/precious"
 
@@ -182,6 +182,10 @@ def test_second_run_changes_nothing(fresh):
 
 @pytest.mark.parametrize("task", ["network", "storage", "drbd", "ocfs2", "nfs", "libvirt"])
 def test_each_task_alone_changes_nothing_when_converged(fresh, task):
+    # The task modules read and plan alike on every release: on another
+    # release the whole deploy's second run above covers what they emit.
+    if lab_release() != DEFAULT.codename and not bare_bringup(lab_release()):
+        pytest.skip(f"the task modules alone run on {DEFAULT.codename}'s lab")
     run = fresh.deploy(f"tasks/{task}.py")
     assert run.returncode == 0, run
     assert run.changed_ops == [], run.changed_ops
