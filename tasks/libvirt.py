@@ -130,9 +130,9 @@ if carrier is not None:
     wanted = Vxlan(id=c.nfs.vxlan_id, local=str(me.cluster_address), remote=str(peer.cluster_address),
                    port=c.nfs.vxlan_port, device=c.cluster_network.interface)
     link_conf = template(name=f"{AREA}: {paths.PRIVATE_LINK_CONF}", src="libvirt/private-link.conf.j2",
-                         dest=paths.PRIVATE_LINK_CONF, network=carrier.name, bridge=bridge, link=link,
-                         vxlan_id=wanted.id, local=wanted.local, remote=wanted.remote, port=wanted.port,
-                         device=wanted.device, mtu=c.private_mtu)
+                         dest=paths.PRIVATE_LINK_CONF, network=quote(carrier.name), bridge=quote(bridge),
+                         link=quote(link), vxlan_id=wanted.id, local=quote(wanted.local), remote=quote(wanted.remote),
+                         port=wanted.port, device=quote(wanted.device), mtu=c.private_mtu)
     now = fact(NetworkInterfaces).nics.get(link)
     # A new hook (its queueing, say) is run too: libvirt runs it again only
     # when the network restarts.

@@ -15,6 +15,8 @@ own bridge, at the same address (the seed procedure's design; locks are
 per node).
 """
 
+from shlex import quote
+
 from pyinfra import host
 from pyinfra.operations import files, server
 
@@ -46,7 +48,7 @@ if c.nfs is not None:
                      _if=sysctl.did_change)
     directory(name=f"{AREA}: {paths.NFS_CONF_DIR}", path=paths.NFS_CONF_DIR)
     nfs_conf = template(name=f"{AREA}: {paths.NFS_CONF}", src="nfs/nfs.conf.j2", dest=paths.NFS_CONF,
-                        single=single, scope=f"twonode-{c.o2cb.cluster_name}",
+                        single=single, scope=c.nfs_scope,
                         lease_time=c.nfs.lease_time, grace_time=c.nfs.grace_time)
 else:
     nfs_conf = UNCHANGED
@@ -112,11 +114,10 @@ else:
     state_volume = c.nfs_state_volume()
     bridge = c.private_network().bridge
     serving = fact(NfsServer)
-    scope = f"twonode-{c.o2cb.cluster_name}"
     scope_dropin = UNCHANGED
     if not node_release().nfsd_reads_scope:
         scope_dropin = template(name=f"{AREA}: nfs-server's scope (this release's rpc.nfsd reads none)",
-                                src="nfs/nfs-server-scope.conf.j2", dest=paths.NFS_SCOPE_DROPIN, scope=scope)
+                                src="nfs/nfs-server-scope.conf.j2", dest=paths.NFS_SCOPE_DROPIN, scope=c.nfs_scope)
     elif path_state(paths.NFS_SCOPE_DROPIN) is not None:  # left by Debian 12 before an upgrade
         scope_dropin = files.file(name=f"{AREA}: nfs-server reads its scope itself", path=paths.NFS_SCOPE_DROPIN,
                                   present=False)
@@ -125,11 +126,13 @@ else:
             running=None, enabled=False, daemon_reload=unit_dropin.will_change or scope_dropin.will_change)
     script = put(name=f"{AREA}: the NFS server's lock holder", src="nfs/nfs-server.sh", dest=paths.NFS_SERVER,
                  mode="755")
+    # The holder sources this file: every value shell-quoted, though the
+    # model already allows no character a shell would read.
+    mounts = sorted({v.mount_point for e in exports if (v := c.replicated_volume_of(e.path))})
     conf = template(name=f"{AREA}: {paths.NFS_SERVER_CONF}", src="nfs/nfs-server.conf.j2",
-                    dest=paths.NFS_SERVER_CONF, node=me.name, address=str(c.nfs.server_address), bridge=bridge,
-                    state_dir=paths.nfs_state_dir(state_volume.mount_point),
-                    mounts=sorted({v.mount_point for e in exports if (v := c.replicated_volume_of(e.path))}),
-                    head_start=0 if me.name == c.first else 10)
+                    dest=paths.NFS_SERVER_CONF, node=quote(me.name), address=quote(str(c.nfs.server_address)),
+                    bridge=quote(bridge), state_dir=quote(paths.nfs_state_dir(state_volume.mount_point)),
+                    mounts=quote(" ".join(mounts)), head_start=0 if me.name == c.first else 10)
     unit = put(name=f"{AREA}: twonode-nfs.service", src="nfs/twonode-nfs.service", dest=paths.NFS_UNIT)
     service(name=f"{AREA}: twonode-nfs enabled and running", unit="twonode-nfs.service",
             running=True, enabled=True, daemon_reload=unit.will_change)

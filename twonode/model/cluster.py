@@ -298,6 +298,12 @@ class Cluster(Strict):
         return ":".join(octets)
 
     @property
+    def nfs_scope(self) -> str:
+        """The NFSv4 server scope both nodes give: one server to a client, so
+        that it reclaims its state from whichever node serves after a move."""
+        return f"twonode-{self.o2cb.cluster_name}"
+
+    @property
     def private_mtu(self) -> int:
         """The private bridges' MTU in mode single: the cluster link's, less the VXLAN headers."""
         return self.cluster_network.mtu - 50
