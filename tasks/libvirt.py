@@ -24,6 +24,8 @@ from twonode.reads import file_lines, path_state
 from twonode.snapshot import fact, prefetch
 
 AREA = "libvirt"
+#: /etc/default/libvirt-guests (read when it runs: nothing to restart).
+LIBVIRT_GUESTS = {"ON_BOOT": "ignore", "ON_SHUTDOWN": "shutdown"}
 c = open_area(AREA, reads.libvirt)
 lv = c.libvirt
 me = this_node()
@@ -250,6 +252,16 @@ template(name=f"{AREA}: this node's name for VM leases", src="libvirt/vm-leases.
 hook_was_there = path_state(paths.QEMU_HOOK) is not None
 qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="libvirt/qemu-hook.sh", dest=paths.QEMU_HOOK,
                 mode="755")
+
+# libvirt-guests at a node's shutdown: shut the VMs down, never a managed
+# save (its default, "suspend"). A save is kept on this node's root disk:
+# restored at the next boot, after the VM has run on the peer meanwhile, it
+# would put old memory over a changed disk. At boot it starts nothing:
+# twonode-activate starts the autostart VMs once their volumes are mounted,
+# and the leases let each run on one node only.
+for name, value in LIBVIRT_GUESTS.items():
+    line(name=f"{AREA}: libvirt-guests {name}={value}", path=paths.LIBVIRT_GUESTS_DEFAULTS,
+         regex=rf"^#?\s*{name}=", replace=f"{name}={value}")
 
 # libvirt reads qemu.conf at start, and finds its hook scripts then too
 # (a changed hook is run as it is; a new one only after a restart): a

@@ -129,6 +129,8 @@ KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 #: How root reaches the peer for a migration (Debian's ssh_config includes it).
 MIGRATION_SSH_CONFIG = "/etc/ssh/ssh_config.d/twonode-migration.conf"
 QEMU_CONF = "/etc/libvirt/qemu.conf"
+#: What libvirt-guests does with the running VMs at a node's shutdown and boot.
+LIBVIRT_GUESTS_DEFAULTS = "/etc/default/libvirt-guests"
 #: NFS mode single: the VXLAN that joins the private bridges
 #: (templates/libvirt/private-link.sh), a network hook beside the admin's.
 PRIVATE_LINK_HOOK = "/etc/libvirt/hooks/network.d/twonode-private-link"
