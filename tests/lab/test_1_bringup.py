@@ -157,6 +157,9 @@ def test_libvirt_pools_and_networks(fresh):
         assert re.search(r"^\s*isoimages\s+running\s+no\s+yes", pools, re.M), pools
         assert "default" not in pools and "default" not in nets
         assert re.search(r"^\s*192\.168\.10\.0\s+active\s+yes\s+yes", nets, re.M), nets
+        # A node's shutdown shuts its VMs down, never a managed save (node-local).
+        guests = fresh.ssh(node, "grep -E '^(ON_BOOT|ON_SHUTDOWN)=' /etc/default/libvirt-guests").split()
+        assert sorted(guests) == ["ON_BOOT=ignore", "ON_SHUTDOWN=shutdown"], guests
         # Persistent: they survive a libvirtd restart.
         fresh.ssh(node, "systemctl restart libvirtd")
         assert re.search(r"^\s*192\.168\.10\.0\s+active", fresh.ssh(node, "virsh -q net-list --all"), re.M)
