@@ -117,6 +117,13 @@ service(name=f"{AREA}: twonode-activate.service enabled at boot", unit="twonode-
         running=None, enabled=True)
 
 
+def refuse_writes_beneath(mount_point: str) -> str:
+    """The shell that makes an unmounted mount point's directory immutable
+    (templates/ocfs2/twonode-activate.sh does the same at boot)."""
+    q = quote(mount_point)
+    return f"{{ chattr +i {q} || true; }}; if mountpoint -q {q}; then chattr -i {q}; fi"
+
+
 def unmounted_on(mount_point: str) -> tuple[str, ...]:
     """The nodes of this run where ``mount_point`` is not mounted."""
     return tuple(n.name for n in c.nodes if presence_of(n.name) is Presence.ACTIVE
@@ -140,7 +147,11 @@ for vol in host.loop(c.replicated_volumes):
             # mount fails with "error 16" while the first replays the
             # journal (seen on the lab, also right after a boot). Then the
             # first one's mount must appear, or the step fails.
-            f"mountpoint -q {quote(vol.mount_point)} || mount {quote(vol.mount_point)} || "
+            # Before the first mount the directory beneath it is made to
+            # refuse writes (twonode-activate, at boot, says why), undone at
+            # once if that mount came first.
+            f"mountpoint -q {quote(vol.mount_point)} || {{ {refuse_writes_beneath(vol.mount_point)}; "
+            f"mount {quote(vol.mount_point)}; }} || "
             f"{{ i=0; until mountpoint -q {quote(vol.mount_point)}; do i=$((i+1)); "
             f"[ $i -lt 60 ] || {{ echo {quote(vol.mount_point + ': not mounted')} >&2; exit 1; }}; sleep 1; done; }}",
         ],

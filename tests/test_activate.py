@@ -27,19 +27,24 @@ esac
 """,
     "mountpoint": "#!/bin/sh\ngrep -qx \"$2\" \"$WORK/mounted\" 2>/dev/null\n",
     "mount": "#!/bin/sh\necho \"mount $1\" >> \"$WORK/calls\"; echo \"$1\" >> \"$WORK/mounted\"\n",
+    "chattr": "#!/bin/sh\necho \"chattr $*\" >> \"$WORK/calls\"\n",
     "systemctl": "#!/bin/sh\nexit 0\n",
     "exportfs": "#!/bin/sh\necho \"exportfs $1\" >> \"$WORK/calls\"\n",
     "logger": "#!/bin/sh\nexit 0\n",
     # virsh list --inactive --autostart --name | start VM: the VMs from a
     # file; a start fails where the VM's lease is held (a file says so).
-    # pool-list --inactive --name | pool-dumpxml | pool-start: the inactive
-    # pools and their targets from files.
+    # pool-list [--inactive|--all] --name | pool-dumpxml | pool-start |
+    # pool-refresh: the inactive and active pools and their targets from files.
     "virsh": """#!/bin/sh
 case $1 in
   list) cat "$WORK/autostart" 2>/dev/null ;;
   start) echo "virsh start $2" >> "$WORK/calls"
          if [ -e "$WORK/held-$2" ]; then echo "error: twonode: VM $2: it runs on torchio" >&2; exit 1; fi ;;
-  pool-list) cat "$WORK/inactive-pools" 2>/dev/null ;;
+  pool-list) case " $* " in
+               *" --all "*) cat "$WORK/inactive-pools" "$WORK/active-pools" 2>/dev/null ;;
+               *) cat "$WORK/inactive-pools" 2>/dev/null ;;
+             esac ;;
+  pool-refresh) echo "virsh pool-refresh $2" >> "$WORK/calls" ;;
   pool-dumpxml) printf '<pool type="dir">\n  <name>%s</name>\n  <target>\n    <path>%s</path>\n  </target>\n</pool>\n' \
                   "$2" "$(cat "$WORK/pool-$2")" ;;
   pool-start) echo "virsh pool-start $2" >> "$WORK/calls" ;;
@@ -79,20 +84,20 @@ def test_connected_and_uptodate_is_promoted_mounted_and_exported(node):
     state(node, "Secondary/Primary", "Connected", "UpToDate/UpToDate")
     result = run(node)
     assert result.returncode == 0, result
-    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra"]
+    assert calls(node) == ["primary drbd_small", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra"]
     assert "every replicated volume is Primary and mounted" in result.stdout
 
 
 def test_the_sync_source_of_a_joining_peer_is_promoted(node):
     state(node, "Secondary/Secondary", "SyncSource", "UpToDate/Inconsistent")
     assert run(node).returncode == 0
-    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra"]
+    assert calls(node) == ["primary drbd_small", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra"]
 
 
 def test_already_primary_is_only_mounted(node):
     state(node, "Primary/Primary", "Connected", "UpToDate/UpToDate")
     assert run(node).returncode == 0
-    assert calls(node) == ["mount /vol/small", "exportfs -ra"]
+    assert calls(node) == ["chattr +i /vol/small", "mount /vol/small", "exportfs -ra"]
 
 
 @pytest.mark.parametrize("cstate, dstate", [
@@ -112,7 +117,7 @@ def test_alone_promotes_on_the_operators_word(node, dstate):
     state(node, "Secondary/Unknown", "WFConnection", dstate)
     result = run(node, "--alone")
     assert result.returncode == 0, result
-    assert calls(node) == ["primary --force", "mount /vol/small", "exportfs -ra"]
+    assert calls(node) == ["primary --force", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra"]
 
 
 @pytest.mark.parametrize("dstate", ["Inconsistent/DUnknown", "Outdated/DUnknown"])
@@ -131,7 +136,7 @@ def test_once_mounted_the_autostart_vms_are_started_and_a_refusal_is_only_report
     (node / "held-big").touch()
     result = run(node)
     assert result.returncode == 0, result
-    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra", "virsh start tiny", "virsh start big"]
+    assert calls(node) == ["primary drbd_small", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra", "virsh start tiny", "virsh start big"]
     assert "started autostart VM tiny" in result.stdout
     assert "autostart VM big not started here: error: twonode: VM big: it runs on torchio" in result.stdout
 
@@ -155,6 +160,28 @@ def test_once_mounted_the_pools_on_the_volumes_are_started_before_the_vms(node):
     (node / "autostart").write_text("tiny\n")
     result = run(node)
     assert result.returncode == 0, result
-    assert calls(node) == ["primary drbd_small", "mount /vol/small", "exportfs -ra", "virsh pool-start vmpool",
+    assert calls(node) == ["primary drbd_small", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra", "virsh pool-start vmpool",
                            "virsh pool-start isos", "virsh start tiny"]
     assert "started pool isos (/vol/small/isos)" in result.stdout
+
+
+def test_a_pool_libvirt_started_before_the_mount_is_refreshed_once_mounted(node):
+    # libvirt calls a directory pool active at its start when the target
+    # directory exists, mounted or not: its volumes and capacity were the
+    # root file system's.
+    state(node, "Secondary/Primary", "Connected", "UpToDate/UpToDate")
+    (node / "active-pools").write_text("vmpool\nelsewhere\n")
+    for pool, path in (("vmpool", "/vol/small"), ("elsewhere", "/var/lib/libvirt/images")):
+        (node / f"pool-{pool}").write_text(path)
+    result = run(node)
+    assert result.returncode == 0, result
+    assert calls(node) == ["primary drbd_small", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra",
+                           "virsh pool-refresh vmpool"]
+
+
+def test_the_directory_beneath_a_mount_point_refuses_writes_before_the_mount(node):
+    # Only while unmounted: chattr on a mounted volume would freeze its root.
+    state(node, "Primary/Primary", "Connected", "UpToDate/UpToDate")
+    (node / "mounted").write_text("/vol/small\n")
+    assert run(node).returncode == 0
+    assert calls(node) == []

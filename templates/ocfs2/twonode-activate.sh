@@ -52,6 +52,13 @@ activate_all() {
             fi
         fi
         if ! mountpoint -q "$mp"; then
+            # The directory beneath the mount point refuses writes: until the
+            # volume is mounted, a pool, an export or a program writing there
+            # would write to the root file system, hidden by the mount.
+            # A mount by the deploy that came first would have it on the
+            # volume's root instead: undone then.
+            chattr +i "$mp" 2>/dev/null || say "$mp: could not make the directory beneath it refuse writes (chattr +i)"
+            if mountpoint -q "$mp"; then chattr -i "$mp"; fi
             # Right after a boot the journal replay of a first mount can
             # still run: a failed mount is retried on the next pass.
             if mount "$mp"; then say "$res: mounted $mp"; mounted=yes; else pending=1; fi
@@ -86,12 +93,16 @@ start_autostart_vms() {
 # starts at boot before the volumes are mounted, and a directory pool would
 # list the empty mount point. So, as the deploy does, they are started here
 # once mounted (a deploy after a reboot found them inactive and started them:
-# a change on a converged cluster, seen on the lab). An admin's pools
-# elsewhere are left as they are.
+# a change on a converged cluster, seen on the lab). libvirt's start also
+# calls a directory pool active, autostart or not, when its target directory
+# exists, and reads its volumes and capacity from the directory beneath the
+# mount point: such a pool is refreshed here. An admin's pools elsewhere are
+# left as they are.
 start_pools_on_volumes() {
     command -v virsh >/dev/null 2>&1 || return 0
-    local pool path res mp out
-    virsh pool-list --inactive --name 2>/dev/null | while read -r pool; do
+    local pool path res mp out inactive
+    inactive=$(virsh pool-list --inactive --name 2>/dev/null)
+    virsh pool-list --all --name 2>/dev/null | while read -r pool; do
         [ -n "$pool" ] || continue
         path=$(virsh pool-dumpxml "$pool" </dev/null 2>/dev/null | sed -n 's:.*<path>\(.*\)</path>.*:\1:p' | head -n 1)
         [ -n "$path" ] || continue
@@ -99,10 +110,16 @@ start_pools_on_volumes() {
             case "$res" in ""|"#"*) continue ;; esac
             case "$path/" in
                 "$mp"/*)
-                    if out=$(virsh pool-start "$pool" </dev/null 2>&1); then
-                        say "started pool $pool ($path)"
+                    if printf '%s\n' "$inactive" | grep -qxF -- "$pool"; then
+                        if out=$(virsh pool-start "$pool" </dev/null 2>&1); then
+                            say "started pool $pool ($path)"
+                        else
+                            say "pool $pool not started: $(echo "$out" | tr '\n' ' ')"
+                        fi
+                    elif out=$(virsh pool-refresh "$pool" </dev/null 2>&1); then
+                        say "refreshed pool $pool ($path): $mp is mounted"
                     else
-                        say "pool $pool not started: $(echo "$out" | tr '\n' ' ')"
+                        say "pool $pool not refreshed: $(echo "$out" | tr '\n' ' ')"
                     fi
                     break ;;
             esac
