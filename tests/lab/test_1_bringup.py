@@ -219,6 +219,16 @@ def test_a_node_rebooted_after_the_bring_up_rejoins_by_itself_and_nothing_change
     wait_until(lambda: joined(fresh, "fiori"), timeout=600)
     assert "-> StandAlone" not in fresh.ssh("fiori", "dmesg")
     assert fresh.ssh("fiori", "sha256sum /vol/small/before-reboot").split()[0] == written
+    # libvirt started the pool on the replicated volume before the mount:
+    # refreshed since, it shows the volume, not the root file system; and
+    # the directory beneath the mount point refuses writes.
+    info = fresh.ssh("fiori", "virsh pool-info vmpool0 --bytes")
+    assert re.search(r"State:\s+running", info), info
+    capacity = int(re.search(r"Capacity:\s+(\d+)", info).group(1))
+    assert capacity == int(fresh.ssh("fiori", "df -B1 --output=size /vol/vmpool0 | tail -n 1")), info
+    beneath = fresh.ssh("fiori", "mkdir -p /run/rootview && mount --bind / /run/rootview && "
+                                 "lsattr -d /run/rootview/vol/vmpool0; umount /run/rootview")
+    assert "i" in beneath.split()[0], beneath
     # fiori's shutdown let go of the NFS server: torchio serves now.
     assert nfs_servers(fresh) == ["torchio"]
     assert "/vol/small/home" in fresh.ssh("torchio", "exportfs -v")
