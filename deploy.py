@@ -22,5 +22,7 @@ prefetch(*reads.every_task(cluster()))
 # task run alone still installs its own.
 install(list(packages.AREAS), "packages")
 
-for task in ("network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
+# Fencing first: a BMC that cannot fence the peer stops the deploy before
+# anything else changes (tasks/fencing.py).
+for task in ("fencing", "network", "storage", "drbd", "ocfs2", "nfs", "libvirt"):
     local.include(str(paths.REPOSITORY / "tasks" / f"{task}.py"))

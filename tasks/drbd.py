@@ -14,17 +14,17 @@ right before it writes.
 
 from shlex import quote
 
-from pyinfra import host, logger
+from pyinfra import host, local, logger
 from pyinfra.operations import server
 
-from twonode import fencing, paths, reads
+from twonode import paths, reads
 from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped, this_node
 from twonode.drbd_plans import plans_or_stop
 from twonode.drbd_identity import identity_of, live_change_refusal
 from twonode.drbd_secret import DrbdSecretError, read_shared_secret
 from twonode.lvm import ensure_lv, extend_command, require_vg
-from twonode.ops import checked_template, directory, put, secret_file, service, step, template
+from twonode.ops import checked_template, directory, put, service, step, template
 from twonode.reads import file_lines
 from twonode.shell import masking_secrets, refuse_unless_blank, refuse_unless_drbd_state, wait_for
 from twonode.planner import Step
@@ -64,18 +64,9 @@ put(
 put(name=f"{AREA}: event handler (journal and state file)", src="drbd/drbd-event.sh",
     dest=paths.DRBD_EVENT, mode="755")
 
-# Fencing: this node powers its PEER off, through the peer's BMC.
-if c.fences:
-    try:
-        passwords = fencing.read_passwords(c)
-    except fencing.FencingError as error:
-        raise DeployStopped(f"{error}. Nothing was changed.") from None
-    peer = c.peer(me.name)
-    put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755")
-    template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="drbd/fence-handler.conf.j2",
-             dest=paths.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent, delay=fencing.race_delay(c, me.name))
-    secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)", path=paths.FENCE_OPTIONS,
-                content=fencing.agent_options(peer.bmc, passwords[peer.name]))
+# Fencing: this node powers its PEER off, through the peer's BMC (deploy.py
+# has run tasks/fencing.py first; alone, this task runs it here).
+local.include(str(paths.REPOSITORY / "tasks" / "fencing.py"))
 
 # Online verify, from first_node only (both would verify the same blocks),
 # of the volumes in ACTIVATE_VOLUMES (tasks/ocfs2.py writes it; retire

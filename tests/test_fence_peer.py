@@ -37,6 +37,7 @@ echo "agent $action" >> "$WORK/log"
 case $action in
   off) if [ "$(cat "$WORK/power")" = off ]; then echo "Success: Already OFF"; else echo off > "$WORK/power"; echo "Success: Powered OFF"; fi ;;
   on) echo on > "$WORK/power"; echo "Success: Powered ON" ;;
+  status) if [ "$(cat "$WORK/power")" = on ]; then echo "Status: ON"; else echo "Status: OFF"; exit 2; fi ;;
 esac
 """
 FAKE_DRBDADM = """#!/bin/sh
@@ -74,15 +75,17 @@ def node(tmp_path):
     return work
 
 
-def run(work: Path) -> int:
+def run(work: Path, *args: str) -> int:
     env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "CALLS": str(work / "calls"),
            "DRBD_RESOURCE": "drbd_small", "TWONODE_FENCE_DIR": str(work / "fence"),
+           "TWONODE_FENCE_CHECKED": str(work / "state/fence-check"), "TWONODE_PROC_DRBD": str(work / "proc-drbd"),
            "TWONODE_RUN_DIR": str(work / "run"), "TWONODE_AGENT_DIR": str(work / "agents"),
            "TWONODE_UPTIME": str(work / "uptime"),
            "TWONODE_EVENT_HANDLER": str(work / "event"), "TWONODE_EVENTS": str(work / "events")}
     (work / "event").write_text(f"#!/bin/sh\nexec sh {EVENT} \"$@\"\n")
     (work / "event").chmod(0o755)
-    return subprocess.run(["bash", str(HANDLER)], env=env, capture_output=True, text=True, timeout=60).returncode
+    return subprocess.run(["bash", str(HANDLER), *args], env=env, capture_output=True, text=True,
+                          timeout=60).returncode
 
 
 def calls(work: Path) -> list[str]:
@@ -212,3 +215,61 @@ def test_a_peer_that_came_back_and_was_lost_again_is_fenced_again(node):
     connected_in_kernel_log(node, after_fence=40)
     assert run(node) == 7
     assert wait_for_calls(node, 4) == ["off", "on", "off", "on"]
+
+
+# --- check: the agent's status of the peer (the deploy, and hourly).
+
+def checked(work: Path) -> list[str]:
+    return (work / "state/fence-check").read_text().split()
+
+
+def test_a_check_asks_the_status_only_and_records_on(node):
+    assert run(node, "check", "--running") == 0
+    assert calls(node) == ["status"]
+    at, result, last_on = checked(node)
+    assert result == "on" and at == last_on and int(at) > 0
+    assert [text.splitlines().count(f"password={PASSWORD}") for text in stdins(node)] == [1]
+    assert PASSWORD not in (node / "log").read_text() and PASSWORD not in (node / "calls").read_text()
+    assert "torchio's BMC answers: torchio is on" in (node / "log").read_text()
+    assert (node / "power").read_text() == "on\n" and events(node) == []
+
+
+def test_a_bmc_that_says_off_while_the_peer_runs_is_an_alarm_and_keeps_the_last_on(node):
+    # A wrong address or systems_uri: the BMC of a machine that is off.
+    assert run(node, "check", "--running") == 0
+    last_on = checked(node)[2]
+    (node / "power").write_text("off\n")
+    assert run(node, "check", "--running") == 2
+    assert checked(node)[1:] == ["off", last_on]
+    log = (node / "log").read_text()
+    assert "-p daemon.crit" in log and "says torchio is OFF while it runs" in log, log
+
+
+def test_off_on_the_timer_without_a_connection_is_no_alarm(node):
+    (node / "power").write_text("off\n")
+    (node / "proc-drbd").write_text(" 0: cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown C r-----\n")
+    assert run(node, "check") == 2
+    assert checked(node)[1:] == ["off", "0"]
+    assert "daemon.crit" not in (node / "log").read_text()
+    # ...but with a connection the peer runs: then it is one.
+    (node / "proc-drbd").write_text(" 0: cs:Connected ro:Primary/Primary ds:UpToDate/UpToDate C r-----\n")
+    assert run(node, "check") == 2
+    assert "-p daemon.crit" in (node / "log").read_text()
+
+
+def test_a_bmc_that_does_not_answer_is_failed(node):
+    (node / "bmc-down").touch()
+    assert run(node, "check", "--running") == 1
+    assert checked(node)[1:] == ["failed", "0"]
+    assert "did not answer fence_fake status" in (node / "log").read_text()
+
+
+def test_the_fact_reads_what_a_check_wrote(node):
+    from facts.fencing import FenceChecked
+    assert run(node, "check", "--running") == 0
+    (node / "power").write_text("off\n")
+    assert run(node, "check", "--running") == 2
+    at, result, last_on = checked(node)
+    found = FenceChecked().process((node / "state/fence-check").read_text().splitlines())
+    assert (found.at, found.result, found.last_on) == (int(at), "off", int(last_on))
+    assert not found.proves_fencing and last_on != "0"

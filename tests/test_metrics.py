@@ -22,8 +22,10 @@ MOUNT_POINTS = {"drbd_small": "/vol/small", "drbd_pub": "/vol/pub", "drbd_vmpool
 
 
 def write_metrics(tmp_path: Path, names: dict[int, str], proc: str, dmesg: str = "", mounts: str = "",
-                  verify: str = "") -> str:
+                  verify: str = "", fence_check: str | None = None) -> str:
     inputs = {"proc": proc, "dmesg": dmesg, "mounts": mounts, "verify": verify}
+    if fence_check is not None:
+        inputs["fence-check"] = fence_check
     for name, text in inputs.items():
         (tmp_path / name).write_text(text)
     # The volumes file the deploy writes, and drbdadm's answer for each minor.
@@ -36,7 +38,7 @@ def write_metrics(tmp_path: Path, names: dict[int, str], proc: str, dmesg: str =
     env = {"PATH": f"{tmp_path}/bin:/usr/bin:/bin", "TWONODE_PROC_DRBD": str(tmp_path / "proc"),
            "TWONODE_DMESG": str(tmp_path / "dmesg"), "TWONODE_MOUNTS": str(tmp_path / "mounts"),
            "TWONODE_VERIFY_STATE": str(tmp_path / "verify"), "TWONODE_VOLUMES": str(tmp_path / "volumes"),
-           "TWONODE_NOW": "1795872941"}
+           "TWONODE_FENCE_CHECKED": str(tmp_path / "fence-check"), "TWONODE_NOW": "1795872941"}
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     subprocess.run(["sh", str(SCRIPT), str(out)], env=env, check=True, timeout=30)
@@ -170,3 +172,21 @@ def test_bad_monitoring_settings_are_refused_before_anything_runs(field, value, 
     raw["monitoring"] = {field: value}
     with pytest.raises(ClusterConfigError, match=message):
         validate(raw)
+
+
+def test_the_fence_check_says_what_the_status_says(tmp_path):
+    from facts.fencing import FenceChecked
+    from twonode.loader import load_cluster
+    from twonode.report import fencing_document
+    line = "1796603600 off 1796600000\n"
+    found = samples(write_metrics(tmp_path, {0: "drbd_small"}, "", fence_check=line))
+    assert (value(found, "twonode_fence_check_ok"), value(found, "twonode_fence_check_timestamp_seconds"),
+            value(found, "twonode_fence_check_last_on_timestamp_seconds")) == (0, 1796603600, 1796600000)
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    doc = fencing_document(c, {"fiori": {"fence_check": FenceChecked().process([line])}, "torchio": None})
+    assert doc["fiori"]["result"] == "off" and doc["fiori"]["asked"] == "2026-12-07T00:33:20Z"
+    found = samples(write_metrics(tmp_path, {0: "drbd_small"}, "", fence_check="1796603600 on 1796603600\n"))
+    assert value(found, "twonode_fence_check_ok") == 1
+    # Never asked: no sample, rather than a made-up 0.
+    (tmp_path / "fence-check").unlink()
+    assert value(samples(write_metrics(tmp_path, {0: "drbd_small"}, "")), "twonode_fence_check_ok") is None

@@ -225,7 +225,7 @@ def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_
     doc = json.loads(json.dumps(status_document(c, seen)))
     report = render_status(c, seen)
 
-    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events", "verify", "nfs"}
+    assert set(doc) == {"nodes", "resources", "mounts", "vms", "events", "verify", "nfs", "fencing"}
     table = {(row[0], row[1]): row for row in table_rows(report, "resource ")}
     assert [(r["resource"], r["node"]) for r in doc["resources"]] == list(table) == [
         (v.resource, n.name) for v in c.replicated_volumes for n in c.nodes]
@@ -300,3 +300,27 @@ def test_split_brain_recovery_moves_the_nfs_server_off_the_node_that_discards():
     assert small[:3] == ["#   on fiori:", "systemctl stop twonode-nfs", "umount /vol/small"], small
     mount = small.index("drbdadm primary drbd_small && mount /vol/small")
     assert small[mount + 1] == "systemctl start twonode-nfs", small
+
+
+def test_fencing_says_per_node_what_its_peers_bmc_last_answered_in_the_table_and_the_json():
+    from facts.fencing import FenceCheck
+    from twonode.report import fencing_document, render_fencing, status_document
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    assert c.fences
+    seen = {"fiori": {**facts({}), "fence_check": FenceCheck(1796600000, "on", 1796600000)},
+            "torchio": {**facts({}), "fence_check": FenceCheck(1796603600, "off", 1796600000)}}
+    doc = fencing_document(c, seen)
+    assert doc["fiori"]["result"] == "on" and doc["fiori"]["peer"] == "torchio"
+    assert (doc["torchio"]["result"], doc["torchio"]["asked"], doc["torchio"]["last_on"]) == \
+        ("off", "2026-12-07T00:33:20Z", "2026-12-06T23:33:20Z")
+    # The lab's BMCs have a self-signed certificate: said plainly.
+    assert doc["fiori"]["tls_verified"] is False
+    lines = render_fencing(c, seen).splitlines()
+    assert lines[0].startswith("fencing: fiori -> torchio's BMC (fence_redfish, TLS NOT verified")
+    assert "answers, torchio on (asked 2026-12-06T23:33:20Z)" in lines[0]
+    assert "says OFF at 2026-12-07T00:33:20Z (last on: 2026-12-06T23:33:20Z)" in lines[1]
+    assert lines[1] in render_status(c, seen) and status_document(c, seen)["fencing"] == doc
+    # Never asked, or a node not reached: said so, never "on".
+    seen["fiori"]["fence_check"], seen["torchio"] = None, None
+    lines = render_fencing(c, seen).splitlines()
+    assert "NEVER ASKED" in lines[0] and "unknown (torchio unreachable)" in lines[1]

@@ -71,3 +71,17 @@ def race_delay(c: Cluster, node_name: str) -> int:
     """Seconds ``node_name`` waits before fencing: none for first_node, so
     that when the link breaks under both at once, first_node survives."""
     return 0 if node_name == c.first else c.fencing.race_delay
+
+
+#: The nodes for which this run has emitted the fencing operations
+#: (tasks/fencing.py runs from deploy.py and again from tasks/drbd.py).
+_emitted: set[str] = set()
+
+
+def first_time_here(host_name: str) -> bool:
+    """True the first time it is asked for ``host_name`` in this run."""
+    if host_name in _emitted:
+        return False
+    _emitted.add(host_name)
+    return True
+

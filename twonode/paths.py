@@ -61,6 +61,11 @@ SECRET_STAGING = "/etc/twonode/staging"
 FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
 #: Which agent, which peer, how long to wait first: nothing secret.
 FENCE_CONF = f"{FENCE_DIR}/handler.conf"
+#: The last answer of the peer's BMC to the agent's status (FENCE_PEER check):
+#: "EPOCH on|off|failed LAST_ON_EPOCH".
+FENCE_CHECKED = "/var/lib/twonode/fence-check"
+FENCE_CHECK_SERVICE = "/etc/systemd/system/twonode-fence-check.service"
+FENCE_CHECK_TIMER = "/etc/systemd/system/twonode-fence-check.timer"
 #: templates/drbd/verify.sh: online verify of each resource, one after the
 #: other, run by twonode-verify.service (its timer on first_node only).
 DRBD_VERIFY = "/usr/local/lib/twonode/drbd-verify"

@@ -17,6 +17,7 @@ from facts.blockdev import DeviceSignatures, LinuxMounts
 from facts.drbd import DrbdResources
 from facts.drbd_events import DrbdEvents, VerifyResults
 from facts.drbd_metadata import DrbdGenerations
+from facts.fencing import FenceChecked
 from facts.libvirt import Virsh, VirshDomains
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
@@ -31,7 +32,7 @@ from .model import Cluster
 from .paths import (
     ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
     DRBD_AFTER_OCFS2, DRBD_EVENT, DRBD_VERIFY, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_DIR,
-    FENCE_OPTIONS, FENCE_PEER, FSTAB, HOST_KEY, INTERFACES, LEASE_HOLDER, LEASES_CONF, LIBVIRT_GUESTS_DEFAULTS, METRICS, METRICS_SERVICE, METRICS_TIMER, MIGRATION_PUBLIC_KEY,
+    FENCE_CHECK_SERVICE, FENCE_CHECK_TIMER, FENCE_CHECKED, FENCE_OPTIONS, FENCE_PEER, FSTAB, HOST_KEY, INTERFACES, LEASE_HOLDER, LEASES_CONF, LIBVIRT_GUESTS_DEFAULTS, METRICS, METRICS_SERVICE, METRICS_TIMER, MIGRATION_PUBLIC_KEY,
     NFS_CONF, NFS_CONF_DIR, NFS_SCOPE_DROPIN, NFS_SERVER, PRIVATE_LINK_CONF, PRIVATE_LINK_HOOK, NFS_SERVER_CONF, NFS_SERVER_DROPIN, NFS_SYSCTL, NFS_UNIT, O2CB_CLUSTER_CONF, O2CB_DEFAULTS, OCFS2_SYSCTL, ETC_HOSTS, QEMU_HOOK, UDEV_RULES,
     VERIFY_RESULTS, VERIFY_SERVICE, VERIFY_TIMER, cluster_interface_file, lv_path, network_xml, resource_file,
 )
@@ -140,13 +141,18 @@ def drbd_plan(c: Cluster) -> tuple:
             key(VolumeGroups), key(VolumeSizes, volumes=volume_sizes(c)))
 
 
+def fencing(c: Cluster) -> tuple:
+    return (*install_reads(), key(FenceChecked, path=FENCE_CHECKED),
+            *path_reads(FENCE_PEER, FENCE_DIR, FENCE_CONF, FENCE_CHECK_SERVICE, FENCE_CHECK_TIMER),
+            secret_path_key(FENCE_OPTIONS), *unit_reads("twonode-fence-check.timer"))
+
+
 def drbd(c: Cluster) -> tuple:
-    return (*install_reads(), key(VolumeGroups),
-            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, FENCE_PEER, FENCE_DIR, FENCE_CONF, DRBD_VERIFY,
+    return (*fencing(c), key(VolumeGroups),
+            *path_reads(BEFORE_RESYNC_TARGET, DRBD_EVENT, DRBD_VERIFY,
                         VERIFY_SERVICE, VERIFY_TIMER, METRICS, METRICS_SERVICE, METRICS_TIMER,
                         *((c.monitoring.textfile_directory,) if c.monitoring.textfile_directory else ()),
                         *(resource_file(vol.resource) for vol in c.replicated_volumes)),
-            secret_path_key(FENCE_OPTIONS),
             *unit_reads("drbd.service", "twonode-verify.timer", "twonode-metrics.timer"), *drbd_plan(c))
 
 
@@ -202,6 +208,7 @@ def status(c: Cluster) -> dict[str, tuple]:
         "drbd": key(DrbdResources),
         "events": key(DrbdEvents, path=EVENTS_FILE),
         "verify": key(VerifyResults, path=VERIFY_RESULTS),
+        "fence_check": key(FenceChecked, path=FENCE_CHECKED),
         "o2cb": o2cb_stack(c),
         "mounts": key(LinuxMounts),
         "exports": key(NfsExports),
@@ -212,4 +219,4 @@ def status(c: Cluster) -> dict[str, tuple]:
 
 
 def every_task(c: Cluster) -> tuple:
-    return tuple(dict.fromkeys(k for area in (network, storage, drbd, ocfs2, nfs, libvirt) for k in area(c)))
+    return tuple(dict.fromkeys(k for area in (fencing, network, storage, drbd, ocfs2, nfs, libvirt) for k in area(c)))

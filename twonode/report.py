@@ -6,6 +6,8 @@ output can be tested on captured states.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from facts.drbd_events import VERIFY_OUT_OF_SYNC, VerifyResult, latest_by_resource
 from facts.drbd_state import CS_UNCONNECTED, CS_WFCONNECTION, ROLE_PRIMARY
 from facts.libvirt import lease_path
@@ -74,9 +76,55 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
     out.append(_table(rows))
     if c.nfs is not None:
         out.append(render_nfs(c, seen))
-    out += [text for text in (render_vms(c, seen), _waiting(c, seen), _auth_failures(c, seen), _events(seen),
-                              render_verify(c, seen)) if text]
+    out += [text for text in (render_fencing(c, seen), render_vms(c, seen), _waiting(c, seen),
+                              _auth_failures(c, seen), _events(seen), render_verify(c, seen)) if text]
     return "\n\n".join(out) + "\n"
+
+
+
+def _utc(epoch: int) -> str | None:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if epoch else None
+
+
+def fencing_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
+    """Per node, what it last heard from its PEER's BMC (the agent's status:
+    facts/fencing.py), and whether it verifies the BMC's TLS certificate."""
+    if not c.fences:
+        return {}
+    out = {}
+    for node in c.nodes:
+        peer = c.peer(node.name)
+        facts = seen.get(node.name)
+        check = facts.get("fence_check") if facts is not None else None
+        out[node.name] = {
+            "peer": peer.name, "agent": peer.bmc.agent,
+            "tls_verified": peer.bmc.options.get("ssl_insecure") not in ("1", "true", "yes"),
+            "reachable": facts is not None,
+            "result": check.result if check else None,
+            "asked": _utc(check.at) if check else None,
+            "last_on": _utc(check.last_on) if check else None,
+        }
+    return out
+
+
+def render_fencing(c: Cluster, seen: dict[str, dict | None]) -> str:
+    """One line per node: can it fence its peer, by the BMC's last answer."""
+    lines = []
+    for node, f in fencing_document(c, seen).items():
+        tls = "" if f["tls_verified"] else ", TLS NOT verified (ssl_insecure)"
+        head = f"fencing: {node} -> {f['peer']}'s BMC ({f['agent']}{tls}):"
+        if not f["reachable"]:
+            lines.append(f"{head} unknown ({node} unreachable)")
+        elif f["result"] is None:
+            lines.append(f"{head} NEVER ASKED (deploy, or on {node}: systemctl start twonode-fence-check)")
+        elif f["result"] == "on":
+            lines.append(f"{head} answers, {f['peer']} on (asked {f['asked']})")
+        else:
+            said = "says OFF" if f["result"] == "off" else "did not answer"
+            lines.append(f"{head} {said} at {f['asked']} (last on: {f['last_on'] or 'never'}): a fence of "
+                         f"{f['peer']} may fail, or be taken for done while it runs; journalctl -t twonode-fence "
+                         f"on {node}")
+    return "\n".join(lines)
 
 
 def nfs_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
@@ -361,7 +409,7 @@ def status_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
     events = sorted((e.to_json() for facts in seen.values() if facts for e in facts.get("events", ())),
                     key=lambda e: e["time"])
     return {"nodes": nodes, "resources": resources, "mounts": mounts, "vms": vms, "events": events,
-            "verify": verify_document(c, seen), "nfs": nfs_document(c, seen)}
+            "verify": verify_document(c, seen), "nfs": nfs_document(c, seen), "fencing": fencing_document(c, seen)}
 
 
 def verify_document(c: Cluster, seen: dict[str, dict | None]) -> dict:

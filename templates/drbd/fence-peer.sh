@@ -61,6 +61,44 @@ agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
     { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "$agents/$agent" 2>/dev/null
 }
 
+# drbd-fence-peer check [--running]: the agent's "status" of the peer, asked
+# by the deploy (--running: it has just reached the peer) and hourly by
+# twonode-fence-check.timer. "on" while the peer runs proves
+# that its BMC answers, takes the password and names a system that is on:
+# a wrong address or systems_uri would answer "off" (or fail), and the
+# first real fence would then take "Already OFF" for done while the peer
+# writes. The result goes to $checked as "EPOCH RESULT LAST_ON_EPOCH"
+# (tasks/status.py and twonode-metrics read it). Exit: 0 on, 2 off, 1 failed.
+checked=${TWONODE_FENCE_CHECKED:-/var/lib/twonode/fence-check}
+if [ "${1:-}" = check ]; then
+    resource=check
+    agent_do status >/dev/null
+    case $? in
+        0) result=on ;;
+        2) result=off ;;
+        *) result=failed ;;
+    esac
+    now=$(date +%s)
+    last_on=0
+    read -r _ _ last_on < "$checked" 2>/dev/null || last_on=0
+    [ "$result" = on ] && last_on=$now
+    mkdir -p "$(dirname "$checked")"
+    echo "$now $result ${last_on:-0}" > "$checked.new" && mv -f "$checked.new" "$checked"
+    case $result in
+        on) say "$peer's BMC answers: $peer is on ($agent status)"; exit 0 ;;
+        off) # The deploy, which has just reached the peer, says it runs; so
+             # does a connection. Otherwise the peer may well be off.
+             if [ "${2:-}" = --running ] || grep -q 'cs:Connected' "${TWONODE_PROC_DRBD:-/proc/drbd}" 2>/dev/null; then
+                 alarm "$peer's BMC says $peer is OFF while it runs: wrong BMC address or systems_uri? A fence would take that for done"
+             else
+                 say "$peer's BMC says $peer is off ($agent status), and this node is not connected to it"
+             fi
+             exit 2 ;;
+        *) alarm "$peer's BMC did not answer $agent status: unreachable, wrong password or wrong system? A fence of $peer would fail"
+           exit 1 ;;
+    esac
+fi
+
 disk=$(drbdadm dstate "$resource" 2>/dev/null); disk=${disk%%/*}
 if [ "$disk" != UpToDate ]; then
     say "not fencing $peer: this node's disk is $disk, not UpToDate (I/O stays frozen)"

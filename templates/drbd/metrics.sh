@@ -25,6 +25,7 @@ trap 'rm -f "$tmp" "$tmp.verify" "$tmp.log"' EXIT
 nfs_conf=${TWONODE_NFS_CONF:-/etc/twonode/nfs-server.conf}
 nfs_serving=${TWONODE_NFS_SERVING:-/run/twonode/nfs-server}
 nfs_grace=${TWONODE_NFS_GRACE:-/proc/fs/nfsd/v4_end_grace}
+fence_checked=${TWONODE_FENCE_CHECKED:-/var/lib/twonode/fence-check}
 [ -r "$proc" ] || proc=/dev/null  # the module not loaded: nothing is up
 [ -r "$volumes" ] || volumes=/dev/null
 
@@ -183,6 +184,21 @@ if [ -r "$nfs_conf" ]; then
             echo "# TYPE twonode_nfs_serving_since_seconds gauge"
             echo "twonode_nfs_serving_since_seconds $(date -u -d "$since" +%s)"
         fi
+    } >> "$tmp"
+fi
+# The peer's BMC's last answer to the fence agent's status (fence-peer.sh
+# check): what tasks/status.py shows on its fencing line.
+if read -r asked result last_on < "$fence_checked" 2>/dev/null && [ -n "${last_on:-}" ]; then
+    {
+        echo "# HELP twonode_fence_check_ok 1 when the peer's BMC last answered the fence agent's status with on."
+        echo "# TYPE twonode_fence_check_ok gauge"
+        echo "twonode_fence_check_ok $([ "$result" = on ] && echo 1 || echo 0)"
+        echo "# HELP twonode_fence_check_timestamp_seconds When the peer's BMC was last asked (Unix time)."
+        echo "# TYPE twonode_fence_check_timestamp_seconds gauge"
+        echo "twonode_fence_check_timestamp_seconds $asked"
+        echo "# HELP twonode_fence_check_last_on_timestamp_seconds When the peer's BMC last answered on (Unix time; 0: never)."
+        echo "# TYPE twonode_fence_check_last_on_timestamp_seconds gauge"
+        echo "twonode_fence_check_last_on_timestamp_seconds $last_on"
     } >> "$tmp"
 fi
 chmod 644 "$tmp" && mv -f "$tmp" "$out"

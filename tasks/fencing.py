@@ -1,0 +1,69 @@
+"""Fencing: each node powers its PEER off through the peer's BMC when DRBD
+loses the peer (templates/drbd/fence-peer.sh, DRBD's fence-peer handler),
+and proves beforehand that it can.
+
+    pyinfra inventory.py tasks/fencing.py
+
+deploy.py runs this first. The proof is the agent's own ``status`` of the
+peer, asked from each node: it must answer "on" while the peer runs. A BMC
+that does not answer, a wrong password, or a wrong address or
+``systems_uri`` (the BMC of another machine, or of none, answers "off")
+stops the deploy here, before anything else is changed, instead of at the
+first real failure, where "Already OFF" would be taken for a fence while
+the peer writes on. It is asked again whenever the fencing settings
+change (or was never asked), and hourly by twonode-fence-check.timer;
+tasks/status.py and the metrics show the last answer.
+"""
+
+from pyinfra import host
+from pyinfra.operations import server
+
+from twonode import fencing, paths, reads
+from twonode.area import daemon_reload, open_area
+from twonode.context import DeployStopped, presence_of, this_node
+from twonode.ops import put, secret_file, service, template
+from twonode.snapshot import fact
+from facts.fencing import FenceChecked
+from twonode.sides import Presence
+
+AREA = "fencing"
+
+# Once per node and run: deploy.py runs this first, and tasks/drbd.py run
+# alone runs it too.
+if fencing.first_time_here(host.name):
+    # The fence agents are the drbd area's packages.
+    c = open_area("drbd", reads.fencing)
+    me = this_node()
+    if c.fences:
+        try:
+            passwords = fencing.read_passwords(c)
+        except fencing.FencingError as error:
+            raise DeployStopped(f"{error}. Nothing was changed.") from None
+        peer = c.peer(me.name)
+        changes = [
+            put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755"),
+            template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="drbd/fence-handler.conf.j2",
+                     dest=paths.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent,
+                     delay=fencing.race_delay(c, me.name)),
+            secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)",
+                        path=paths.FENCE_OPTIONS, content=fencing.agent_options(peer.bmc, passwords[peer.name])),
+        ]
+        units = [
+            put(name=f"{AREA}: twonode-fence-check.service", src="drbd/twonode-fence-check.service",
+                dest=paths.FENCE_CHECK_SERVICE),
+            put(name=f"{AREA}: twonode-fence-check.timer", src="drbd/twonode-fence-check.timer",
+                dest=paths.FENCE_CHECK_TIMER),
+        ]
+        daemon_reload(AREA, "the fence check's units", *units)
+        service(name=f"{AREA}: twonode-fence-check.timer (the peer's BMC asked hourly)",
+                unit="twonode-fence-check.timer", running=True, enabled=True)
+        last = fact(FenceChecked, path=paths.FENCE_CHECKED)
+        # Whenever the settings change, or it was never asked; and only while
+        # this run reaches the peer (a node brought up alone has a peer that
+        # may well be off). A later failure (the BMC's password changed, the
+        # BMC gone) is the hourly check's to find: status and metrics show
+        # it, and a deploy does not stop for a BMC that the timer found down.
+        if presence_of(peer.name) is Presence.ACTIVE and (any(op.will_change for op in changes) or last is None):
+            server.shell(name=f"{AREA}: {peer.name}'s BMC answers and says {peer.name} is on "
+                              f"({peer.bmc.agent} status)",
+                         commands=[f"{paths.FENCE_PEER} check --running"])
