@@ -15,7 +15,8 @@ and the action, so a test can show who fenced whom and when.
 What fence_redfish (fence-agents 4.12) asks, and what it gets here:
 
 * ``GET /redfish/v1`` → a link to the Systems collection;
-* ``GET /redfish/v1/Systems`` → one member per guest;
+* ``GET /redfish/v1/Systems`` → one member per guest, and a ``spare``
+  that is always off (what a wrong ``systems_uri`` may name);
 * ``GET /redfish/v1/Systems/NODE`` → ``PowerState`` (On/Off, from the
   QEMU pid) and the ``#ComputerSystem.Reset`` action's target;
 * ``POST .../Actions/ComputerSystem.Reset`` with ``ResetType`` ForceOff,
@@ -48,6 +49,10 @@ import os
 
 LAB = Path(os.environ.get("TWONODE_LAB_SH", HERE / "lab.sh"))
 NODES = ("fiori", "torchio")
+#: A machine the BMC also manages, powered off for good (a chassis BMC's
+#: empty slot): a systems_uri that names it answers "Off" while the node
+#: the group_data meant runs, which twonode's fence check must refuse.
+SPARE = "spare"
 USER = "twonode-lab"
 ROOT = "/redfish/v1"
 
@@ -94,7 +99,7 @@ def power_state(node: str) -> str:
 def system(node: str) -> dict:
     uri = f"{ROOT}/Systems/{node}"
     return {
-        "@odata.id": uri, "Id": node, "Name": node, "PowerState": power_state(node),
+        "@odata.id": uri, "Id": node, "Name": node, "PowerState": "Off" if node == SPARE else power_state(node),
         "Actions": {"#ComputerSystem.Reset": {
             "target": f"{uri}/Actions/ComputerSystem.Reset",
             "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart"]}},
@@ -139,9 +144,9 @@ class Bmc(BaseHTTPRequestHandler):
         if path == ROOT:
             return self.reply(200, {"@odata.id": ROOT, "Systems": {"@odata.id": f"{ROOT}/Systems"}})
         if path == f"{ROOT}/Systems":
-            return self.reply(200, {"Members": [{"@odata.id": f"{ROOT}/Systems/{n}"} for n in NODES]})
+            return self.reply(200, {"Members": [{"@odata.id": f"{ROOT}/Systems/{n}"} for n in (*NODES, SPARE)]})
         node = path.removeprefix(f"{ROOT}/Systems/")
-        if node in NODES:
+        if node in (*NODES, SPARE):
             return self.reply(200, system(node))
         self.reply(404, {"error": f"no {path}"})
 
@@ -150,8 +155,11 @@ class Bmc(BaseHTTPRequestHandler):
             return
         path = self.path.rstrip("/")
         node = path.removeprefix(f"{ROOT}/Systems/").removesuffix("/Actions/ComputerSystem.Reset")
-        if node not in NODES or not path.endswith("/Actions/ComputerSystem.Reset"):
+        if node not in (*NODES, SPARE) or not path.endswith("/Actions/ComputerSystem.Reset"):
             return self.reply(404, {"error": f"no {path}"})
+        if node == SPARE:  # nothing in the slot: nothing to power
+            self.record(f"{node} reset requested: nothing to power")
+            return self.reply(204, {})
         length = int(self.headers.get("Content-Length", 0))
         reset = json.loads(self.rfile.read(length) or b"{}").get("ResetType")
         commands = {"ForceOff": [["kill"]], "On": [["power-on"]], "ForceRestart": [["kill"], ["power-on"]]}

@@ -16,12 +16,12 @@ tasks/status.py and the metrics show the last answer.
 """
 
 from pyinfra import host
-from pyinfra.operations import server
+from pyinfra.operations import files, server
 
 from twonode import fencing, paths, reads
 from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped, presence_of, this_node
-from twonode.ops import put, secret_file, service, template
+from twonode.ops import directory, put, secret_is_current, service, template_is_current, upload_secret
 from twonode.snapshot import fact
 from facts.fencing import FenceChecked
 from twonode.sides import Presence
@@ -40,14 +40,31 @@ if fencing.first_time_here(host.name):
         except fencing.FencingError as error:
             raise DeployStopped(f"{error}. Nothing was changed.") from None
         peer = c.peer(me.name)
-        changes = [
-            put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755"),
-            template(name=f"{AREA}: fencing of {peer.name} (agent, delay)", src="drbd/fence-handler.conf.j2",
-                     dest=paths.FENCE_CONF, peer=peer.name, agent=peer.bmc.agent,
-                     delay=fencing.race_delay(c, me.name)),
-            secret_file(name=f"{AREA}: {peer.name}'s BMC options and password (root only)",
-                        path=paths.FENCE_OPTIONS, content=fencing.agent_options(peer.bmc, passwords[peer.name])),
-        ]
+        conf = {"peer": peer.name, "agent": peer.bmc.agent, "delay": fencing.race_delay(c, me.name)}
+        options = fencing.agent_options(peer.bmc, passwords[peer.name])
+        put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755")
+        directory(name=f"{AREA}: {paths.FENCE_DIR} (root only)", path=paths.FENCE_DIR, mode="700")
+        settings_current = template_is_current("drbd/fence-handler.conf.j2", paths.FENCE_CONF, **conf) \
+            and secret_is_current(paths.FENCE_OPTIONS, options)
+        reaches_peer = presence_of(peer.name) is Presence.ACTIVE
+        if not settings_current:
+            # New settings are written beside the old ones and put in place
+            # only once the peer's BMC has answered through them: a deploy
+            # stopped here leaves the handler with the settings that worked.
+            new = paths.FENCE_NEW_DIR
+            directory(name=f"{AREA}: {new} (root only)", path=new, mode="700")
+            files.template(name=f"{AREA}: fencing of {peer.name} (agent, delay), beside",
+                           src=str(paths.TEMPLATES / "drbd/fence-handler.conf.j2"), dest=f"{new}/handler.conf",
+                           **conf)
+            upload_secret(name=f"{AREA}: {peer.name}'s BMC options and password (root only), beside",
+                          path=f"{new}/peer-options", content=options)
+            check = [f"{paths.FENCE_PEER} check --running {new} || {{ rm -rf {new}; exit 1; }}"] if reaches_peer \
+                else []
+            server.shell(
+                name=f"{AREA}: {peer.name}'s BMC answers and says {peer.name} is on ({peer.bmc.agent} status); "
+                     "then the new settings in place" if reaches_peer else f"{AREA}: the new settings in place",
+                commands=[*check, f"mv -f {new}/handler.conf {paths.FENCE_CONF}",
+                          f"mv -f {new}/peer-options {paths.FENCE_OPTIONS}", f"rmdir {new}"])
         units = [
             put(name=f"{AREA}: twonode-fence-check.service", src="drbd/twonode-fence-check.service",
                 dest=paths.FENCE_CHECK_SERVICE),
@@ -57,13 +74,11 @@ if fencing.first_time_here(host.name):
         daemon_reload(AREA, "the fence check's units", *units)
         service(name=f"{AREA}: twonode-fence-check.timer (the peer's BMC asked hourly)",
                 unit="twonode-fence-check.timer", running=True, enabled=True)
-        last = fact(FenceChecked, path=paths.FENCE_CHECKED)
-        # Whenever the settings change, or it was never asked; and only while
-        # this run reaches the peer (a node brought up alone has a peer that
-        # may well be off). A later failure (the BMC's password changed, the
-        # BMC gone) is the hourly check's to find: status and metrics show
-        # it, and a deploy does not stop for a BMC that the timer found down.
-        if presence_of(peer.name) is Presence.ACTIVE and (any(op.will_change for op in changes) or last is None):
+        # Never asked yet (settings that were already in place): in place.
+        # A later failure (the BMC's password changed, the BMC gone) is the
+        # hourly check's to find: status and metrics show it; a deploy does
+        # not stop for a BMC that the timer found down.
+        if settings_current and reaches_peer and fact(FenceChecked, path=paths.FENCE_CHECKED) is None:
             server.shell(name=f"{AREA}: {peer.name}'s BMC answers and says {peer.name} is on "
                               f"({peer.bmc.agent} status)",
                          commands=[f"{paths.FENCE_PEER} check --running"])

@@ -273,3 +273,16 @@ def test_the_fact_reads_what_a_check_wrote(node):
     found = FenceChecked().process((node / "state/fence-check").read_text().splitlines())
     assert (found.at, found.result, found.last_on) == (int(at), "off", int(last_on))
     assert not found.proves_fencing and last_on != "0"
+
+
+def test_a_check_of_new_settings_reads_them_from_their_directory(node):
+    # The deploy's new settings, beside the ones in use until they pass.
+    new = node / "fence.new"
+    new.mkdir()
+    (new / "handler.conf").write_text((node / "fence/handler.conf").read_text())
+    bmc = Bmc(agent="fence_redfish", address="10.0.2.100", username="twonode-lab",
+              options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/spare"})
+    (new / "peer-options").write_text(agent_options(bmc, PASSWORD))
+    assert run(node, "check", "--running", str(new)) == 0
+    assert "systems_uri=/redfish/v1/Systems/spare" in stdins(node)[0]
+    assert "systems_uri=/redfish/v1/Systems/1" in (node / "fence/peer-options").read_text()

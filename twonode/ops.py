@@ -67,6 +67,22 @@ def _rendered(src: str, data: dict) -> str:
     return get_template(_source(src)).render(context)
 
 
+def template_is_current(src: str, dest: str, **data) -> bool:
+    """Whether ``dest`` holds exactly what template() would write."""
+    return _current(dest, _sha1(_rendered(src, data).encode()), None)
+
+
+def secret_is_current(path: str, content: str) -> bool:
+    """Whether ``path`` holds ``content``, root only (compared by digest)."""
+    found = secret_path_state(path)
+    return found is not None and found.is_file and found.mode == 600 and found.sha1 == _sha1(content.encode())
+
+
+def upload_secret(name: str, path: str, content: str):
+    """``content`` to ``path`` (0600), never on a command line or in the output."""
+    return _upload_secret(name=name, path=path, content=content)
+
+
 def template(name: str, src: str, dest: str, mode: str | None = None, **data):
     """files.template, unless ``dest`` already holds exactly what it would
     write. The rendering is pyinfra's own (same environment, same context),

@@ -64,6 +64,8 @@ FENCE_CONF = f"{FENCE_DIR}/handler.conf"
 #: The last answer of the peer's BMC to the agent's status (FENCE_PEER check):
 #: "EPOCH on|off|failed LAST_ON_EPOCH".
 FENCE_CHECKED = "/var/lib/twonode/fence-check"
+#: New fencing settings, checked against the peer's BMC before they replace FENCE_DIR's.
+FENCE_NEW_DIR = "/etc/twonode/fence.new"
 FENCE_CHECK_SERVICE = "/etc/systemd/system/twonode-fence-check.service"
 FENCE_CHECK_TIMER = "/etc/systemd/system/twonode-fence-check.timer"
 #: templates/drbd/verify.sh: online verify of each resource, one after the

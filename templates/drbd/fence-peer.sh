@@ -61,9 +61,10 @@ agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
     { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "$agents/$agent" 2>/dev/null
 }
 
-# drbd-fence-peer check [--running]: the agent's "status" of the peer, asked
-# by the deploy (--running: it has just reached the peer) and hourly by
-# twonode-fence-check.timer. "on" while the peer runs proves
+# drbd-fence-peer check [--running] [DIR]: the agent's "status" of the peer,
+# asked by the deploy (--running: it has just reached the peer; DIR: its new
+# settings, handler.conf and peer-options, checked before they are put in
+# place) and hourly by twonode-fence-check.timer. "on" while the peer runs proves
 # that its BMC answers, takes the password and names a system that is on:
 # a wrong address or systems_uri would answer "off" (or fail), and the
 # first real fence would then take "Already OFF" for done while the peer
@@ -71,7 +72,10 @@ agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
 # (tasks/status.py and twonode-metrics read it). Exit: 0 on, 2 off, 1 failed.
 checked=${TWONODE_FENCE_CHECKED:-/var/lib/twonode/fence-check}
 if [ "${1:-}" = check ]; then
-    resource=check
+    resource=check running=no
+    shift
+    if [ "${1:-}" = --running ]; then running=yes; shift; fi
+    if [ -n "${1:-}" ]; then dir=$1; . "$dir/handler.conf"; fi
     agent_do status >/dev/null
     case $? in
         0) result=on ;;
@@ -88,7 +92,7 @@ if [ "${1:-}" = check ]; then
         on) say "$peer's BMC answers: $peer is on ($agent status)"; exit 0 ;;
         off) # The deploy, which has just reached the peer, says it runs; so
              # does a connection. Otherwise the peer may well be off.
-             if [ "${2:-}" = --running ] || grep -q 'cs:Connected' "${TWONODE_PROC_DRBD:-/proc/drbd}" 2>/dev/null; then
+             if [ $running = yes ] || grep -q 'cs:Connected' "${TWONODE_PROC_DRBD:-/proc/drbd}" 2>/dev/null; then
                  alarm "$peer's BMC says $peer is OFF while it runs: wrong BMC address or systems_uri? A fence would take that for done"
              else
                  say "$peer's BMC says $peer is off ($agent status), and this node is not connected to it"

@@ -24,6 +24,44 @@ def state(lab):
             for node in ("fiori", "torchio")}
 
 
+def test_bmcs_that_cannot_fence_the_peer_stop_the_deploy_and_the_settings_in_use_stay(live, tmp_path, monkeypatch):
+    # Two mistakes an admin makes, with a change pending: torchio's
+    # systems_uri names a machine its BMC also manages, which is off (what
+    # fiori's fence would then take for done), and fiori's BMC password is
+    # wrong (what torchio's fence would fail on).
+    before = state(live)
+    in_use = {node: live.ssh(node, "sha256sum /etc/twonode/fence/peer-options /etc/twonode/fence/handler.conf")
+              for node in ("fiori", "torchio")}
+    export = {"path": "/vol/small/pending", "clients": [{"host": "192.168.10.0/24", "options": ["ro"]}]}
+
+    def mistaken(c):
+        next(n for n in c["nodes"] if n["name"] == "torchio")["bmc"]["options"]["systems_uri"] = \
+            "/redfish/v1/Systems/spare"
+        c["nfs"]["exports"].append(export)
+    passwords = tmp_path / "bmc-passwords.toml"
+    passwords.write_text(f'fiori = "not-{live.bmc_password()}"\ntorchio = "{live.bmc_password()}"\n')
+    passwords.chmod(0o600)
+    monkeypatch.setenv("TWONODE_FENCE_PASSWORDS", str(passwords))
+    run = live.deploy(inventory=variant(tmp_path, mistaken))
+    assert run.returncode != 0, run
+    assert "check: torchio's BMC says torchio is OFF while it runs" in run.output, run
+    assert "check: fiori's BMC did not answer fence_redfish status" in run.output, run
+    assert live.bmc_password() not in run.output
+    # Nothing but the check's own staging ran; the settings in use are the
+    # ones that worked, and nothing else changed anywhere.
+    assert [op for op in run.changed_ops if not op.startswith("fencing:")] == [], run.changed_ops
+    for node in ("fiori", "torchio"):
+        assert live.ssh(node, "sha256sum /etc/twonode/fence/peer-options /etc/twonode/fence/handler.conf") \
+            == in_use[node]
+        assert live.ssh(node, "test -e /etc/twonode/fence.new || test -e /vol/small/pending && echo left "
+                              "|| echo none").strip() == "none"
+    assert state(live) == before
+    # The right ones pass, and find nothing to change.
+    monkeypatch.delenv("TWONODE_FENCE_PASSWORDS")
+    again = live.deploy(inventory=SMALL)
+    assert again.returncode == 0 and again.changed_ops == [], again
+
+
 def test_swapping_the_node_order_never_renumbers_a_live_o2cb(live, tmp_path):
     before = state(live)
     run = live.deploy(inventory=variant(tmp_path, lambda c: c["nodes"].reverse()))
