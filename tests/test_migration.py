@@ -26,9 +26,10 @@ def test_anything_but_an_ed25519_public_key_is_refused(text):
         migration.public_key(text, "torchio:/root/.ssh/twonode-migration.pub")
 
 
-def test_the_peer_is_trusted_from_its_cluster_address_only_and_without_forwarding():
+def test_the_peer_is_trusted_from_its_cluster_address_only_to_reach_libvirt_and_without_forwarding():
     line = migration.authorized_line("torchio", "192.168.3.7", KEY)
-    assert line == f'from="192.168.3.7",restrict {KEY} twonode-migration@torchio'
+    assert line == (f'from="192.168.3.7",restrict,command="/usr/bin/virt-ssh-helper qemu:///system" {KEY} '
+                    'twonode-migration@torchio')
 
 
 def test_a_new_key_of_the_peer_replaces_its_line_and_nothing_else(tmp_path):

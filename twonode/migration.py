@@ -48,11 +48,17 @@ def comment(node: str) -> str:
     return f"twonode-migration@{node}"
 
 
+#: What the peer's key may run here: libvirt's own end of its SSH transport
+#: (qemu+ssh:// runs it, or nc on older libvirt), whatever command the
+#: client asks for. Never a shell: the key is root's, without a passphrase.
+SSH_HELPER = "/usr/bin/virt-ssh-helper qemu:///system"
+
+
 def authorized_line(node: str, address: str, key: str) -> str:
-    """The peer ``node``'s key, accepted only from its cluster ``address``;
-    `restrict` drops forwarding, pty and agent (libvirt's transport runs a
-    command over a plain channel and needs none of them)."""
-    return f'from="{address}",restrict {key} {comment(node)}'
+    """The peer ``node``'s key, accepted only from its cluster ``address``,
+    and only to reach libvirt (SSH_HELPER); `restrict` drops forwarding,
+    pty and agent (libvirt's transport needs none of them)."""
+    return f'from="{address}",restrict,command="{SSH_HELPER}" {key} {comment(node)}'
 
 
 def authorized_regex(node: str) -> str:

@@ -132,21 +132,28 @@ def test_the_status_says_where_it_runs_is_defined_and_who_holds_its_lease(cluste
     row = re.search(rf"^.*\b{VM}\s+fiori\s+fiori\s+fiori since \S+\s+defined on fiori only$", run.output, re.M)
     assert row, run.output
 
-def test_the_migration_key_is_accepted_from_the_peers_cluster_address_only(cluster):
+def test_the_migration_key_reaches_libvirt_only_and_from_the_peers_cluster_address_only(cluster):
     # torchio's own key, to fiori, from torchio: once from its cluster
     # address, once from another address of torchio's (the lab's management
     # links do not reach each other, so a second address on the same link
-    # stands for it). Only the source address differs: from= decides.
+    # stands for it). Only the source address differs: from= decides. And
+    # accepted, it runs libvirt's end of the transport, never the command
+    # asked for: no shell.
     probe = ("ssh -b {source} -i /root/.ssh/twonode-migration -o BatchMode=yes -o StrictHostKeyChecking=no "
-             "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes root@192.168.3.6 true 2>&1; echo rc=$?")
+             "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes root@192.168.3.6 'echo a shell ran' "
+             "</dev/null 2>&1; echo rc=$?")
     cluster.ssh("torchio", "ip addr add 192.168.3.99/24 dev eth1")
     try:
-        assert "rc=0" in cluster.ssh("torchio", probe.format(source="192.168.3.7"))
+        accepted = cluster.ssh("torchio", probe.format(source="192.168.3.7"))
         refused = cluster.ssh("torchio", probe.format(source="192.168.3.99"))
     finally:
         cluster.ssh("torchio", "ip addr del 192.168.3.99/24 dev eth1")
+    assert "Permission denied" not in accepted and "a shell ran" not in accepted, accepted
     assert "Permission denied" in refused and "rc=255" in refused, refused
-    assert 'from="192.168.3.7"' in cluster.ssh("fiori", "grep twonode /root/.ssh/authorized_keys")
+    # What the key is for still works: libvirt over it (as a migration's).
+    assert cluster.ssh("torchio", "virsh -c qemu+ssh://fiori-cluster/system hostname").strip() == "fiori"
+    assert 'from="192.168.3.7",restrict,command="/usr/bin/virt-ssh-helper qemu:///system"' in \
+        cluster.ssh("fiori", "grep twonode /root/.ssh/authorized_keys")
 
 
 def test_an_unknown_host_key_is_refused(cluster):
