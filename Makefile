@@ -16,7 +16,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
+# Guests that a lab test left (a test's cluster, not the example) are reset
+# to bare Debian first; a lab of your own is deployed as it is.
 deploy: $(STAMP)
+	@$(VENV)/bin/python -m twonode.lab || { [ $$? -eq 3 ] && lab/lab.sh reset; }
 	lab/lab.sh up
 	$(VENV)/bin/pyinfra -y lab/inventory.py deploy.py
 
@@ -35,8 +38,9 @@ lab-up:
 	lab/lab.sh up
 lab-down:
 	lab/lab.sh down
-lab-reset:
+lab-reset: $(STAMP)
 	lab/lab.sh reset
+	@$(VENV)/bin/python -c 'from twonode.lab import forget_tests; forget_tests()'
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -59,6 +59,35 @@ def run_dir() -> Path:
     return lab_dir() / f"run{_instance()[0]}"
 
 
+#: In a lab's run directory while its guests hold what a lab test made of
+#: them (tests/lab/conftest.py writes it): a test's cluster, not the
+#: example's, which `make deploy` would refuse to change.
+TESTS_MARK = "left-by-tests"
+
+
+def left_by_tests() -> str | None:
+    """What the tests said they left in this lab's guests, or None."""
+    try:
+        return (run_dir() / TESTS_MARK).read_text().strip() or "a lab test"
+    except FileNotFoundError:
+        return None
+
+
+def forget_tests() -> None:
+    (run_dir() / TESTS_MARK).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    # `make deploy`: guests a test left are reset to bare Debian first.
+    import sys
+    left = left_by_tests()
+    if left is not None:
+        print(f"lab: its guests hold what {left} left, not the example cluster: they start again from bare "
+              "Debian (lab/lab.sh reset)", flush=True)
+        forget_tests()
+    sys.exit(3 if left is not None else 0)
+
+
 def bmc_dir() -> Path:
     """This lab's BMC (lab/bmc.py): its request log and certificate."""
     return lab_dir() / f"bmc{_instance()[0]}"

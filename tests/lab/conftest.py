@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from twonode.lab import bmc_credentials_dir, bmc_dir, run_dir
+from twonode.lab import TESTS_MARK, bmc_credentials_dir, bmc_dir, run_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "lab.sh"
@@ -166,13 +166,21 @@ class Lab:
         result = self.run("up")
         assert result.returncode == 0, result.stderr
 
+    def mark(self) -> None:
+        """The guests now hold a test's work: `make deploy` resets them
+        before it deploys the example (twonode/lab.py)."""
+        run_dir().mkdir(parents=True, exist_ok=True)
+        (run_dir() / TESTS_MARK).write_text(f"{os.environ.get('PYTEST_CURRENT_TEST', 'a lab test').split('::')[0]}\n")
+
     def reset(self) -> None:
         """Bare Debian guests (fresh disks from the base image)."""
+        self.mark()
         result = self.run("reset")
         assert result.returncode == 0, result.stderr
 
     def restore(self, checkpoint: str) -> None:
         """Both guests in a verified checkpoint (lab/checkpoints.py)."""
+        self.mark()
         checkpoints.restore(checkpoint)
 
     def bmc_log(self) -> Path:
