@@ -71,7 +71,8 @@ def state(work: Path, role: str, cstate: str, dstate: str) -> None:
 
 
 def run(work: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_VOLUMES": str(work / "volumes")}
+    env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_VOLUMES": str(work / "volumes"),
+           "TWONODE_FENCE_PEER": str(work / "bin/drbd-fence-peer"), "TWONODE_EVENTS": str(work / "events")}
     return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -112,12 +113,54 @@ def test_a_node_that_cannot_see_up_to_date_peer_data_waits(node, cstate, dstate)
     assert calls(node) == []
 
 
-@pytest.mark.parametrize("dstate", ["UpToDate/DUnknown", "Consistent/DUnknown"])
-def test_alone_promotes_on_the_operators_word(node, dstate):
+def fencing(work: Path, bmc: str) -> None:
+    """The fence-peer handler's check: the peer's BMC says on (0), off (2),
+    or does not answer (1)."""
+    code = {"on": 0, "off": 2, "down": 1}[bmc]
+    (work / "bin/drbd-fence-peer").write_text(f"#!/bin/sh\necho \"fence-peer $*\" >> \"$WORK/calls\"\nexit {code}\n")
+    (work / "bin/drbd-fence-peer").chmod(0o755)
+
+
+PROMOTED_ALONE = ["primary --force", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra"]
+
+
+@pytest.mark.parametrize("dstate, args", [("UpToDate/DUnknown", ()), ("Consistent/DUnknown", ("--consistent",))])
+def test_alone_promotes_on_the_operators_word_once_the_peers_bmc_says_off(node, dstate, args):
     state(node, "Secondary/Unknown", "WFConnection", dstate)
-    result = run(node, "--alone")
+    fencing(node, "off")
+    (node / "events").write_text("2026-12-07T01:00:00Z fiori fenced-peer drbd_small\n")
+    result = run(node, "--alone", *args)
     assert result.returncode == 0, result
-    assert calls(node) == ["primary --force", "chattr +i /vol/small", "mount /vol/small", "exportfs -ra"]
+    assert calls(node) == ["fence-peer check", *PROMOTED_ALONE]
+    assert "fiori fenced-peer drbd_small" in result.stdout
+
+
+def test_alone_is_refused_while_the_peers_bmc_says_it_is_on(node):
+    state(node, "Secondary/Unknown", "WFConnection", "UpToDate/DUnknown")
+    fencing(node, "on")
+    result = run(node, "--alone")
+    assert result.returncode != 0 and "the peer's BMC says the peer is ON" in result.stdout, result
+    assert calls(node) == ["fence-peer check"]
+
+
+def test_a_bmc_that_cannot_answer_needs_the_operators_own_eyes(node):
+    state(node, "Secondary/Unknown", "WFConnection", "UpToDate/DUnknown")
+    fencing(node, "down")
+    result = run(node, "--alone")
+    assert result.returncode != 0 and "twonode-activate --alone --without-bmc" in result.stdout, result
+    assert calls(node) == ["fence-peer check"]
+    assert run(node, "--alone", "--without-bmc").returncode == 0
+    assert calls(node)[1:] == PROMOTED_ALONE
+
+
+def test_a_consistent_disk_needs_its_own_word(node):
+    # Power fencing never marks the fenced node's disk Outdated: Consistent
+    # may be old data, if the peer wrote on after fencing this node.
+    state(node, "Secondary/Unknown", "WFConnection", "Consistent/DUnknown")
+    fencing(node, "off")
+    result = run(node, "--alone")
+    assert result.returncode != 0 and "twonode-activate --alone --consistent" in result.stdout, result
+    assert calls(node) == ["fence-peer check"]
 
 
 @pytest.mark.parametrize("dstate", ["Inconsistent/DUnknown", "Outdated/DUnknown"])

@@ -3,6 +3,7 @@ peer. Events come from running the real handler script; DRBD states from
 /proc/drbd captured on the lab."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -324,3 +325,18 @@ def test_fencing_says_per_node_what_its_peers_bmc_last_answered_in_the_table_and
     seen["fiori"]["fence_check"], seen["torchio"] = None, None
     lines = render_fencing(c, seen).splitlines()
     assert "NEVER ASKED" in lines[0] and "unknown (torchio unreachable)" in lines[1]
+
+
+def test_a_waiting_node_with_a_consistent_disk_is_not_offered_the_plain_command():
+    # The node the peer fenced boots Consistent (power fencing never marks
+    # its disk Outdated): the captured waiting node, as such a node sees it.
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    proc = (FIX / "drbd84" / "booted_link_down_waiting_torchio__proc_drbd.txt").read_text()
+    assert "ds:UpToDate/DUnknown" in proc
+    show = (FIX / "drbd84" / "booted_link_down_waiting_torchio__drbdsetup_show.txt").read_text().splitlines()
+    consistent = DrbdResources().process(["@@proc", *proc.replace("ds:UpToDate/DUnknown", "ds:Consistent/DUnknown")
+                                          .splitlines(), "@@json", "@@show", *show, "@@dmesg"])
+    report = render_status(c, {"fiori": None, "torchio": facts(consistent)})
+    assert "on torchio: twonode-activate --alone --consistent  -- but drbd_small is Consistent there" in report
+    assert "that data is OLD" in report
+    assert not re.search(r"twonode-activate --alone$", report, re.M), report

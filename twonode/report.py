@@ -251,13 +251,24 @@ def _waiting(c: Cluster, seen: dict[str, dict | None]) -> str:
         facts = seen.get(node.name)
         if facts is None:
             continue
-        waiting = [st.resource for st in facts["drbd"].values()
+        waiting = [st for st in facts["drbd"].values()
                    if st.role != ROLE_PRIMARY and st.connection in (CS_WFCONNECTION, CS_UNCONNECTED)]
         if waiting:
             peer = next(n.name for n in c.nodes if n.name != node.name)
-            lines += [f"{node.name} waits for {peer} (Secondary, not mounted): {', '.join(sorted(waiting))}.",
+            lines += [f"{node.name} waits for {peer} (Secondary, not mounted): "
+                      f"{', '.join(sorted(st.resource for st in waiting))}.",
                       f"  It joins by itself once the cluster link to {peer} is back. Only if {peer} is down and",
-                      f"  stays down, bring {node.name} up alone, on {node.name}: twonode-activate --alone"]
+                      f"  stays down, bring {node.name} up alone (it asks {peer}'s BMC first, which must say off),"]
+            consistent = sorted(st.resource for st in waiting if st.disk == "Consistent")
+            if consistent:
+                # Power fencing never marks the fenced node's disk Outdated:
+                # this may be the node that was fenced, its data old.
+                lines += [f"  on {node.name}: twonode-activate --alone --consistent  -- but {', '.join(consistent)} "
+                          f"is Consistent there: the data {node.name} had when it lost {peer}. If {peer} fenced it and "
+                          "wrote on, that data is OLD and coming up alone serves it; do it only if "
+                          f"{peer} cannot have written since."]
+            else:
+                lines.append(f"  on {node.name}: twonode-activate --alone")
     return "\n".join(lines)
 
 

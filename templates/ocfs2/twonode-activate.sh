@@ -5,7 +5,16 @@
 #
 #   twonode-activate           wait for the peer, then promote and mount
 #   twonode-activate --alone   the operator's word: the peer is down and
-#                              stays down; promote this node alone now
+#                              stays down; promote this node alone now, its
+#                              disks UpToDate, once the peer's BMC says off
+#   twonode-activate --alone --consistent
+#                              ...also a Consistent disk: one this node had
+#                              when it lost the peer, which the peer may have
+#                              changed since (power fencing never marks the
+#                              fenced node's disk Outdated)
+#   twonode-activate --alone --without-bmc [--consistent]
+#                              ...when the BMC cannot answer: you have seen
+#                              the peer powered off yourself
 #
 # Why not DRBD's own `become-primary-on both`: drbd.service promotes after
 # `degr-wfc-timeout` whether or not the peer was seen, and a node that
@@ -18,8 +27,20 @@
 # /etc/twonode/volumes lists "resource mount-point" per line (tasks/ocfs2.py).
 set -u
 VOLUMES=${TWONODE_VOLUMES:-/etc/twonode/volumes}  # the variable: for tests/test_activate.py
-alone=no
-[ "${1:-}" = --alone ] && alone=yes
+FENCE_PEER=${TWONODE_FENCE_PEER:-/usr/local/lib/twonode/drbd-fence-peer}
+EVENTS=${TWONODE_EVENTS:-/var/lib/twonode/events}
+alone=no consistent=no bmc=yes
+for arg; do
+    case $arg in
+        --alone) alone=yes ;;
+        --consistent) consistent=yes ;;
+        --without-bmc) bmc=no ;;
+        *) echo "usage: $0 [--alone [--consistent] [--without-bmc]]" >&2; exit 2 ;;
+    esac
+done
+if [ $alone = no ] && { [ $consistent = yes ] || [ $bmc = no ]; }; then
+    echo "$0: --consistent and --without-bmc go with --alone" >&2; exit 2
+fi
 
 say() { echo "$*"; logger -t twonode-activate -- "$*"; }
 
@@ -41,12 +62,16 @@ activate_all() {
                 # node"); the next pass promotes it.
                 drbdadm primary "$res" && say "$res: connected with UpToDate data: Primary" \
                     || { pending=1; continue; }
-            elif [ $alone = yes ] && [ "$cs" != Connected ] && { [ "$disk" = UpToDate ] || [ "$disk" = Consistent ]; }; then
+            elif [ $alone = yes ] && [ "$cs" != Connected ] && { [ "$disk" = UpToDate ] || { [ "$disk" = Consistent ] && [ $consistent = yes ]; }; }; then
                 drbdadm primary --force "$res" \
                     && say "$res: Primary ALONE on the operator's word (connection: $cs, disk: $disk)" \
                     || { pending=1; continue; }
             else
-                [ $alone = yes ] && say "$res: not promoted alone: connection $cs, disk $disk (an Inconsistent or Outdated disk is not the latest data)"
+                if [ $alone = yes ] && [ "$disk" = Consistent ]; then
+                    say "$res: not promoted alone: its disk is Consistent, the data this node had when it lost its peer; the peer may have written since. Only if it cannot have (see the events above): twonode-activate --alone --consistent"
+                elif [ $alone = yes ]; then
+                    say "$res: not promoted alone: connection $cs, disk $disk (an Inconsistent or Outdated disk is not the latest data)"
+                fi
                 pending=1
                 continue
             fi
@@ -127,7 +152,31 @@ start_pools_on_volumes() {
     done
 }
 
+# Coming up alone writes beside a peer that may still run: only once the
+# peer's BMC says it is off (the fence agent's status), where fencing is set
+# up; or on the operator's word that they saw it off.
+peer_is_off() {
+    [ -x "$FENCE_PEER" ] || return 0
+    if [ $bmc = no ]; then
+        say "coming up alone without asking the peer's BMC (--without-bmc): you saw the peer off"
+        return 0
+    fi
+    "$FENCE_PEER" check
+    case $? in
+        2) say "the peer's BMC says the peer is off: coming up alone"; return 0 ;;
+        0) say "NOT coming up alone: the peer's BMC says the peer is ON, and it may be writing. Power it off first (or let the link come back)"
+           return 1 ;;
+        *) say "NOT coming up alone: the peer's BMC did not answer. Only if you have seen the peer powered off: twonode-activate --alone --without-bmc"
+           return 1 ;;
+    esac
+}
+
 if [ $alone = yes ]; then
+    if [ -s "$EVENTS" ]; then
+        say "this node's last recorded events (journalctl -t twonode for all):"
+        tail -n 5 "$EVENTS" | while read -r line; do say "  $line"; done
+    fi
+    peer_is_off || exit 1
     activate_all && start_pools_on_volumes && start_autostart_vms
     exit
 fi

@@ -60,9 +60,9 @@ def test_exactly_one_node_served_and_the_other_was_powered_off_by_it(cut):
 
 
 def test_the_fenced_node_booted_with_the_link_down_and_waited(cut):
-    # Secondary, unmounted, not Primary on its own (before issue 10,
-    # become-primary-on both promoted it after degr-wfc-timeout and it
-    # mounted alone), and the status says why and what the operator may do.
+    # Secondary, unmounted, not Primary on its own (DRBD's become-primary-on
+    # both would promote it after degr-wfc-timeout, and it would mount
+    # alone), and the status says why and what the operator may do.
     assert cut.waiting["drbd"] in ([("WFConnection", "Secondary/Unknown", "Consistent/DUnknown")],
                                    [("WFConnection", "Secondary/Unknown", "UpToDate/DUnknown")]), cut.waiting
     assert "/vol/small" not in cut.waiting["mounts"], cut.waiting
