@@ -47,8 +47,10 @@ def status_json(lab) -> dict:
 
 def metric(lab, node: str, name: str, **labels) -> float | None:
     """One sample of the node's Prometheus textfile, through Prometheus'
-    own parser (None: not there, or no file yet)."""
-    text = lab.ssh(node, "cat /var/lib/prometheus/node-exporter/twonode.prom 2>/dev/null || true")
+    own parser (None: not there). Refreshed first, as its timer does (every
+    ten minutes in the small cluster: tests/lab/small)."""
+    text = lab.ssh(node, "systemctl start twonode-metrics.service; "
+                         "cat /var/lib/prometheus/node-exporter/twonode.prom 2>/dev/null || true")
     found = {(s.name, tuple(sorted(s.labels.items()))): s.value
              for family in text_string_to_metric_families(text) for s in family.samples}
     return found.get((name, tuple(sorted(labels.items()))))
@@ -92,7 +94,6 @@ def verified(lab):
         # As the timer starts it: a oneshot unit, which fails when blocks differ.
         lab.first_verify = lab.run("ssh", "fiori", "systemctl start twonode-verify", timeout=600)
         lab.found = status_json(lab)
-        # The timer rewrites the textfile within its interval (60 s).
         lab.metric_found = wait_until(lambda: metric(lab, "fiori", "twonode_drbd_verify_out_of_sync_bytes",
                                                      resource="drbd_small"), timeout=150, interval=10)
         # The operator overwrites torchio's copy. Emptying torchio moves
