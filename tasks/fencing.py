@@ -46,7 +46,11 @@ if fencing.first_time_here(host.name):
         directory(name=f"{AREA}: {paths.FENCE_DIR} (root only)", path=paths.FENCE_DIR, mode="700")
         settings_current = template_is_current("drbd/fence-handler.conf.j2", paths.FENCE_CONF, **conf) \
             and secret_is_current(paths.FENCE_OPTIONS, options)
-        reaches_peer = presence_of(peer.name) is Presence.ACTIVE
+        # This run reaches the peer: it runs, and its BMC must say on. A peer
+        # left out with --limit runs too, as far as anyone knows. One that
+        # cannot be reached (a node brought up alone) may well be off: its
+        # BMC must answer, on or off.
+        peer_runs = presence_of(peer.name) is not Presence.UNREACHABLE
         if not settings_current:
             # New settings are written beside the old ones and put in place
             # only once the peer's BMC has answered through them: a deploy
@@ -58,12 +62,12 @@ if fencing.first_time_here(host.name):
                            **conf)
             upload_secret(name=f"{AREA}: {peer.name}'s BMC options and password (root only), beside",
                           path=f"{new}/peer-options", content=options)
-            check = [f"{paths.FENCE_PEER} check --running {new} || {{ rm -rf {new}; exit 1; }}"] if reaches_peer \
-                else []
+            check = (f"{paths.FENCE_PEER} check --running {new} || {{ rm -rf {new}; exit 1; }}" if peer_runs else
+                     f"{paths.FENCE_PEER} check {new}; case $? in 0|2) ;; *) rm -rf {new}; exit 1 ;; esac")
             server.shell(
-                name=f"{AREA}: {peer.name}'s BMC answers and says {peer.name} is on ({peer.bmc.agent} status); "
-                     "then the new settings in place" if reaches_peer else f"{AREA}: the new settings in place",
-                commands=[*check, f"mv -f {new}/handler.conf {paths.FENCE_CONF}",
+                name=f"{AREA}: {peer.name}'s BMC answers ({peer.bmc.agent} status"
+                     f"{', and says on' if peer_runs else ''}); then the new settings in place",
+                commands=[check, f"mv -f {new}/handler.conf {paths.FENCE_CONF}",
                           f"mv -f {new}/peer-options {paths.FENCE_OPTIONS}", f"rmdir {new}"])
         units = [
             put(name=f"{AREA}: twonode-fence-check.service", src="drbd/twonode-fence-check.service",
@@ -78,7 +82,11 @@ if fencing.first_time_here(host.name):
         # A later failure (the BMC's password changed, the BMC gone) is the
         # hourly check's to find: status and metrics show it; a deploy does
         # not stop for a BMC that the timer found down.
-        if settings_current and reaches_peer and fact(FenceChecked, path=paths.FENCE_CHECKED) is None:
+        if settings_current and peer_runs and fact(FenceChecked, path=paths.FENCE_CHECKED) is None:
             server.shell(name=f"{AREA}: {peer.name}'s BMC answers and says {peer.name} is on "
                               f"({peer.bmc.agent} status)",
                          commands=[f"{paths.FENCE_PEER} check --running"])
+    else:
+        # Fencing switched off: nothing left to ask.
+        service(name=f"{AREA}: twonode-fence-check.timer off (no fencing)", unit="twonode-fence-check.timer",
+                running=False, enabled=False)
