@@ -232,7 +232,7 @@ def main() -> int:
             # Every lab's guests stop as soon as its modules end, the
             # first's too: a guest left running takes CPU from the labs still
             # at work (test_9 ends with a tiny VM, TCG inside TCG, on fiori:
-            # a fifth of a core for the last 15 minutes of CI1).
+            # a fifth of a core, measured, for the rest of the run).
             subprocess.run([str(LAB), "down"], cwd=ROOT, env=lane_env)
             seconds[lane.name] = time.monotonic() - started
             ended[lane.name].set()

@@ -1,4 +1,4 @@
-"""The README's layout table names every module (issue 13): a newcomer
+"""The README's layout table names every module: a newcomer
 finds each file there, and a module added without a line fails here."""
 
 import re

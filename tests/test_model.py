@@ -141,7 +141,7 @@ BAD = [
     ("bad-after-sb-0pri",
      set_(["drbd"], {"after_sb_0pri": "discard-younger"}),
      "drbd.after_sb_0pri", "Input should be 'disconnect' or 'discard-zero-changes'"),
-    # Policies that discard a side with changes (issue 10): refused, with why.
+    # Policies that discard a side with changes: refused, with why.
     ("seed-after-sb-1pri-discards-the-secondary",
      set_(["drbd"], {"after_sb_1pri": "discard-secondary"}),
      "drbd.after_sb_1pri", "discards the changes of the node that is Secondary, as every node is right after "

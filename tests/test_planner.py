@@ -383,7 +383,7 @@ def test_second_node_joins_and_waits_for_sync():
 
 
 def test_half_synced_node_alone_is_never_promoted():
-    # Issue 11, hole 1: torchio was a SyncTarget when fiori went down.
+    # torchio was a SyncTarget when fiori went down.
     for alone in (None, "torchio"):
         _, _, plan = plan_pair("unreachable", "up-partial-alone", "fiori", alone)
         assert plan.path is BringUpPath.REFUSE and not plan.steps and plan.format_on is None
@@ -398,7 +398,7 @@ def test_half_synced_node_resumes_its_sync_when_the_source_is_back():
 
 
 def test_never_used_metadata_beside_a_filesystem_is_foreign():
-    # Issue 11, hole 2: an LV with XFS and create-md's metadata.
+    # An LV with XFS and create-md's metadata.
     _, _, plan = plan_pair("fresh-md-beside-xfs", "no-lv", "fiori")
     assert plan.path is BringUpPath.REFUSE and "beside DRBD metadata that never held replicated data" in plan.reason
 

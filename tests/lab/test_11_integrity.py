@@ -1,5 +1,5 @@
 """The replicated data's integrity and the replication link's
-authentication, as production meets them (issue 15).
+authentication, as production meets them.
 
 Online verify: blocks that differ between the nodes while DRBD thinks them
 in sync (a disk that returned wrong data, a write behind DRBD's back). A

@@ -1,4 +1,4 @@
-"""Fencing (issue 10, proof 2): the cluster link is cut while neither BMC
+"""Fencing: the cluster link is cut while neither BMC
 can be reached.
 
 Both nodes have /vol/small mounted and a writer each (lab/linkcut.py). The

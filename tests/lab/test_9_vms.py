@@ -1,4 +1,4 @@
-"""VMs on the cluster (issue 18): a VM whose disk lives on a replicated
+"""VMs on the cluster: a VM whose disk lives on a replicated
 volume moves live between the nodes right after the deploy, with the keys
 and host keys the deploy set up, over the cluster network; it runs on one
 node at a time (the deploy's VM leases, templates/libvirt/qemu-hook.sh),
@@ -117,7 +117,7 @@ def test_and_back_to_fiori(cluster):
 
 
 def test_a_start_on_torchio_while_it_runs_on_fiori_is_refused_saying_where(cluster):
-    # Proof 1: the same definition on torchio, started by hand.
+    # The same definition on torchio, started by hand.
     cluster.ssh("torchio", f"cat > /root/{VM}.xml <<'EOF'\n{DOMAIN_XML}EOF\nvirsh define /root/{VM}.xml")
     out = cluster.ssh("torchio", f"virsh start {VM} 2>&1; echo rc=$?")
     assert "rc=1" in out and "it runs on fiori" in out, out
@@ -181,7 +181,7 @@ def test_a_key_left_empty_by_a_power_loss_is_repaired_and_trusted_again(cluster)
 
 
 def test_emptying_fiori_moves_its_vm_with_its_definition_and_a_second_run_changes_nothing(cluster):
-    # Proof 2: tasks/vms.py, as an admin empties a node before maintenance.
+    # tasks/vms.py, as an admin empties a node before maintenance.
     run = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
     assert run.returncode == 0, run
     # The VM first, then the NFS server fiori ran (nfs.mode single).
@@ -215,7 +215,7 @@ def test_emptying_stops_before_anything_moves_on_a_vm_with_a_local_disk_or_an_un
     assert domains(cluster, "fiori") == {VM: "running"}
 
 def test_defined_with_autostart_on_both_nodes_it_runs_exactly_once_after_both_reboot(cluster):
-    # Proof 3. libvirt autostarts at boot, before twonode-activate has
+    # libvirt autostarts at boot, before twonode-activate has
     # mounted the volumes (the lease refuses then); twonode-activate starts
     # it once they are, on both nodes at once: the lease picks one.
     cluster.ssh("fiori", f"virsh autostart {VM}")
@@ -248,7 +248,7 @@ def test_defined_with_autostart_on_both_nodes_it_runs_exactly_once_after_both_re
 
 
 def test_when_its_node_loses_power_the_vm_starts_on_the_peer_once_that_node_is_fenced(cluster):
-    # Proof 4: the VM runs on torchio, fiori has its definition too, and
+    # The VM runs on torchio, fiori has its definition too, and
     # torchio loses power. fiori's operator starts it again and again.
     cluster.ssh("torchio", f"virsh undefine {VM}")
     cluster.ssh("fiori", f"virsh migrate --live --persistent --undefinesource {VM} "
