@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks on the lab; prints a Markdown table (copied into the README).
+"""Benchmarks on the lab; prints a Markdown table (copied into docs/benchmarks.md).
 
     .venv/bin/python bench/bench.py [--skip-sizes] [--lab-only | --noop | --link-cut | --vms N | --rejoin | --nfs]
 

@@ -8,7 +8,7 @@ that lives less than that is counted only in the host's total).
 
 Under TCG the guests are the cost: when the host is busy nearly all the
 time, the suite cannot end before its CPU seconds divided by the cores,
-whatever the lanes (README, "The suite's CPU floor").
+whatever the lanes (docs/benchmarks.md, "The test suite").
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def test_lab_sh_and_the_inventory_agree_on_each_labs_ports(monkeypatch, instance
 
 def test_the_lab_gives_slow_guests_longer_ssh_waits_than_pyinfras(monkeypatch):
     # A test_1 lab's guests get a sixth of a core while the other labs are
-    # busy; pyinfra's 10 s for the key exchange failed them (README, "Four
+    # busy; pyinfra's 10 s for the key exchange failed them (docs/testing.md, "Four
     # labs"). Every key is one pyinfra's SSH connector reads and hands on.
     import inspect
 
