@@ -17,7 +17,9 @@ def lab_bmc(node):
     """The lab guests' BMC (lab/bmc.py, reached through QEMU's guestfwd):
     put your servers' BMC addresses, users and agent options here."""
     return {"agent": "fence_redfish", "address": "10.0.2.100", "port": 443, "username": "twonode-lab",
-            "options": {"ssl_insecure": "1", "systems_uri": f"/redfish/v1/Systems/{node}"}}
+            "options": {"ssl_insecure": "1", "systems_uri": f"/redfish/v1/Systems/{node}"},
+            # The lab BMC's certificate is self-signed: not for your servers.
+            "accept_unverified_tls": True}
 
 
 RW = ["rw", "sync", "no_root_squash", "no_subtree_check"]

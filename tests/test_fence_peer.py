@@ -64,7 +64,7 @@ def node(tmp_path):
     (work / "fence/handler.conf").write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
         peer="torchio", agent="fence_fake", delay=0))
     bmc = Bmc(agent="fence_redfish", address="10.0.2.100", username="twonode-lab",
-              options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/1"})
+              options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/1"}, accept_unverified_tls=True)
     (work / "fence/peer-options").write_text(agent_options(bmc, PASSWORD))
     (work / "power").write_text("on\n")
     (work / "uptime").write_text("5321.07 5100.00\n")
@@ -281,7 +281,7 @@ def test_a_check_of_new_settings_reads_them_from_their_directory(node):
     new.mkdir()
     (new / "handler.conf").write_text((node / "fence/handler.conf").read_text())
     bmc = Bmc(agent="fence_redfish", address="10.0.2.100", username="twonode-lab",
-              options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/spare"})
+              options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/spare"}, accept_unverified_tls=True)
     (new / "peer-options").write_text(agent_options(bmc, PASSWORD))
     assert run(node, "check", "--running", str(new)) == 0
     assert "systems_uri=/redfish/v1/Systems/spare" in stdins(node)[0]

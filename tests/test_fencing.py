@@ -213,3 +213,18 @@ def test_redfish_without_the_peers_system_is_refused_with_the_fix(options):
     raw["nodes"][1]["bmc"]["options"] = options
     text = errors(raw)
     assert "nodes.1.bmc" in text and '"systems_uri"' in text and "/redfish/v1/Systems" in text, text
+
+
+@pytest.mark.parametrize("value", ["1", "true"])
+def test_an_unverified_bmc_certificate_must_be_accepted_knowingly(value):
+    raw = example()
+    bmc = raw["nodes"][1]["bmc"]
+    bmc["options"]["ssl_insecure"] = value
+    del bmc["accept_unverified_tls"]
+    text = errors(raw)
+    assert "nodes.1.bmc" in text and "gets the BMC password" in text and '"accept_unverified_tls": true' in text
+    bmc["accept_unverified_tls"] = True
+    assert not validate(raw).nodes[1].bmc.verifies_tls
+    # A verified certificate needs no word at all.
+    del bmc["options"]["ssl_insecure"], bmc["accept_unverified_tls"]
+    assert validate(raw).nodes[1].bmc.verifies_tls

@@ -98,7 +98,7 @@ def fencing_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
         check = facts.get("fence_check") if facts is not None else None
         out[node.name] = {
             "peer": peer.name, "agent": peer.bmc.agent,
-            "tls_verified": peer.bmc.options.get("ssl_insecure") not in ("1", "true", "yes"),
+            "tls_verified": peer.bmc.verifies_tls,
             "reachable": facts is not None,
             "result": check.result if check else None,
             "asked": _utc(check.at) if check else None,

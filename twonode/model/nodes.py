@@ -37,6 +37,12 @@ class Bmc(Strict):
     #: "systems_uri": "/redfish/v1/Systems/1"}. The password is never here:
     #: see Fencing.passwords_file.
     options: dict[str, str] = {}
+    #: True: you accept that the peer does not verify this BMC's TLS
+    #: certificate (the agent option ssl_insecure). Anyone on the management
+    #: network who answers at the BMC's address then receives its password,
+    #: and can answer "Off" to a fence. Only for a BMC whose certificate
+    #: cannot be made trusted (the lab's self-signed one).
+    accept_unverified_tls: bool = False
 
     @field_validator("options")
     @classmethod
@@ -61,6 +67,21 @@ class Bmc(Strict):
                 'network unencrypted: add "lanplus": "1" to its options (IPMI 2.0), or use fence_redfish '
                 "where the BMC has Redfish. Note that fence_ipmilan hands the password to ipmitool on its "
                 "command line, which other local users of the node can see while it runs")
+        return self
+
+    @property
+    def verifies_tls(self) -> bool:
+        return self.options.get("ssl_insecure", "").lower() not in ("1", "true", "yes", "on")
+
+    @model_validator(mode="after")
+    def _unverified_tls_said_knowingly(self) -> "Bmc":
+        if not self.verifies_tls and not self.accept_unverified_tls:
+            raise ValueError(
+                "ssl_insecure turns off the check of the BMC's TLS certificate: whoever answers at its "
+                "address on the management network gets the BMC password, and can answer \"Off\" to a fence "
+                "while the peer runs. Give the BMC a certificate the nodes trust and remove ssl_insecure; or, "
+                'knowing that, add "accept_unverified_tls": true to this bmc (the status then says '
+                '"TLS NOT verified")')
         return self
 
     @model_validator(mode="after")
