@@ -265,3 +265,52 @@ def test_the_status_fact_reads_the_lease_the_holder_writes(work):
     assert (found.node, found.vm, found.uuid) == ("fiori", "tiny", UUID)
     old = VirshDomains().process(lines("libvirt/tiny_on_fiori_fiori__VirshDomains.txt"))
     assert [(l.node, l.vm, l.uuid) for l in old.leases.values()] == [("fiori", "tiny", None)]
+
+
+def overlay_domain(top: str, base: str, uuid: str = UUID) -> str:
+    """A disk whose image is an overlay: libvirt lists its backing chain
+    after the disk's own source."""
+    return f"""<domain type='qemu'>
+  <name>tiny</name>
+  <uuid>{uuid}</uuid>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{top}' index='2'/>
+      <backingStore type='file' index='1'>
+        <format type='qcow2'/>
+        <source file='{base}'/>
+        <backingStore/>
+      </backingStore>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+
+def test_an_overlay_is_leased_by_its_own_image_not_its_base(work):
+    # The overlay on the replicated volume, its base on the node's own disk:
+    # the overlay is what QEMU writes, and what the lease must guard.
+    (work / "local").mkdir()
+    xml = overlay_domain(f"{work}/vol/vms/tiny.qcow2", f"{work}/local/base.qcow2")
+    assert hook(work, "fiori", "prepare", "begin", xml).returncode == 0
+    assert holder_of(work) == "fiori"
+    refused = hook(work, "torchio", "prepare", "begin", xml)
+    assert refused.returncode != 0 and "it runs on fiori" in refused.stderr, refused.stderr
+
+
+def test_two_overlays_of_one_base_image_are_two_disks(work):
+    base = f"{work}/vol/vms/base.qcow2"
+    other = "6d1f9f4a-3b5c-4d9f-8a68-1e8d2c3b4f50"
+    assert hook(work, "fiori", "prepare", "begin", overlay_domain(f"{work}/vol/vms/tiny.qcow2", base)).returncode == 0
+    second = hook(work, "torchio", "prepare", "begin", overlay_domain(f"{work}/vol/vms/other.qcow2", base, other))
+    assert second.returncode == 0, second.stderr
+
+
+def test_a_disk_named_through_a_symlink_is_the_image_it_points_to(work):
+    (work / "vol/vms/tiny.qcow2").write_text("")
+    (work / "alias").symlink_to(work / "vol/vms")
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    refused = hook(work, "torchio", "prepare", "begin", domain(f"{work}/alias/tiny.qcow2", uuid=UUID))
+    assert refused.returncode != 0 and "it runs on fiori" in refused.stderr, refused.stderr

@@ -66,21 +66,24 @@ unit=twonode-vm-lease-$uuid.service
 # Every writable disk's file: <source file=...>, or a volume of a directory
 # pool. A CD-ROM, a floppy, a <readonly/> or <shareable/> disk is left out:
 # one installation ISO on a replicated volume serves VMs on both nodes at
-# once, as libvirt's sanlock plugin leaves such disks unleased too.
+# once, as libvirt's sanlock plugin leaves such disks unleased too. The
+# disk's own source, the first: the image QEMU writes; the sources in its
+# <backingStore> (the base images an overlay reads) come after it. Each
+# file by its real path: a symlink to an image is that image.
 disk_files() {
     printf '%s\n' "$xml" | awk '
         /<disk[ >]/ { indisk = 1; skip = ($0 ~ /device=.(cdrom|floppy)./); src = "" }
         indisk && /<readonly\/>|<shareable\/>/ { skip = 1 }
-        indisk && match($0, /<source file=\047[^\047]*\047/) { src = "file " substr($0, RSTART + 14, RLENGTH - 15) }
-        indisk && match($0, /<source pool=\047[^\047]*\047 volume=\047[^\047]*\047/) {
+        indisk && src == "" && match($0, /<source file=\047[^\047]*\047/) { src = "file " substr($0, RSTART + 14, RLENGTH - 15) }
+        indisk && src == "" && match($0, /<source pool=\047[^\047]*\047 volume=\047[^\047]*\047/) {
             split(substr($0, RSTART, RLENGTH), q, "\047"); src = "volume " q[2] " " q[4] }
         /<\/disk>/ { if (indisk && !skip && src != "") print src; indisk = 0 }' |
         while read -r kind rest; do
             if [ "$kind" = file ]; then
-                echo "$rest"
+                realpath -m -- "$rest"
             else
                 target=$(sed -n 's:.*<path>\(.*\)</path>.*:\1:p' "$storage/${rest%% *}.xml" 2>/dev/null | head -n 1)
-                [ -n "$target" ] && echo "$target/${rest#* }"
+                [ -n "$target" ] && realpath -m -- "$target/${rest#* }"
             fi
         done
 }
