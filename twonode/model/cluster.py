@@ -16,15 +16,26 @@ from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
 class Cluster(Strict):
     """The whole two-node cluster."""
 
+    #: The two servers, exactly two.
     nodes: list[Node]
+    #: The LVM volume group on both nodes that holds every volume's LV; it
+    #: must exist, with room for them (the deploy never creates one).
     volume_group: str = Field("vg0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+    #: The dedicated network between the nodes (replication, OCFS2's heartbeat).
     cluster_network: ClusterNetwork
+    #: LVs on each node alone, XFS, in fstab.
     local_volumes: list[LocalVolume] = []
+    #: LVs on both nodes under dual-primary DRBD, OCFS2 on top, mounted on both.
     replicated_volumes: list[ReplicatedVolume] = []
+    #: DRBD settings of every replicated volume.
     drbd: Drbd = Drbd()
+    #: The OCFS2 cluster stack.
     o2cb: O2cb = O2cb()
+    #: NFS exports for the VMs on the private network; none: no NFS.
     nfs: Nfs | None = None
+    #: libvirt's pools, networks and remote access.
     libvirt: Libvirt = Libvirt()
+    #: The Prometheus textfile each node writes.
     monitoring: Monitoring = Monitoring()
     #: The node that runs the one-node-only actions (new-current-uuid,
     #: mkfs.ocfs2) when both are new; the first node when omitted.

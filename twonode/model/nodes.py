@@ -31,7 +31,9 @@ class Bmc(Strict):
     agent: str = Field("fence_redfish", pattern=r"^fence_[a-z0-9_]{1,40}$")
     #: Where the peer reaches the BMC (its management network address).
     address: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
+    #: Its port: 443 for Redfish, 623 for IPMI.
     port: int = Field(443, ge=1, le=65535)
+    #: The BMC user the agent logs in as (its password: fencing.passwords_file).
     username: str = Field(pattern=r"^[A-Za-z0-9._@+-]{1,64}$")
     #: More of the agent's options, e.g. {"ssl_insecure": "1",
     #: "systems_uri": "/redfish/v1/Systems/1"}. The password is never here:
@@ -140,9 +142,11 @@ class Fencing(Strict):
 class Node(Strict):
     """One of the two servers."""
 
+    #: The node's name: its host name (`uname -n`), which o2cb looks for.
     name: NodeName
     #: Where pyinfra reaches the node (its public LAN address or DNS name).
     ssh_host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
+    #: Its SSH port.
     ssh_port: int = Field(22, ge=1, le=65535)
     #: The node's address on the dedicated cluster network (DRBD, o2cb).
     cluster_address: IPv4Address
@@ -155,6 +159,7 @@ class Node(Strict):
 class ClusterNetwork(Strict):
     """The dedicated network for replication and the OCFS2 heartbeat."""
 
+    #: The network's address and prefix, e.g. 192.168.3.0/24.
     network: IPv4Network
     #: The NIC (a key of each node's ``nics``) that carries it.
     interface: InterfaceName

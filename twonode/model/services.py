@@ -33,8 +33,11 @@ EXPORT_OPTIONS_VALUED = {
 
 
 class ExportClient(Strict):
+    """Who may mount an export, and how (one /etc/exports entry)."""
+
     #: A host, an address or a network (e.g. "192.168.1.0/24").
     host: str = Field(pattern=r"^[A-Za-z0-9*?.:/_-]+$")
+    #: exports(5) options, e.g. ["rw", "sync", "no_subtree_check"].
     options: list[str]
 
     @field_validator("options")
@@ -61,7 +64,11 @@ class ExportClient(Strict):
 
 
 class Export(Strict):
+    """A directory exported over NFS."""
+
+    #: The directory, on a replicated volume (in mode single, only there).
     path: MountPoint
+    #: At least one.
     clients: list[ExportClient] = Field(min_length=1)
 
 
@@ -89,7 +96,9 @@ class Nfs(Strict):
 
     #: The server's address and prefix on the private network, e.g. 192.168.10.1/24.
     server_address: IPv4Interface
+    #: The exports, as /etc/exports says them.
     exports: list[Export] = []
+    #: "single" or "per_node": see above.
     mode: Literal["single", "per_node"] = "single"
     #: mode single: the replicated volume (by name) that holds the server's
     #: lock and NFS state (in ``.twonode-nfs`` at its root); default: the
@@ -132,25 +141,38 @@ def _merge_exports(exports: list[Export]) -> list[Export]:
 
 
 class Pool(Strict):
+    """A libvirt directory pool (virsh pool-define-as NAME dir --target TARGET)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    #: Its directory; on a replicated volume, twonode-activate starts it once mounted.
     target: MountPoint
     #: The seed keeps autostart off for pools on shared storage.
     autostart: bool = False
 
 
 class VirtNetwork(Strict):
+    """A libvirt network: a bridge with an address, where the VMs reach NFS."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    #: The bridge's name, e.g. virbr0.
     bridge: InterfaceName
+    #: The bridge's MAC (in NFS mode single the second node's is this + 1).
     mac: Mac
     #: The bridge's address and prefix, e.g. 192.168.10.1/24.
     address: IPv4Interface
+    #: Spanning tree on the bridge, and its forward delay (libvirt's <bridge stp= delay=>).
     stp: bool = True
     delay: int = Field(0, ge=0)
+    #: libvirt starts it at boot.
     autostart: bool = True
 
 
 class Libvirt(Strict):
+    """libvirt on both nodes: the same pools and networks, defined persistent."""
+
+    #: Directory pools, defined the same on both nodes.
     pools: list[Pool] = []
+    #: Networks, defined the same on both nodes.
     networks: list[VirtNetwork] = []
     #: The stock ``default`` pool and network are undefined (not only stopped:
     #: the network would keep claiming virbr0).

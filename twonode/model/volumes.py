@@ -22,20 +22,30 @@ OCFS2_TYPES_NEEDING_2G = ("vmstore", "datafiles")
 class LocalVolume(Strict):
     """An LV on one node only, formatted XFS (grows online, never shrinks)."""
 
+    #: The LV's name in the volume group.
     name: VolumeName
+    #: As lvcreate takes it: "200g", "512m", "2t". Raised later, the LV and
+    #: XFS grow online; a smaller one is refused.
     size: Size
+    #: Where fstab mounts it.
     mount_point: MountPoint
+    #: fstab's options.
     mount_options: MountOptions = "auto,noatime,nodiratime"
 
 
 class ReplicatedVolume(Strict):
     """An LV on both nodes, replicated by dual-primary DRBD, with OCFS2 on top."""
 
+    #: The LV's name on both nodes; its DRBD resource is drbd_<name>.
     name: VolumeName
+    #: As lvcreate takes it (at least "64m"). Raised later, the LVs, DRBD and
+    #: OCFS2 grow online, mounted on both nodes; a smaller one is refused.
     size: Size
+    #: Where both nodes mount it (twonode-activate, once promoted).
     mount_point: MountPoint
     #: mkfs.ocfs2 -T: the intended usage (see mkfs.ocfs2(8)).
     fs_type: Literal["mail", "datafiles", "vmstore"] = "mail"
+    #: OCFS2's mount options (fstab, noauto: twonode-activate mounts it).
     mount_options: MountOptions = "_netdev,noatime,data=writeback,commit=60,nodiratime"
     #: DRBD minor (/dev/drbdN) and TCP port of the replication link: the
     #: volume's identity while it exists, so stated, never derived from its
@@ -126,7 +136,11 @@ HANDLER_COMMAND = r"/[A-Za-z0-9_./-]+( ([A-Za-z0-9_./=:@,+-]|\$\{?DRBD_[A-Z_]+\}
 class Drbd(Strict):
     """DRBD settings shared by every replicated volume (the seed's values)."""
 
+    #: Synchronous replication: a write is done when both disks have it.
     protocol: Literal["C"] = "C"
+    #: After a split brain, DRBD's automatic recovery where it cannot lose a
+    #: change: none of the policies that discard a side with changes is
+    #: accepted (the status gives the operator's commands instead).
     after_sb_0pri: AFTER_SB_0PRI = "discard-zero-changes"
     after_sb_1pri: AFTER_SB_1PRI = "consensus"
     after_sb_2pri: AFTER_SB_2PRI = "disconnect"
@@ -140,6 +154,8 @@ class Drbd(Strict):
                 "automatically. Use 'disconnect' (the operator chooses, see tasks/status.py) or the "
                 f"default {cls.model_fields[info.field_name].default!r}"))
         return policy
+    #: Volumes without a minor get the lowest free one, and a port of
+    #: base_port + minor (only for a cluster's first bring-up: state them).
     base_port: int = Field(7790, ge=1024, le=65000)
     #: The seed's handlers, except that its before-resync-target
     #: (`drbdsetup $DRBD_MINOR secondary`) is wrapped to demote a Primary
@@ -197,5 +213,10 @@ class Drbd(Strict):
 
 
 class O2cb(Strict):
+    """OCFS2's own cluster stack, o2cb (/etc/ocfs2/cluster.conf): both
+    nodes, their cluster addresses, one heartbeat per volume."""
+
+    #: The cluster's name in cluster.conf; also the NFS server's scope.
     cluster_name: str = Field("ocfs2", pattern=r"^[A-Za-z0-9_]{1,16}$")
+    #: TCP port of o2cb's messaging between the nodes.
     port: int = Field(7777, ge=1, le=65535)
