@@ -69,22 +69,19 @@ class Lane:
     after: str | None = None
 
 
-#: Seconds per module in the last measured run (docs/benchmarks.md), every
-#: lab busy beside the others. Each lab starts with a module that builds a
-#: checkpoint the other needs next (provisioned, then converged-small), so
-#: neither waits long for the other's build. Lab d, whose time follows
-#: lab c's, keeps lab c the shorter.
+#: Placed by the last measured run (docs/benchmarks.md), every lab busy
+#: beside the others: the suite is CPU-bound, so the labs end together when
+#: each holds a similar share of the CPU, and the scenarios whose timing
+#: matters most run where the fewest labs are still at work.
 LANES = (
-    # 1386 (provisioned built here) + 592 + 627 + 454 + 649, and test_12
-    # (NFS), which fits in what lab-d's wait for lab-c leaves
-    Lane("lab", "", ("test_2_alone_then_join", "test_4_reboot", "test_9_vms", "test_10_replace_node",
-                     "test_11_integrity", "test_12_nfs")),
-    # test_1's deploy from bare Debian, 7 to 8 minutes alone, took 55 beside
-    # the other labs' busiest modules; 60 minutes per test leave its deploy
-    # (the test's time less 5 minutes) room on a slower machine.
+    # test_4 last: its survivor waits race_delay before it fences, and must
+    # still be inside o2cb's dead threshold when the fence lands; early, beside
+    # lab b's package installation and lab c's deploys, it was not.
+    Lane("lab", "", ("test_2_alone_then_join", "test_9_vms", "test_10_replace_node", "test_11_integrity",
+                     "test_4_reboot")),
     Lane("lab-b", "b", ("test_1_bringup",), nice=5, test_timeout=3600),
-    # 476 (converged-small built here) + 500 + 491 + 262 + 391, then lab d
-    Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes",
+    # converged-small built here first; test_5 runs with TWONODE_FULL=1 only.
+    Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes", "test_12_nfs",
                         "test_7_fencing", "test_8_bmc_unreachable")),
     # Debian 12 beside the default 13 (README, "Debian 12 and 13"): the
     # bring-up from the provisioned checkpoint, a node's first reboot, and
