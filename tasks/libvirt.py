@@ -259,9 +259,12 @@ qemu_hook = put(name=f"{AREA}: qemu hook (VM leases)", src="libvirt/qemu-hook.sh
 # would put old memory over a changed disk. At boot it starts nothing:
 # twonode-activate starts the autostart VMs once their volumes are mounted,
 # and the leases let each run on one node only.
+# The setting lines only, not the commented examples: Debian 12's file
+# shows ON_SHUTDOWN twice (=shutdown, =suspend), and both would become the
+# setting. With none, the line is added.
 for name, value in LIBVIRT_GUESTS.items():
     line(name=f"{AREA}: libvirt-guests {name}={value}", path=paths.LIBVIRT_GUESTS_DEFAULTS,
-         regex=rf"^#?\s*{name}=", replace=f"{name}={value}")
+         regex=rf"^\s*{name}=", replace=f"{name}={value}")
 
 # libvirt reads qemu.conf at start, and finds its hook scripts then too
 # (a changed hook is run as it is; a new one only after a restart): a
