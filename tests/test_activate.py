@@ -135,32 +135,28 @@ def test_alone_promotes_on_the_operators_word_once_the_peers_bmc_says_off(node, 
     assert "fiori fenced-peer drbd_small" in result.stdout
 
 
-def test_alone_is_refused_while_the_peers_bmc_says_it_is_on(node):
-    state(node, "Secondary/Unknown", "WFConnection", "UpToDate/DUnknown")
-    fencing(node, "on")
-    result = run(node, "--alone")
-    assert result.returncode != 0 and "the peer's BMC says the peer is ON" in result.stdout, result
-    assert calls(node) == ["fence-peer check"]
-
-
-def test_a_bmc_that_cannot_answer_needs_the_operators_own_eyes(node):
-    state(node, "Secondary/Unknown", "WFConnection", "UpToDate/DUnknown")
-    fencing(node, "down")
-    result = run(node, "--alone")
-    assert result.returncode != 0 and "twonode-activate --alone --without-bmc" in result.stdout, result
-    assert calls(node) == ["fence-peer check"]
-    assert run(node, "--alone", "--without-bmc").returncode == 0
-    assert calls(node)[1:] == PROMOTED_ALONE
-
-
-def test_a_consistent_disk_needs_its_own_word(node):
+@pytest.mark.parametrize("dstate, bmc, said", [
+    # The peer may be writing.
+    ("UpToDate/DUnknown", "on", "the peer's BMC says the peer is ON"),
+    # Nothing proves it off: only the operator's own eyes.
+    ("UpToDate/DUnknown", "down", "twonode-activate --alone --without-bmc"),
     # Power fencing never marks the fenced node's disk Outdated: Consistent
     # may be old data, if the peer wrote on after fencing this node.
-    state(node, "Secondary/Unknown", "WFConnection", "Consistent/DUnknown")
-    fencing(node, "off")
+    ("Consistent/DUnknown", "off", "twonode-activate --alone --consistent"),
+])
+def test_alone_is_refused_without_proof_or_word_and_says_which(node, dstate, bmc, said):
+    state(node, "Secondary/Unknown", "WFConnection", dstate)
+    fencing(node, bmc)
     result = run(node, "--alone")
-    assert result.returncode != 0 and "twonode-activate --alone --consistent" in result.stdout, result
+    assert result.returncode != 0 and said in result.stdout, result
     assert calls(node) == ["fence-peer check"]
+
+
+def test_a_bmc_that_cannot_answer_gives_way_to_the_operators_own_eyes(node):
+    state(node, "Secondary/Unknown", "WFConnection", "UpToDate/DUnknown")
+    fencing(node, "down")
+    assert run(node, "--alone", "--without-bmc").returncode == 0
+    assert calls(node) == PROMOTED_ALONE
 
 
 @pytest.mark.parametrize("dstate", ["Inconsistent/DUnknown", "Outdated/DUnknown"])
