@@ -259,7 +259,6 @@ def secret_file(name: str, path: str, content: str):
     digest only: both are read in the run's one batch (twonode/reads.py
     declares the file with secret_path_key, which never reads its lines)."""
     directory(name=f"{name}: root-only directory", path=os.path.dirname(path), mode="700")
-    found = secret_path_state(path)
-    if found is not None and found.is_file and found.mode == 600 and found.sha1 == _sha1(content.encode()):
+    if secret_is_current(path, content):
         return UNCHANGED
     return _upload_secret(name=name, path=path, content=content)
