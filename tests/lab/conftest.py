@@ -70,8 +70,10 @@ def pytest_runtest_setup(item):
 
 
 def pytest_runtest_teardown(item, nextitem):
+    # A module skipped by its mark (pytestmark skipif) never reached our
+    # setup hook: it has no start, and no time worth printing.
     name = item.module.__name__
-    if nextitem is None or nextitem.module.__name__ != name:
+    if name in _module_started and (nextitem is None or nextitem.module.__name__ != name):
         _module_seconds[name] = time.monotonic() - _module_started[name]
 
 
