@@ -75,7 +75,7 @@ def node(tmp_path):
     return work
 
 
-def run(work: Path, *args: str) -> int:
+def run(work: Path, *args: str, stderr: list[str] | None = None) -> int:
     env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "CALLS": str(work / "calls"),
            "DRBD_RESOURCE": "drbd_small", "TWONODE_FENCE_DIR": str(work / "fence"),
            "TWONODE_FENCE_CHECKED": str(work / "state/fence-check"), "TWONODE_PROC_DRBD": str(work / "proc-drbd"),
@@ -84,8 +84,10 @@ def run(work: Path, *args: str) -> int:
            "TWONODE_EVENT_HANDLER": str(work / "event"), "TWONODE_EVENTS": str(work / "events")}
     (work / "event").write_text(f"#!/bin/sh\nexec sh {EVENT} \"$@\"\n")
     (work / "event").chmod(0o755)
-    return subprocess.run(["bash", str(HANDLER), *args], env=env, capture_output=True, text=True,
-                          timeout=60).returncode
+    done = subprocess.run(["bash", str(HANDLER), *args], env=env, capture_output=True, text=True, timeout=60)
+    if stderr is not None:
+        stderr.append(done.stderr)
+    return done.returncode
 
 
 def calls(work: Path) -> list[str]:
@@ -262,6 +264,16 @@ def test_a_bmc_that_does_not_answer_is_failed(node):
     assert run(node, "check", "--running") == 1
     assert checked(node)[1:] == ["failed", "0"]
     assert "did not answer fence_fake status" in (node / "log").read_text()
+
+
+def test_the_first_check_reads_the_new_settings_only(node):
+    # The deploy's first check, on a node with no settings in place yet:
+    # the staged ones are asked about, and nothing fails to read.
+    (node / "fence").rename(node / "fence.new")
+    stderr: list[str] = []
+    assert run(node, "check", "--running", str(node / "fence.new"), stderr=stderr) == 0
+    assert calls(node) == ["status"] and checked(node)[1] == "on"
+    assert stderr[0] == "check: torchio's BMC answers: torchio is on (fence_fake status)\n", stderr
 
 
 def test_the_fact_reads_what_a_check_wrote(node):

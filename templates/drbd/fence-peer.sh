@@ -41,7 +41,6 @@ agents=${TWONODE_AGENT_DIR:-/usr/sbin}
 uptime=${TWONODE_UPTIME:-/proc/uptime}
 # Holds the uptime (seconds) at the fence: the clock the kernel's log uses.
 marker=$run/peer-fenced
-. "$dir/handler.conf"
 
 # A failed fence is followed within a minute by o2cb restarting this node,
 # and journald writes to disk only every few minutes: such restarts lost the
@@ -71,11 +70,17 @@ agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
 # writes. The result goes to $checked as "EPOCH RESULT LAST_ON_EPOCH"
 # (tasks/status.py and twonode-metrics read it). Exit: 0 on, 2 off, 1 failed.
 checked=${TWONODE_FENCE_CHECKED:-/var/lib/twonode/fence-check}
+mode=fence running=no
 if [ "${1:-}" = check ]; then
-    resource=check running=no
+    mode=check resource=check
     shift
     if [ "${1:-}" = --running ]; then running=yes; shift; fi
-    if [ -n "${1:-}" ]; then dir=$1; . "$dir/handler.conf"; fi
+    if [ -n "${1:-}" ]; then dir=$1; fi
+fi
+# The settings of the directory asked about: a first check, of new
+# settings, runs before any are in place.
+. "$dir/handler.conf"
+if [ $mode = check ]; then
     agent_do status >/dev/null
     case $? in
         0) result=on ;;
@@ -84,7 +89,7 @@ if [ "${1:-}" = check ]; then
     esac
     now=$(date +%s)
     last_on=0
-    read -r _ _ last_on < "$checked" 2>/dev/null || last_on=0
+    read -r _ _ last_on 2>/dev/null < "$checked" || last_on=0
     [ "$result" = on ] && last_on=$now
     mkdir -p "$(dirname "$checked")"
     echo "$now $result ${last_on:-0}" > "$checked.new" && mv -f "$checked.new" "$checked"
