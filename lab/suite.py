@@ -79,12 +79,11 @@ LANES = (
     # test_4 last: its survivor waits race_delay before it fences, and must
     # still be inside o2cb's dead threshold when the fence lands; early, beside
     # lab b's package installation and lab c's deploys, it was not.
-    Lane("lab", "", ("test_2_alone_then_join", "test_9_vms", "test_10_replace_node", "test_11_integrity",
-                     "test_4_reboot")),
+    Lane("lab", "", ("test_2_alone_then_join", "test_9_vms", "test_10_replace_node", "test_4_reboot")),
     Lane("lab-b", "b", ("test_1_bringup",), nice=5, test_timeout=3600),
     # converged-small built here first; test_5 runs with TWONODE_FULL=1 only.
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes", "test_12_nfs",
-                        "test_7_fencing", "test_8_bmc_unreachable")),
+                        "test_7_fencing", "test_8_bmc_unreachable", "test_11_integrity")),
     # Debian 12 beside the default 13 (README, "Debian 12 and 13"): the
     # bring-up from the provisioned checkpoint, a node's first reboot, and
     # the rolling upgrade, once lab-c is done. Started with the others, its
