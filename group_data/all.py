@@ -17,9 +17,11 @@ def lab_bmc(node):
     """The lab guests' BMC (lab/bmc.py, reached through QEMU's guestfwd):
     put your servers' BMC addresses, users and agent options here."""
     return {"agent": "fence_redfish", "address": "10.0.2.100", "port": 443, "username": "twonode-lab",
-            "options": {"ssl_insecure": "1", "systems_uri": f"/redfish/v1/Systems/{node}"},
-            # The lab BMC's certificate is self-signed: not for your servers.
-            "accept_unverified_tls": True}
+            "options": {"systems_uri": f"/redfish/v1/Systems/{node}"},
+            # The certificate the BMC must present: the lab BMC's own,
+            # self-signed (lab/bmc.py makes it). For your servers: your BMC's
+            # certificate, or its CA's; without ca_file the nodes' system CAs.
+            "ca_file": "~/.cache/twonode/lab/bmc-credentials/bmc-tls.crt"}
 
 
 RW = ["rw", "sync", "no_root_squash", "no_subtree_check"]

@@ -3,6 +3,7 @@
 
     python3 lab/bmc.py serve DIR SECRETS PORT   # HTTPS on 127.0.0.1:PORT, state in DIR
     python3 lab/bmc.py credentials SECRETS      # the user and password, for the tests
+    python3 lab/bmc.py certificate SECRETS      # the path of its certificate (made once)
     python3 lab/bmc.py relay PORT            # stdin/stdout <-> 127.0.0.1:PORT (guestfwd's cmd:)
 
 Real servers are fenced through their BMC; the lab's guests are QEMU
@@ -22,8 +23,9 @@ What fence_redfish (fence-agents 4.12) asks, and what it gets here:
 * ``POST .../Actions/ComputerSystem.Reset`` with ``ResetType`` ForceOff,
   On or ForceRestart.
 
-HTTPS only, as fence_redfish speaks it, with a self-signed certificate made
-at the first start (fence_redfish then needs ``ssl_insecure``); HTTP basic
+HTTPS only, as fence_redfish speaks it, with a self-signed certificate for
+the guests' address of the BMC, made at the first start and kept in
+SECRETS (the cluster descriptions pin it: bmc.ca_file); HTTP basic
 authentication with a password generated at the first start and kept in
 SECRETS, outside the repository. SECRETS is one directory for every lab
 (lab/lab.sh): the password reaches the nodes' fence options, and a
@@ -82,12 +84,27 @@ def _write_private(path: Path, text: str) -> None:
     new.rename(path)
 
 
-def certificate(state: Path) -> tuple[Path, Path]:
-    cert, key = state / "bmc.crt", state / "bmc.key"
-    if not cert.exists():
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                        "-subj", "/CN=twonode-lab-bmc", "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True)
+#: Where the guests reach the BMC (lab/lab.sh BMC_GUEST_ADDR): the name its
+#: certificate must carry for fence_redfish to trust it.
+GUEST_ADDRESS = "10.0.2.100"
+
+
+def certificate(where: Path) -> tuple[Path, Path]:
+    """The BMC's self-signed certificate and key, made once in ``where``
+    (the credentials directory, one for every lab, under its lock): the
+    cluster descriptions pin it (bmc.ca_file), and a checkpoint made in one
+    lab holds that pin in the others."""
+    where.mkdir(parents=True, exist_ok=True)
+    cert, key = where / "bmc-tls.crt", where / "bmc-tls.key"
+    with open(where / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cert.exists():
+            new_cert, new_key = cert.with_name("bmc-tls.crt.new"), key.with_name("bmc-tls.key.new")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                            "-subj", "/CN=twonode-lab-bmc", "-addext", f"subjectAltName=IP:{GUEST_ADDRESS}",
+                            "-keyout", str(new_key), "-out", str(new_cert)], check=True, capture_output=True)
+            new_key.rename(key)
+            new_cert.rename(cert)
     return cert, key
 
 
@@ -195,7 +212,7 @@ def serve(state: Path, secrets_dir: Path, port: int) -> None:
     state.mkdir(parents=True, exist_ok=True)
     Bmc.state = state
     Bmc.user, Bmc.password = credentials(secrets_dir)
-    cert, key = certificate(state)
+    cert, key = certificate(secrets_dir)
     server = ThreadingHTTPServer(("127.0.0.1", port), Bmc)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -210,5 +227,7 @@ if __name__ == "__main__":
         relay(int(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "credentials":
         print(*credentials(Path(sys.argv[2])))
+    elif len(sys.argv) == 3 and sys.argv[1] == "certificate":
+        print(certificate(Path(sys.argv[2]))[0])
     else:
         sys.exit(__doc__)

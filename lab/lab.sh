@@ -316,8 +316,15 @@ qmp() { python3 "$HERE/qmp.py" "$RUN/$1.qmp" "${@:2}"; }
 bmc_running() { local pid; pid=$(cat "$RUN/bmc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
 
 bmc_start() {
-  bmc_running && return 0
   need openssl  # the BMC's self-signed certificate
+  local cert
+  cert=$(python3 "$HERE/bmc.py" certificate "$BMC_CREDENTIALS")
+  # A BMC started before its certificate was made serves another one (an
+  # older lab's): the nodes, which pin this one, would not trust it.
+  if bmc_running; then
+    [ "$RUN/bmc.pid" -nt "$cert" ] && return 0
+    bmc_stop
+  fi
   mkdir -p "$RUN" "$BMC_DIR"
   # In a subshell: not a job of this shell, which `wait_all` would wait for.
   ( setsid python3 "$HERE/bmc.py" serve "$BMC_DIR" "$BMC_CREDENTIALS" "$BMC_PORT" >>"$BMC_DIR/bmc.err" 2>&1 < /dev/null &
@@ -331,8 +338,10 @@ bmc_start() {
 }
 
 bmc_stop() {
-  local pid; pid=$(cat "$RUN/bmc.pid" 2>/dev/null) || return 0
+  local pid i; pid=$(cat "$RUN/bmc.pid" 2>/dev/null) || return 0
   kill "$pid" 2>/dev/null || true
+  # Gone, and its port free, before another may start.
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$RUN/bmc.pid"
 }
 

@@ -15,6 +15,8 @@ change (or was never asked), and hourly by twonode-fence-check.timer;
 tasks/status.py and the metrics show the last answer.
 """
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.operations import files, server
 
@@ -35,12 +37,14 @@ if fencing.first_time_here(host.name):
     c = open_area("drbd", reads.fencing)
     me = this_node()
     if c.fences:
+        peer = c.peer(me.name)
         try:
             passwords = fencing.read_passwords(c)
+            ca = fencing.read_ca(peer.bmc, peer.name)
         except fencing.FencingError as error:
             raise DeployStopped(f"{error}. Nothing was changed.") from None
-        peer = c.peer(me.name)
-        conf = {"peer": peer.name, "agent": peer.bmc.agent, "delay": fencing.race_delay(c, me.name)}
+        conf = {"peer": peer.name, "agent": peer.bmc.agent, "delay": fencing.race_delay(c, me.name),
+                "ca_sha256": fencing.ca_digest(ca)}
         options = fencing.agent_options(peer.bmc, passwords[peer.name])
         put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755")
         directory(name=f"{AREA}: {paths.FENCE_DIR} (root only)", path=paths.FENCE_DIR, mode="700")
@@ -62,12 +66,17 @@ if fencing.first_time_here(host.name):
                            **conf)
             upload_secret(name=f"{AREA}: {peer.name}'s BMC options and password (root only), beside",
                           path=f"{new}/peer-options", content=options)
+            if ca:
+                # Not secret: a certificate. Checked with the rest, through it.
+                files.put(name=f"{AREA}: the certificates {peer.name}'s BMC must present, beside",
+                          src=StringIO(ca), dest=f"{new}/bmc-ca.pem", mode="644")
             check = (f"{paths.FENCE_PEER} check --running {new} || {{ rm -rf {new}; exit 1; }}" if peer_runs else
                      f"{paths.FENCE_PEER} check {new}; case $? in 0|2) ;; *) rm -rf {new}; exit 1 ;; esac")
+            ca_in_place = f"mv -f {new}/bmc-ca.pem {paths.FENCE_CA}" if ca else f"rm -f {paths.FENCE_CA}"
             server.shell(
                 name=f"{AREA}: {peer.name}'s BMC answers ({peer.bmc.agent} status"
                      f"{', and says on' if peer_runs else ''}); then the new settings in place",
-                commands=[check, f"mv -f {new}/handler.conf {paths.FENCE_CONF}",
+                commands=[check, ca_in_place, f"mv -f {new}/handler.conf {paths.FENCE_CONF}",
                           f"mv -f {new}/peer-options {paths.FENCE_OPTIONS}", f"rmdir {new}"])
         units = [
             put(name=f"{AREA}: twonode-fence-check.service", src="drbd/twonode-fence-check.service",

@@ -298,3 +298,34 @@ def test_a_check_of_new_settings_reads_them_from_their_directory(node):
     assert run(node, "check", "--running", str(new)) == 0
     assert "systems_uri=/redfish/v1/Systems/spare" in stdins(node)[0]
     assert "systems_uri=/redfish/v1/Systems/1" in (node / "fence/peer-options").read_text()
+
+
+def agent_environments(work: Path) -> list[str]:
+    """REQUESTS_CA_BUNDLE as each call of the agent saw it ("" when unset)."""
+    out, current = [], None
+    for line in (work / "calls").read_text().splitlines():
+        if line.startswith("argv: "):
+            if current is not None:
+                out.append(current)
+            current = ""
+        elif line.startswith("env: REQUESTS_CA_BUNDLE="):
+            current = line.split("=", 1)[1]
+    return out + [current]
+
+
+def test_a_pinned_certificate_is_the_only_one_the_agent_trusts_in_a_check_and_a_fence(node):
+    (node / "fence/handler.conf").write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
+        peer="torchio", agent="fence_fake", delay=0, ca_sha256="ab" * 32))
+    (node / "fence.new").mkdir()
+    for name in ("handler.conf", "peer-options"):
+        (node / "fence.new" / name).write_text((node / "fence" / name).read_text())
+    assert run(node, "check", "--running", str(node / "fence.new")) == 0
+    assert run(node) == 7
+    wait_for_calls(node, 3)
+    assert agent_environments(node) == [f"{node}/fence.new/bmc-ca.pem", f"{node}/fence/bmc-ca.pem",
+                                        f"{node}/fence/bmc-ca.pem"]
+
+
+def test_without_a_pinned_certificate_the_agent_has_the_systems_cas(node):
+    assert run(node, "check", "--running") == 0
+    assert agent_environments(node) == [""]

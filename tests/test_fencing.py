@@ -7,6 +7,7 @@ import os
 import pytest
 from twonode import fencing
 from twonode.loader import ClusterConfigError, validate
+from twonode.model.nodes import Bmc
 from twonode.paths import REPOSITORY
 
 ROOT = REPOSITORY
@@ -58,6 +59,7 @@ def test_ipmi_without_lanplus_is_refused_with_the_fix(agent, lanplus, refused):
     bmc = raw["nodes"][0]["bmc"]
     bmc["agent"], bmc["port"] = agent, 623
     bmc["options"] = {} if lanplus is None else {"lanplus": lanplus}
+    del bmc["ca_file"]  # a certificate is for fence_redfish's TLS
     if agent == "fence_redfish":
         bmc["options"]["systems_uri"] = "/redfish/v1/Systems/1"
     if refused:
@@ -139,7 +141,7 @@ def test_a_passwords_file_in_the_repository_is_refused(cluster, monkeypatch):
 def test_agent_options_for_the_peer(cluster):
     text = fencing.agent_options(cluster.nodes[1].bmc, "pw")
     assert text.splitlines() == ["ip=10.0.2.100", "ipport=443", "username=twonode-lab", "password=pw",
-                                 "ssl_insecure=1", "systems_uri=/redfish/v1/Systems/torchio"]
+                                 "systems_uri=/redfish/v1/Systems/torchio"]
 
 
 def test_first_node_fences_at_once_the_other_waits(cluster):
@@ -211,6 +213,8 @@ def test_the_lab_gives_slow_guests_longer_ssh_waits_than_pyinfras(monkeypatch):
 def test_redfish_without_the_peers_system_is_refused_with_the_fix(options):
     raw = example()
     raw["nodes"][1]["bmc"]["options"] = options
+    raw["nodes"][1]["bmc"]["accept_unverified_tls"] = True
+    del raw["nodes"][1]["bmc"]["ca_file"]
     text = errors(raw)
     assert "nodes.1.bmc" in text and '"systems_uri"' in text and "/redfish/v1/Systems" in text, text
 
@@ -220,7 +224,7 @@ def test_an_unverified_bmc_certificate_must_be_accepted_knowingly(value):
     raw = example()
     bmc = raw["nodes"][1]["bmc"]
     bmc["options"]["ssl_insecure"] = value
-    del bmc["accept_unverified_tls"]
+    del bmc["ca_file"]
     text = errors(raw)
     assert "nodes.1.bmc" in text and "gets the BMC password" in text and '"accept_unverified_tls": true' in text
     bmc["accept_unverified_tls"] = True
@@ -228,3 +232,42 @@ def test_an_unverified_bmc_certificate_must_be_accepted_knowingly(value):
     # A verified certificate needs no word at all.
     del bmc["options"]["ssl_insecure"], bmc["accept_unverified_tls"]
     assert validate(raw).nodes[1].bmc.verifies_tls
+    # The lab's own BMC: its certificate pinned.
+    assert validate(example()).nodes[1].bmc.ca_file
+
+
+def test_a_pinned_certificate_is_for_fence_redfish_with_its_check_on():
+    raw = example()
+    bmc = raw["nodes"][1]["bmc"]
+    bmc["ca_file"] = "~/site/torchio-bmc.pem"
+    assert validate(raw).nodes[1].bmc.ca_file == "~/site/torchio-bmc.pem"
+    bmc["options"]["ssl_insecure"], bmc["accept_unverified_tls"] = "1", True
+    text = errors(raw)
+    assert "nodes.1.bmc" in text and "remove ssl_insecure" in text, text
+    del bmc["options"]["ssl_insecure"], bmc["accept_unverified_tls"]
+    bmc.update(agent="fence_ipmilan", options={"lanplus": "1"}, port=623)
+    text = errors(raw)
+    assert "nodes.1.bmc" in text and "fence_ipmilan does not use it: remove ca_file" in text, text
+
+
+CERT = ("-----BEGIN CERTIFICATE-----\n" + "MIIB" + "A" * 60 + "\n" + "B" * 64 + "==\n"
+        "-----END CERTIFICATE-----\n")
+
+
+def test_the_pinned_certificate_is_read_as_pem_certificates_only(tmp_path):
+    from twonode.fencing import FencingError, ca_digest, read_ca
+    path = tmp_path / "bmc.pem"
+    bmc = Bmc(address="10.0.0.9", username="fence", options={"systems_uri": "/redfish/v1/Systems/1"},
+              ca_file=str(path))
+    with pytest.raises(FencingError, match=r"nodes\.torchio\.bmc\.ca_file .* cannot be read"):
+        read_ca(bmc, "torchio")
+    # Two certificates (a chain), with CRLF line ends and blank lines: normalised.
+    path.write_text(("\r\n" + CERT.replace("\n", "\r\n")) * 2)
+    assert read_ca(bmc, "torchio") == CERT * 2
+    assert ca_digest(CERT) != ca_digest(CERT * 2) and ca_digest("") == ""
+    # A private key beside it would be shipped to the peer: refused.
+    for other in ("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", "not a certificate\n"):
+        path.write_text(CERT + other)
+        with pytest.raises(FencingError, match="holds something else than PEM certificates"):
+            read_ca(bmc, "torchio")
+    assert read_ca(bmc.model_copy(update={"ca_file": None}), "torchio") == ""

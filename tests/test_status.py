@@ -314,10 +314,10 @@ def test_fencing_says_per_node_what_its_peers_bmc_last_answered_in_the_table_and
     assert doc["fiori"]["result"] == "on" and doc["fiori"]["peer"] == "torchio"
     assert (doc["torchio"]["result"], doc["torchio"]["asked"], doc["torchio"]["last_on"]) == \
         ("off", "2026-12-07T00:33:20Z", "2026-12-06T23:33:20Z")
-    # The lab's BMCs have a self-signed certificate: said plainly.
-    assert doc["fiori"]["tls_verified"] is False
+    # The lab's BMCs have a self-signed certificate, pinned: said so.
+    assert doc["fiori"]["tls_verified"] is True and doc["fiori"]["tls_trusts"] == "pinned"
     lines = render_fencing(c, seen).splitlines()
-    assert lines[0].startswith("fencing: fiori -> torchio's BMC (fence_redfish, TLS NOT verified")
+    assert lines[0].startswith("fencing: fiori -> torchio's BMC (fence_redfish, TLS verified against its ca_file")
     assert "answers, torchio on (asked 2026-12-06T23:33:20Z)" in lines[0]
     assert "says OFF at 2026-12-07T00:33:20Z (last on: 2026-12-06T23:33:20Z)" in lines[1]
     assert lines[1] in render_status(c, seen) and status_document(c, seen)["fencing"] == doc
@@ -340,3 +340,28 @@ def test_a_waiting_node_with_a_consistent_disk_is_not_offered_the_plain_command(
     assert "on torchio: twonode-activate --alone --consistent  -- but drbd_small is Consistent there" in report
     assert "that data is OLD" in report
     assert not re.search(r"twonode-activate --alone$", report, re.M), report
+
+
+def test_fencing_says_against_what_each_node_checks_its_peers_bmc_certificate():
+    from facts.fencing import FenceCheck
+    from twonode.report import fencing_document, render_fencing
+    c = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    pinned = {"options": {"systems_uri": "/redfish/v1/Systems/fiori"}, "ca_file": "~/site/fiori-bmc.pem"}
+    system = {"options": {"systems_uri": "/redfish/v1/Systems/torchio"}, "ca_file": None}
+    unverified = {"options": {"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/torchio"},
+                  "accept_unverified_tls": True, "ca_file": None}
+    nodes = [n.model_copy(update={"bmc": n.bmc.model_copy(update=pinned if n.name == "fiori" else system)})
+             for n in c.nodes]
+    c = c.model_copy(update={"nodes": nodes})
+    seen = {n: {**facts({}), "fence_check": FenceCheck(1796600000, "on", 1796600000)} for n in ("fiori", "torchio")}
+    doc = fencing_document(c, seen)
+    # torchio fences fiori: through fiori's BMC, whose certificate is pinned.
+    assert (doc["torchio"]["tls_trusts"], doc["fiori"]["tls_trusts"]) == ("pinned", "system")
+    lines = render_fencing(c, seen).splitlines()
+    assert lines[1].startswith("fencing: torchio -> fiori's BMC (fence_redfish, TLS verified against its ca_file):")
+    assert lines[0].startswith("fencing: fiori -> torchio's BMC (fence_redfish):"), lines
+    nodes = [n.model_copy(update={"bmc": n.bmc.model_copy(update=unverified)}) if n.name == "torchio" else n
+             for n in c.nodes]
+    c = c.model_copy(update={"nodes": nodes})
+    assert fencing_document(c, seen)["fiori"]["tls_trusts"] is None
+    assert render_fencing(c, seen).startswith("fencing: fiori -> torchio's BMC (fence_redfish, TLS NOT verified")

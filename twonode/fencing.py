@@ -12,7 +12,9 @@ agent on stdin: never on a command line, where `ps` would show it.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -85,3 +87,34 @@ def first_time_here(host_name: str) -> bool:
     _emitted.add(host_name)
     return True
 
+
+
+#: One or more PEM certificates, and nothing else a file of them may hold.
+PEM_CERTIFICATES = re.compile(r"(?:-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]{40,16000}"
+                              r"-----END CERTIFICATE-----\n)+")
+
+
+def read_ca(bmc: Bmc, node: str) -> str:
+    """The PEM certificates that ``node``'s BMC must present a certificate
+    of (``bmc.ca_file``), normalised; "" when the node's system CAs are
+    trusted."""
+    if not bmc.ca_file:
+        return ""
+    path = Path(bmc.ca_file).expanduser()
+    where = f"fencing: nodes.{node}.bmc.ca_file {path}"
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise FencingError(f"{where} cannot be read ({error.__class__.__name__}): give the PEM file of the "
+                           "certificate the BMC presents, or of its CA") from None
+    pem = "".join(f"{line.strip()}\n" for line in text.strip().splitlines() if line.strip())
+    if not PEM_CERTIFICATES.fullmatch(pem):
+        raise FencingError(f"{where} holds something else than PEM certificates (-----BEGIN CERTIFICATE----- "
+                           "blocks only; no private key): e.g. openssl s_client -connect BMC:443 -showcerts")
+    return pem
+
+
+def ca_digest(pem: str) -> str:
+    """What the handler's settings record of the pinned certificates: a new
+    certificate is new settings, checked against the BMC before use."""
+    return hashlib.sha256(pem.encode()).hexdigest() if pem else ""

@@ -61,6 +61,8 @@ SECRET_STAGING = "/etc/twonode/staging"
 FENCE_OPTIONS = f"{FENCE_DIR}/peer-options"
 #: Which agent, which peer, how long to wait first: nothing secret.
 FENCE_CONF = f"{FENCE_DIR}/handler.conf"
+#: The certificates the peer's BMC must present one of (its bmc.ca_file), when pinned.
+FENCE_CA = f"{FENCE_DIR}/bmc-ca.pem"
 #: The last answer of the peer's BMC to the agent's status (FENCE_PEER check):
 #: "EPOCH on|off|failed LAST_ON_EPOCH".
 FENCE_CHECKED = "/var/lib/twonode/fence-check"

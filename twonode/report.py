@@ -99,6 +99,8 @@ def fencing_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
         out[node.name] = {
             "peer": peer.name, "agent": peer.bmc.agent,
             "tls_verified": peer.bmc.verifies_tls,
+            # Against what: "pinned" (bmc.ca_file), the node's "system" CAs, or nothing.
+            "tls_trusts": "pinned" if peer.bmc.ca_file else "system" if peer.bmc.verifies_tls else None,
             "reachable": facts is not None,
             "result": check.result if check else None,
             "asked": _utc(check.at) if check else None,
@@ -111,7 +113,8 @@ def render_fencing(c: Cluster, seen: dict[str, dict | None]) -> str:
     """One line per node: can it fence its peer, by the BMC's last answer."""
     lines = []
     for node, f in fencing_document(c, seen).items():
-        tls = "" if f["tls_verified"] else ", TLS NOT verified (ssl_insecure)"
+        tls = {"pinned": ", TLS verified against its ca_file", "system": "",
+               None: ", TLS NOT verified (ssl_insecure)"}[f["tls_trusts"]]
         head = f"fencing: {node} -> {f['peer']}'s BMC ({f['agent']}{tls}):"
         if not f["reachable"]:
             lines.append(f"{head} unknown ({node} unreachable)")

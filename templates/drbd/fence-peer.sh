@@ -57,7 +57,11 @@ say() { keep -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || tr
 alarm() { keep -p daemon.crit -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
 agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
-    { cat "$dir/peer-options"; echo "action=$1"; } | timeout 120 "$agents/$agent" 2>/dev/null
+    # A pinned certificate (bmc.ca_file): fence_redfish's HTTPS library
+    # (python3-requests) then trusts it alone, not the system's CAs.
+    local pinned=()
+    [ -n "${ca_sha256:-}" ] && pinned=(env "REQUESTS_CA_BUNDLE=$dir/bmc-ca.pem")
+    { cat "$dir/peer-options"; echo "action=$1"; } | "${pinned[@]}" timeout 120 "$agents/$agent" 2>/dev/null
 }
 
 # drbd-fence-peer check [--running] [DIR]: the agent's "status" of the peer,
@@ -103,7 +107,7 @@ if [ $mode = check ]; then
                  say "$peer's BMC says $peer is off ($agent status), and this node is not connected to it"
              fi
              exit 2 ;;
-        *) alarm "$peer's BMC did not answer $agent status: unreachable, wrong password or wrong system? A fence of $peer would fail"
+        *) alarm "$peer's BMC did not answer $agent status: unreachable, wrong password${ca_sha256:+, a certificate that bmc-ca.pem does not vouch for} or wrong system? A fence of $peer would fail"
            exit 1 ;;
     esac
 fi

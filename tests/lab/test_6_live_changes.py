@@ -4,6 +4,7 @@ nothing. Starts from the converged small cluster, volumes mounted.
 """
 
 import re
+import subprocess
 
 import pytest
 
@@ -62,6 +63,29 @@ def test_bmcs_that_cannot_fence_the_peer_stop_the_deploy_and_the_settings_in_use
     monkeypatch.delenv("TWONODE_FENCE_PASSWORDS")
     again = live.deploy(inventory=SMALL)
     assert again.returncode == 0 and again.changed_ops == [], again
+
+
+def test_a_pinned_certificate_that_is_not_the_bmcs_stops_the_deploy(live, tmp_path):
+    # Another certificate for the same name, as a BMC replaced or an
+    # impostor on the management network would present: fiori no longer
+    # trusts torchio's BMC, and the settings that worked stay.
+    impostor = tmp_path / "impostor.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=twonode-lab-bmc", "-addext", "subjectAltName=IP:10.0.2.100",
+                    "-keyout", str(tmp_path / "impostor.key"), "-out", str(impostor)],
+                   check=True, capture_output=True)
+    in_use = live.ssh("fiori", "sha256sum /etc/twonode/fence/*")
+    assert "/etc/twonode/fence/bmc-ca.pem" in in_use
+
+    def impostors(c):
+        next(n for n in c["nodes"] if n["name"] == "torchio")["bmc"]["ca_file"] = str(impostor)
+    run = live.deploy(inventory=variant(tmp_path, impostors))
+    assert run.returncode != 0, run
+    assert "check: torchio's BMC did not answer fence_redfish status: unreachable, wrong password, " \
+           "a certificate that bmc-ca.pem does not vouch for or wrong system?" in run.output, run
+    assert [op for op in run.changed_ops if not re.search(r"(^|\| )fencing: ", op)] == [], run.changed_ops
+    assert live.ssh("fiori", "sha256sum /etc/twonode/fence/*") == in_use
+    assert live.ssh("fiori", "test -e /etc/twonode/fence.new && echo left || echo none").strip() == "none"
 
 
 def test_swapping_the_node_order_never_renumbers_a_live_o2cb(live, tmp_path):

@@ -45,6 +45,12 @@ class Bmc(Strict):
     #: and can answer "Off" to a fence. Only for a BMC whose certificate
     #: cannot be made trusted (the lab's self-signed one).
     accept_unverified_tls: bool = False
+    #: fence_redfish: a PEM file on the machine that runs pyinfra with the
+    #: certificate (or its CA's) that the BMC's TLS certificate must chain
+    #: to, e.g. the BMC's own self-signed one. The peer then trusts that
+    #: and nothing else for this BMC, instead of the node's system CAs. The
+    #: certificate must name the BMC's `address` (subjectAltName).
+    ca_file: str | None = Field(None, pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
 
     @field_validator("options")
     @classmethod
@@ -84,6 +90,16 @@ class Bmc(Strict):
                 "while the peer runs. Give the BMC a certificate the nodes trust and remove ssl_insecure; or, "
                 'knowing that, add "accept_unverified_tls": true to this bmc (the status then says '
                 '"TLS NOT verified")')
+        return self
+
+    @model_validator(mode="after")
+    def _ca_file_for_verified_tls(self) -> "Bmc":
+        if self.ca_file and self.agent != "fence_redfish":
+            raise ValueError(f"ca_file is the certificate fence_redfish checks the BMC's TLS against; "
+                             f"{self.agent} does not use it: remove ca_file")
+        if self.ca_file and not self.verifies_tls:
+            raise ValueError("ca_file pins the BMC's certificate, and ssl_insecure turns the check off: "
+                             "remove ssl_insecure (and accept_unverified_tls)")
         return self
 
     @model_validator(mode="after")

@@ -5,8 +5,8 @@ replicated volume."""
 
 def lab_bmc(node):
     return {"address": "10.0.2.100", "port": 443, "username": "twonode-lab",
-            "options": {"ssl_insecure": "1", "systems_uri": f"/redfish/v1/Systems/{node}"},
-            "accept_unverified_tls": True}
+            "options": {"systems_uri": f"/redfish/v1/Systems/{node}"},
+            "ca_file": "~/.cache/twonode/lab/bmc-credentials/bmc-tls.crt"}
 
 
 cluster = {
