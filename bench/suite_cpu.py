@@ -6,9 +6,10 @@ that lives less than that is counted only in the host's total).
 
     python3 bench/suite_cpu.py -- make test
 
-Under TCG the guests are the cost: when the host is busy nearly all the
-time, the suite cannot end before its CPU seconds divided by the cores,
-whatever the lanes (docs/benchmarks.md, "The test suite").
+Under TCG the guests are the cost: the suite cannot end before its CPU
+seconds divided by the cores, nor before its longest lab's modules one
+after the other (docs/benchmarks.md, "The test suite (`make test`, what
+CI runs)").
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ cluster = {
     "nfs": {
         # One server for both nodes (mode "single", the default): the node
         # that holds the cluster-wide lock serves at this address, the other
-        # takes over when it is fenced or asked to (README, "NFS").
+        # takes over when it is fenced or asked to.
+        # README, "NFS: one server for both nodes".
         "server_address": "192.168.10.1/24",
         "exports": [
             # login servers get write access to home and pub

@@ -127,7 +127,7 @@ def port_base() -> int:
 #: a TCG guest that gets a sixth of a core takes longer, as the test_1 labs'
 #: guests do while the other labs are busy (lab/suite.py: at 14 % of a core,
 #: one connection in two failed with the default, none of two with these;
-#: docs/testing.md, "Four labs at once"). Real servers keep pyinfra's defaults.
+#: docs/benchmarks.md, "The lab"). Real servers keep pyinfra's defaults.
 SLOW_GUEST_SSH_TIMEOUTS = {"timeout": 180, "banner_timeout": 180, "auth_timeout": 180}
 
 
