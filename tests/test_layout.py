@@ -1,4 +1,4 @@
-"""The README's layout table names every module: a newcomer
+"""CONTRIBUTING.md's layout table names every module: a newcomer
 finds each file there, and a module added without a line fails here."""
 
 import re
@@ -10,9 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def layout_rows() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "CONTRIBUTING.md").read_text()
     start = text.index("## Layout\n")
-    table = text[start:text.index("\n## ", start + 1)]
+    end = text.find("\n## ", start + 1)
+    table = text[start:end if end != -1 else len(text)]
     return [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
 
 
@@ -48,7 +49,7 @@ def test_the_layout_table_names_every_module(module):
     by_directory = names_by_directory()
     names = by_directory.get(str(module.parent), set()) | by_directory.get(".", set())
     assert module.name in names or module.stem in names or str(module) in names, \
-        f"README 'Layout' does not name {module} in the rows of {module.parent}/: add it to the table"
+        f"CONTRIBUTING.md 'Layout' does not name {module} in the rows of {module.parent}/: add it to the table"
 
 
 def test_every_file_the_table_names_exists():
@@ -56,7 +57,7 @@ def test_every_file_the_table_names_exists():
         for name in names:
             if re.fullmatch(r"[\w/]+\.(py|sh)", name):
                 assert (ROOT / directory / name).exists() or (ROOT / name).exists(), \
-                    f"README 'Layout' names {directory}/{name}, which does not exist"
+                    f"CONTRIBUTING.md 'Layout' names {directory}/{name}, which does not exist"
 
 
 #: Where the nodes keep what twonode writes and reads. A literal of one of
