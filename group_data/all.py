@@ -8,7 +8,7 @@ the MACs are the lab guests' (lab/lab.sh): put your NICs' MACs here.
 
 Secrets are never here: the BMC passwords (see "fencing" below) and the
 replication links' shared secret (~/.config/twonode/drbd-secret, or
-$TWONODE_DRBD_SECRET; README, "Replication links") live outside the
+$TWONODE_DRBD_SECRET; docs/concepts.md, "Replication links") live outside the
 repository. Online verify runs weekly and each node writes a Prometheus
 textfile: "drbd" and "monitoring" keys change that (twonode/model).
 """
@@ -45,7 +45,7 @@ cluster = {
         },
     ],
     # A node that loses its peer powers it off through the peer's BMC before
-    # it writes on (README, "Fencing"). The BMC passwords live outside the
+    # it writes on (docs/concepts.md, "Fencing"). The BMC passwords live outside the
     # repository: passwords_file (default ~/.config/twonode/bmc-passwords.toml,
     # `fiori = "..."` per node), or the file $TWONODE_FENCE_PASSWORDS names
     # (the lab's inventory points it at the lab BMC's).
@@ -71,7 +71,7 @@ cluster = {
         # One server for both nodes (mode "single", the default): the node
         # that holds the cluster-wide lock serves at this address, the other
         # takes over when it is fenced or asked to.
-        # README, "NFS: one server for both nodes".
+        # docs/concepts.md, "NFS: one server for both nodes".
         "server_address": "192.168.10.1/24",
         "exports": [
             # login servers get write access to home and pub

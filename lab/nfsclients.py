@@ -41,7 +41,7 @@ class Client:
 
 def attach(ssh: Ssh, client: Client) -> None:
     """The client's namespace, its veth on the bridge (the bridge's MTU),
-    and its mount of the export with the options the README recommends for
+    and its mount of the export with the options docs/concepts.md recommends for
     the VMs (hard: a server that goes away makes it wait, never fail;
     timeo=100: it retries within the grace period of a new server)."""
     n, host, peer = client.name, f"{client.name}-h", f"{client.name}-n"

@@ -84,7 +84,7 @@ LANES = (
     # converged-small built here first; test_5 runs with TWONODE_FULL=1 only.
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes", "test_12_nfs",
                         "test_7_fencing", "test_8_bmc_unreachable", "test_11_integrity")),
-    # Debian 12 beside the default 13 (README, "Debian 12 and 13"): the
+    # Debian 12 beside the default 13 (docs/concepts.md, "Debian 12 and 13"): the
     # bring-up from the provisioned checkpoint, a node's first reboot, and
     # the rolling upgrade, once lab-c is done. Started with the others, its
     # guests took enough CPU from the first lab's that test_4's survivor,

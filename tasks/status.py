@@ -13,7 +13,7 @@ by discarding the changes of ONE node; which node is the operator's choice
 (``discard_node``), and nothing here runs them. So are the blocks an online
 verify found out of sync (with the commands for either node's copy), and a
 link whose nodes' shared secrets differ. For monitoring, each node also
-writes the same state as a Prometheus textfile (README, "Metrics for Prometheus").
+writes the same state as a Prometheus textfile (docs/monitoring.md, "Metrics for Prometheus").
 """
 
 import json

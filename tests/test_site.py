@@ -1,4 +1,4 @@
-"""A site of one's own (README, "Before the first run on your own servers"): an inventory and a
+"""A site of one's own (docs/install.md, "Before the first run on your own servers"): an inventory and a
 group_data/ in a directory outside the repository. Run from the
 repository, pyinfra and the loader read the repository's group_data (the
 lab's example) first and the site's last, so the site's cluster is the one

@@ -12,7 +12,7 @@ import suite  # noqa: E402
 
 def test_every_lab_module_is_placed_in_exactly_one_lab_of_the_default_release():
     # A new module would otherwise fall to the first lab and lengthen it by
-    # its whole time: place it where the labs' times stay even (README).
+    # its whole time: place it where the labs' times stay even (CONTRIBUTING.md).
     placed = [m for lane in suite.LANES if lane.release is None for m in lane.modules]
     assert sorted(placed) == suite.lab_modules()
 

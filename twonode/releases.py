@@ -4,7 +4,7 @@ Each node's release is read from the node itself (facts/os_release.py),
 never from an option: a node upgraded from 12 to 13 is deployed as 13 on
 the next run. A release not listed here is refused before anything runs.
 
-Checked on both releases' packages (README, "Debian 12 and 13"): DRBD's
+Checked on both releases' packages (docs/concepts.md, "Debian 12 and 13"): DRBD's
 kernel module (8.4.11) and drbd-utils (9.22) are the same on both, as are
 the formats of everything the facts parse; what differs is below.
 

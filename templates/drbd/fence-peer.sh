@@ -10,7 +10,7 @@
 #   1  anything else: DRBD calls the handler broken and I/O STAYS FROZEN. A
 #      node that cannot prove its peer is off must not write alone: it
 #      waits for the link to return (I/O resumes, nothing is lost), or for
-#      the operator (README, "Fencing"); after o2cb's 60 s heartbeat
+#      the operator (docs/concepts.md, "Fencing"); after o2cb's 60 s heartbeat
 #      timeout, o2cb restarts it, and it boots Secondary and waits.
 #
 # Rules, each logged (journal tag twonode-fence) and recorded as an event:

@@ -15,7 +15,7 @@
 # disks with flock. By disk, not by VM: the same VM defined on each node by
 # hand has two UUIDs, and two VMs given one disk must exclude each other too. Why not sanlock: its leases expire after
 # 80 s without storage I/O, and this cluster freezes I/O for up to 97 s
-# while it fences a peer (README, "A VM on one node at a time"); an flock is held
+# while it fences a peer (docs/concepts.md, "A VM on one node at a time"); an flock is held
 # for as long as the node is in the cluster, and released by o2dlm's
 # recovery only once the peer is fenced or has left.
 #

@@ -248,7 +248,7 @@ def _mount_id(lab, node: str, target: str) -> str:
 
 
 def test_a_node_reinstalled_on_the_next_release_rejoins_while_its_peer_serves(fresh):
-    # The rolling upgrade users do (README, "Debian 12 and 13"): torchio's
+    # The rolling upgrade users do (docs/concepts.md, "Debian 12 and 13"): torchio's
     # workload stopped and the node shut down cleanly, its system reinstalled
     # on the next release with its data disk kept, then the deploy, no
     # --limit. fiori serves and writes throughout. Only on the older release.

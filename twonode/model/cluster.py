@@ -104,7 +104,7 @@ class Cluster(Strict):
                 "dual-primary DRBD under OCFS2 without fencing can split the data when the cluster link "
                 "fails, and LINBIT does not support it: describe each node's BMC (nodes.N.bmc) and set "
                 "fencing = {'mode': 'power'}, or run without it knowingly: fencing = {'mode': 'none'} "
-                "(README, 'Fencing')")))
+                "(docs/concepts.md, 'Fencing')")))
         if self.fences:
             for i, node in enumerate(self.nodes):
                 if node.bmc is None:

@@ -121,7 +121,7 @@ class Fencing(Strict):
 
     #: "power": the peer is powered off through its BMC (nodes.N.bmc).
     #: "none": no fencing; a cut cluster link can then split the data (see
-    #: the README, "Fencing"). Must be said explicitly.
+    #: the docs/concepts.md, "Fencing"). Must be said explicitly.
     mode: Literal["power", "none"]
     #: On the machine that runs pyinfra, outside the repository: one line per
     #: node, `NODE = "password"` (TOML), readable by you only. The
@@ -151,7 +151,7 @@ class Fencing(Strict):
                 "with its I/O frozen before it fences, and o2cb makes a node whose heartbeat write "
                 "hangs for 60 s fence itself, so both nodes would go down. Use at most "
                 f"{cls.MAX_RACE_DELAY} s: a little more than your fence agent takes to power a node "
-                "off (README, 'Fencing')")
+                "off (docs/concepts.md, 'Fencing')")
         return delay
 
 

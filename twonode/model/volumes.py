@@ -200,14 +200,14 @@ class Drbd(Strict):
     #: with a shared secret that lives outside the repository: the file
     #: named here (one line; `openssl rand -base64 32 > FILE; chmod 600
     #: FILE`), or $TWONODE_DRBD_SECRET_FILE, or the secret itself in
-    #: $TWONODE_DRBD_SECRET. See the README, "Replication links".
+    #: $TWONODE_DRBD_SECRET. See the docs/concepts.md, "Replication links".
     cram_hmac_alg: Literal["sha256", "sha512", "sha1"] = "sha256"
     shared_secret_file: str = Field("~/.config/twonode/drbd-secret", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
 
     _BOOT = ("a booting node no longer promotes itself after a timeout (it came up alone, beside a "
              "peer it could not see); twonode-activate promotes it once it is connected to its peer "
              "with up-to-date data, and `twonode-activate --alone` is the operator's word for a node "
-             "alone (see the README, 'Boot')")
+             "alone (see docs/concepts.md, 'Boot')")
     REMOVED_KEYS: ClassVar[dict[str, str]] = {
         "become_primary_on_both": _BOOT, "wfc_timeout": _BOOT, "degr_wfc_timeout": _BOOT}
 
