@@ -129,8 +129,9 @@ def test_the_status_shows_the_blocks_found_and_the_commands_for_either_choice():
     text = render_verify(c, seen_with_verify((FIX / "verify/found_fiori__verify_results.txt").read_text().splitlines()))
     assert "VERIFY FOUND 4 KiB of drbd_small" in text
     assert "# to overwrite torchio's copy with fiori's" in text and "# to overwrite fiori's copy with torchio's" in text
-    assert ("umount /vol/small && drbdadm secondary drbd_small && drbdadm disconnect drbd_small "
-            "&& drbdadm connect drbd_small") in text
+    # /vol/small holds the NFS service's state: its standby stops first.
+    assert ("systemctl stop twonode-nfs && umount /vol/small && drbdadm secondary drbd_small "
+            "&& drbdadm disconnect drbd_small && drbdadm connect drbd_small") in text
     # Volumes never verified say so.
     assert "drbd_pub" in text and "never" in text
 
@@ -144,6 +145,22 @@ def test_the_resync_empties_the_target_first_and_leaves_the_peer_alone():
     assert [cmd["on"] for cmd in commands[1:3]] == ["torchio", "torchio"]
     assert commands[-1]["on"] == c.first and commands[-1]["run"].endswith("; systemctl start twonode-verify")
     assert "UpToDate/UpToDate" in commands[-1]["run"]
+
+
+def test_the_resync_stops_the_nfs_standby_only_on_a_volume_the_nfs_service_uses():
+    # The standby opens its lock file on the state volume every few seconds:
+    # a umount at that moment found the volume busy (on the lab, under load).
+    c = load_cluster(ROOT / "inventory.py", ROOT)
+    by_name = {v.name: v for v in c.replicated_volumes}
+    small = resync_commands(c, by_name["small"], "torchio")
+    assert small[1]["run"].startswith("systemctl stop twonode-nfs && umount /vol/small && ")
+    assert small[2]["run"] == "systemctl restart twonode-activate && systemctl start twonode-nfs"
+    used = {v.name for v in c.replicated_volumes if v == c.nfs_state_volume()
+            or any(c.replicated_volume_of(e.path) == v for e in c.nfs.exports)}
+    for name in set(by_name) - used:
+        commands = resync_commands(c, by_name[name], "torchio")
+        assert "twonode-nfs" not in commands[1]["run"] + commands[2]["run"], (name, commands)
+    assert set(by_name) - used, "the example has a volume the NFS service does not use"
 
 
 def test_in_json_each_volume_has_its_last_verify_and_the_commands_only_when_blocks_differ():

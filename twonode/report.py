@@ -188,6 +188,13 @@ def latest_verifies(c: Cluster, seen: dict[str, dict | None]) -> dict[str, Verif
             if any(v.resource == res for v in c.replicated_volumes)}
 
 
+def serves_nfs(c: Cluster, vol: ReplicatedVolume) -> bool:
+    """The one NFS service (mode single) keeps its state, or exports, on
+    ``vol``: on each node its twonode-nfs uses the volume, serving or not."""
+    return c.nfs_single and (vol == c.nfs_state_volume() or any(
+        c.replicated_volume_of(e.path) == vol for e in c.nfs.exports))
+
+
 def resync_commands(c: Cluster, vol: ReplicatedVolume, target: str) -> list[dict[str, str]]:
     """The operator's commands that copy the blocks a verify found onto
     ``target`` from its peer (tried on the lab), in order: ``on`` is a node, or "pyinfra" (the
@@ -199,11 +206,16 @@ def resync_commands(c: Cluster, vol: ReplicatedVolume, target: str) -> list[dict
     peer wrote meanwhile). twonode-activate promotes and mounts it again
     once they are copied. A Secondary's disconnect fences nobody."""
     res, mp = vol.resource, vol.mount_point
+    # The NFS service's standby opens its lock file on the volume every few
+    # seconds: a umount meeting that moment finds the volume busy. Emptying
+    # the node has moved the server away; its standby stops for the time.
+    nfs = serves_nfs(c, vol)
     return [
         {"on": "pyinfra", "run": f"pyinfra inventory.py tasks/vms.py --data empty={target}"},
-        {"on": target, "run": f"umount {mp} && drbdadm secondary {res} && drbdadm disconnect {res} "
-                              f"&& drbdadm connect {res}"},
-        {"on": target, "run": "systemctl restart twonode-activate"},
+        {"on": target, "run": f"{'systemctl stop twonode-nfs && ' if nfs else ''}umount {mp} "
+                              f"&& drbdadm secondary {res} && drbdadm disconnect {res} && drbdadm connect {res}"},
+        {"on": target, "run": "systemctl restart twonode-activate"
+                              + (" && systemctl start twonode-nfs" if nfs else "")},
         # The verify skips a resource still syncing: wait for the copy.
         {"on": c.first, "run": f"while [ \"$(drbdadm dstate {res})\" != UpToDate/UpToDate ]; do sleep 5; done; "
                                "systemctl start twonode-verify"},
@@ -326,10 +338,9 @@ def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node:
         survivor = next(n for n in names if n != victim)
         out.append(f"\n# to keep {survivor}'s data and discard {victim}'s changes:")
         for vol in affected:
-            # The NFS server keeps its volume busy where it runs: it goes
+            # The NFS service keeps its volume busy where it runs: it goes
             # to the survivor for the time of the recovery.
-            serves = c.nfs_single and (vol == c.nfs_state_volume() or any(
-                c.replicated_volume_of(e.path) == vol for e in c.nfs.exports))
+            serves = serves_nfs(c, vol)
             out += [
                 f"#   on {victim}:",
                 *(["systemctl stop twonode-nfs"] if serves else []),
