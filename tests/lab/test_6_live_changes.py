@@ -4,12 +4,12 @@ nothing. Starts from the converged small cluster, volumes mounted.
 """
 
 import re
-import subprocess
 
 import pytest
 
 from conftest import SMALL, mount_id, proc_drbd_states, variant
 from linkcut import lost, start_writers, stop_writers  # lab/linkcut.py
+import bmc  # lab/bmc.py
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,7 @@ def test_a_pinned_certificate_that_is_not_the_bmcs_stops_the_deploy(live, tmp_pa
     # Another certificate for the same name, as a BMC replaced or an
     # impostor on the management network would present: fiori no longer
     # trusts torchio's BMC, and the settings that worked stay.
-    impostor = tmp_path / "impostor.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=twonode-lab-bmc", "-addext", "subjectAltName=IP:10.0.2.100",
-                    "-keyout", str(tmp_path / "impostor.key"), "-out", str(impostor)],
-                   check=True, capture_output=True)
+    impostor, _ = bmc.certificate(tmp_path / "impostor")  # made as the lab BMC's own is
     in_use = live.ssh("fiori", "sha256sum /etc/twonode/fence/*")
     assert "/etc/twonode/fence/bmc-ca.pem" in in_use
 
