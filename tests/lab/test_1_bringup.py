@@ -199,12 +199,14 @@ MOUNTS = ("/vol/small", "/vol/vmpool0", "/vol/pub")
 
 def joined(lab, node: str) -> bool:
     """Every volume of the example Connected, Primary on both, UpToDate on
-    both, and mounted on ``node``."""
+    both, mounted on ``node``, and ``node``'s twonode-activate done (after
+    the mounts it still starts or refreshes the pools on them)."""
     states = proc_drbd_states(lab.ssh(node, "cat /proc/drbd"))
     # The volumes (where NFS is served, /var/lib/nfs is bound from one too).
     mounted = {m for m in lab.ssh(node, "findmnt -n -o TARGET -t ocfs2 || true").split() if m.startswith("/vol/")}
+    activation = lab.ssh(node, "systemctl show -p ActiveState -p Result twonode-activate").split()
     return (len(states) == 3 and set(states) == {("Connected", "Primary/Primary", "UpToDate/UpToDate")}
-            and mounted == set(MOUNTS))
+            and mounted == set(MOUNTS) and sorted(activation) == ["ActiveState=inactive", "Result=success"])
 
 
 def test_a_node_rebooted_after_the_bring_up_rejoins_by_itself_and_nothing_changes(fresh):
