@@ -62,7 +62,11 @@ cluster = {
     # Each volume's DRBD minor (/dev/drbdN) and port are its identity: stated,
     # and never changed while it exists (a new volume takes the next free ones).
     "replicated_volumes": [
-        {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail", "minor": 0, "port": 7790},
+        # small holds the mail server's maildirs (exported below): a delivery
+        # is a rename, on disk at the next journal commit, so commit every
+        # second (docs/concepts.md, "NFS: one server for both nodes").
+        {"name": "small", "size": "1g", "mount_point": "/vol/small", "fs_type": "mail", "minor": 0, "port": 7790,
+         "mount_options": "_netdev,noatime,data=writeback,commit=1,nodiratime"},
         {"name": "vmpool0", "size": "3g", "mount_point": "/vol/vmpool0", "fs_type": "vmstore",
          "minor": 1, "port": 7791},
         {"name": "pub", "size": "3g", "mount_point": "/vol/pub", "fs_type": "datafiles", "minor": 2, "port": 7792},

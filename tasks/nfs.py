@@ -30,12 +30,17 @@ from twonode.ops import UNCHANGED, directory, etc_hosts, put, service, template
 from twonode.reads import file_lines, path_state
 from twonode.sides import Presence
 from twonode.snapshot import fact
+from twonode.sync_mounts import remount_sync_as_configured
 
 AREA = "nfs"
 c = open_area(AREA, reads.nfs)
 exports = c.nfs.grouped_exports() if c.nfs else []
 me = this_node()
 single = c.nfs_single
+
+# Before anything is served: the volumes NFS writes to are mounted `sync`
+# (Cluster.mount_options_of says why), here too when this task runs alone.
+remount_sync_as_configured(c, AREA)
 
 for export in host.loop(exports):
     # exportfs fails on a missing path; on OCFS2 both nodes see one directory.

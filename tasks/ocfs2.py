@@ -25,6 +25,7 @@ from twonode.install import node_release
 from twonode.ops import directory, fstab_entry, line, put, service, step, template
 from twonode.shell import refuse_unless_blank, wait_for
 from twonode.sides import Presence
+from twonode.sync_mounts import remount_sync_as_configured
 from twonode.snapshot import fact, read
 
 AREA = "ocfs2"
@@ -109,7 +110,7 @@ for vol in host.loop(c.replicated_volumes):
     # `mount -at ocfs2` at boot (they would meet a Secondary device). Pass
     # 0: no fsck of a cluster filesystem the peer may hold. The x-systemd
     # options order the mount's stop at shutdown before o2cb's and DRBD's.
-    options = f"noauto,{vol.mount_options},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
+    options = f"noauto,{c.mount_options_of(vol)},x-systemd.requires=drbd.service,x-systemd.after=o2cb.service"
     unit_changes.append(fstab_entry(vol.device, vol.mount_point, "ocfs2", options, 0, AREA))
 daemon_reload(AREA, "the new units and fstab", *unit_changes)
 # Enabled, not started: it runs at boot; the deploy promotes and mounts itself.
@@ -156,6 +157,9 @@ for vol in host.loop(c.replicated_volumes):
             f"[ $i -lt 60 ] || {{ echo {quote(vol.mount_point + ': not mounted')} >&2; exit 1; }}; sleep 1; done; }}",
         ],
     )
+
+# A volume mounted before its `sync` changed gets it now (twonode/sync_mounts.py).
+remount_sync_as_configured(c, AREA)
 
 # A grown DRBD device (tasks/drbd.py, this run or an earlier one): the
 # filesystem grows into it online, from one node, mounted on both. The area

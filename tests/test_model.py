@@ -395,6 +395,9 @@ BAD = [
     ("mount-options-localflocks",
      set_(["replicated_volumes", 0, "mount_options"], "_netdev,noatime,localflocks"),
      "replicated_volumes.0.mount_options", "need it cluster-wide"),
+    ("mount-options-async-on-an-exported-volume",
+     set_(["replicated_volumes", 2, "mount_options"], "_netdev,noatime,async"),
+     "replicated_volumes.2.mount_options", "remove 'async'"),
     ("mount-options-with-tab",
      set_(["replicated_volumes", 1, "mount_options"], "_netdev\t0 0"),
      "replicated_volumes.1.mount_options", "no blanks"),
@@ -499,6 +502,37 @@ def test_the_state_volume_is_the_first_exports_unless_named():
     assert validate(raw).nfs_state_volume().name == "small"
     raw["nfs"]["state_volume"] = "pub"
     assert validate(raw).nfs_state_volume().name == "pub"
+
+
+def test_volumes_nfs_writes_to_are_mounted_sync_in_either_mode():
+    raw = example()
+    c = validate(raw)
+    given = {v.name: v.mount_options.split(",") for v in c.replicated_volumes}
+    # small and pub hold exports; vmpool0 (the VMs' disks) keeps what was given.
+    assert {v.name: c.mount_options_of(v).split(",") for v in c.replicated_volumes} == {
+        "small": [*given["small"], "sync"], "vmpool0": given["vmpool0"], "pub": [*given["pub"], "sync"]}
+    raw["nfs"]["mode"] = "per_node"
+    c = validate(raw)
+    assert [("sync" in c.mount_options_of(v).split(",")) for v in c.replicated_volumes] == [True, False, True]
+
+
+def test_the_state_volume_is_mounted_sync_without_exports_on_it():
+    raw = example()
+    raw["nfs"]["state_volume"] = "vmpool0"
+    c = validate(raw)
+    assert all("sync" in c.mount_options_of(v).split(",") for v in c.replicated_volumes)
+
+
+def test_sync_given_by_the_admin_is_kept_once_and_without_nfs_too():
+    raw = example()
+    raw["replicated_volumes"][0]["mount_options"] = "_netdev,sync,noatime"
+    raw["replicated_volumes"][1]["mount_options"] = "_netdev,sync"
+    c = validate(raw)
+    assert c.mount_options_of(c.replicated_volumes[0]) == "_netdev,sync,noatime"
+    assert c.mount_options_of(c.replicated_volumes[1]) == "_netdev,sync"
+    raw.pop("nfs")
+    c = validate(raw)
+    assert c.mount_options_of(c.replicated_volumes[2]) == c.replicated_volumes[2].mount_options
 
 
 def test_all_problems_are_reported_at_once():

@@ -165,7 +165,8 @@ def ocfs2(c: Cluster) -> tuple:
 
 def nfs(c: Cluster) -> tuple:
     exports = c.nfs.grouped_exports() if c.nfs else []
-    return (*install_reads(), key(NfsExports), key(NfsServer), *unit_reads("nfs-server.service", "twonode-nfs.service"),
+    return (*install_reads(), key(NfsExports), key(NfsServer), key(LinuxMounts),
+            *unit_reads("nfs-server.service", "twonode-nfs.service"),
             *path_reads(*(e.path for e in exports), NFS_SERVER_DROPIN, EXPORTS, ADMIN_EXPORTS, EXPORTS_DIR,
                         NFS_SYSCTL, NFS_CONF, NFS_CONF_DIR, NFS_SERVER, NFS_SERVER_CONF, NFS_UNIT, ETC_HOSTS,
                         NFS_SCOPE_DROPIN))

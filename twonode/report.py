@@ -191,8 +191,7 @@ def latest_verifies(c: Cluster, seen: dict[str, dict | None]) -> dict[str, Verif
 def serves_nfs(c: Cluster, vol: ReplicatedVolume) -> bool:
     """The one NFS service (mode single) keeps its state, or exports, on
     ``vol``: on each node its twonode-nfs uses the volume, serving or not."""
-    return c.nfs_single and (vol == c.nfs_state_volume() or any(
-        c.replicated_volume_of(e.path) == vol for e in c.nfs.exports))
+    return c.nfs_single and c.nfs_writes_to(vol)
 
 
 def resync_commands(c: Cluster, vol: ReplicatedVolume, target: str) -> list[dict[str, str]]:

@@ -55,6 +55,33 @@ class Cluster(Strict):
         """The replicated volume ``path`` lies on (None: a local path)."""
         return next((v for v in self.replicated_volumes if is_under(path, v.mount_point)), None)
 
+    def nfs_writes_to(self, vol: "ReplicatedVolume") -> bool:
+        """The NFS server writes to ``vol``, in either mode: its clients'
+        files (an export lies on it) or, with nfs.mode "single", its own
+        state and lock."""
+        if self.nfs is None:
+            return False
+        return vol == self.nfs_state_volume() or any(
+            self.replicated_volume_of(e.path) == vol for e in self.nfs.exports)
+
+    def mount_options_of(self, vol: "ReplicatedVolume") -> str:
+        """``vol``'s OCFS2 mount options as fstab and the live mount carry
+        them: its ``mount_options``, with ``sync`` where NFS writes to it.
+
+        An NFS client's fsync (or O_SYNC write) reaches the server as a
+        stable WRITE, which nfsd acknowledges after asking the file system
+        to write synchronously (RWF_SYNC); OCFS2 ignores that request for a
+        buffered write and honours only the mount's ``sync`` (or an fsync).
+        Without it, a write the server acknowledged as stable waits in its
+        journal for the next commit (``commit=60``: up to a minute), and a
+        power loss of the serving node loses it, seen on the lab. ``sync``
+        makes every write to the volume commit before it returns, which is
+        what a client that asks for stable writes pays for anyway."""
+        options = vol.mount_options.split(",")
+        if self.nfs_writes_to(vol) and "sync" not in options:
+            options.append("sync")
+        return ",".join(options)
+
     @property
     def fences(self) -> bool:
         return self.fencing is not None and self.fencing.mode == "power"
@@ -140,6 +167,12 @@ class Cluster(Strict):
                     "depend on mount order at boot; mount them side by side"))
         problems += self._check_minors_and_ports()
         problems += self._check_exports(mounts)
+        for i, vol in enumerate(self.replicated_volumes):
+            if "async" in vol.mount_options.split(",") and self.nfs_writes_to(vol):
+                problems.append((("replicated_volumes", i, "mount_options"),
+                    f"'async' on {vol.mount_point}, which NFS writes to: a write the server acknowledged "
+                    "as stable would be lost with the serving node's power (twonode mounts such a volume "
+                    "'sync'): remove 'async'"))
         problems += self._check_libvirt()
         if problems:
             raise _invalid(problems)

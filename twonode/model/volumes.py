@@ -46,6 +46,8 @@ class ReplicatedVolume(Strict):
     #: mkfs.ocfs2 -T: the intended usage (see mkfs.ocfs2(8)).
     fs_type: Literal["mail", "datafiles", "vmstore"] = "mail"
     #: OCFS2's mount options (fstab, noauto: twonode-activate mounts it).
+    #: A volume NFS writes to is mounted with `sync` added, and refuses
+    #: `async` (docs/concepts.md, "NFS: one server for both nodes").
     mount_options: MountOptions = "_netdev,noatime,data=writeback,commit=60,nodiratime"
     #: DRBD minor (/dev/drbdN) and TCP port of the replication link: the
     #: volume's identity while it exists, so stated, never derived from its
