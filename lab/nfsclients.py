@@ -95,6 +95,55 @@ while not os.path.exists(f"/root/{name}.stop"):
 """
 
 
+# One file kept open, a numbered line appended and fsync'd after another
+# (a database's log under load, some fifteen a second), each number then appended
+# (and fsync'd) to NAME.appended on the node's root disk once the server
+# acknowledged it. Each fsync is a stable WRITE to the server, and the
+# file's open state must survive a change of server: a failure goes to
+# NAME.append-errors and the appender goes on.
+APPENDER = r"""
+import os, sys, time
+mount, name = sys.argv[1], sys.argv[2]
+log = os.open(f"/root/{name}.appended", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+fd = os.open(f"{mount}/log-{name}", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+i = 0
+while not os.path.exists(f"/root/{name}.stop"):
+    i += 1
+    try:
+        os.write(fd, f"{name} {i}\n".encode()); os.fsync(fd)
+    except OSError as error:
+        with open(f"/root/{name}.append-errors", "a") as errors:
+            errors.write(f"{i} {time.time():.3f} {error.errno}\n")
+        time.sleep(0.5)
+        continue
+    os.write(log, f"{i} {time.time():.3f}\n".encode()); os.fsync(log)
+    time.sleep(0.05)
+"""
+
+
+def start_appender(ssh: Ssh, client: Client) -> None:
+    n = client.name
+    ssh(client.node, f"rm -f /root/{n}.appended /root/{n}.append-errors /root/{n}.stop; "
+                     f"cat > /root/nfs-appender.py <<'EOF'\n{APPENDER}\nEOF\n"
+                     f"setsid python3 /root/nfs-appender.py {client.mount_point} {n} >/root/{n}.append-log 2>&1 "
+                     f"< /dev/null &")
+
+
+def appended(ssh: Ssh, client: Client) -> list[tuple[int, float]]:
+    """(number, time) of each line the server acknowledged."""
+    rows = [line.split() for line in ssh(client.node, f"cat /root/{client.name}.appended 2>/dev/null || true").splitlines()]
+    return [(int(r[0]), float(r[1])) for r in rows if len(r) == 2 and r[0].isdigit()]
+
+
+def lost_appends(ssh: Ssh, client: Client, reader: str) -> list[int]:
+    """The acknowledged lines missing from the file, read on ``reader``
+    from the volume itself (a lost stretch reads back as zeros)."""
+    found = ssh(reader, f"tr -d '\\000' < {EXPORT}/log-{client.name}")
+    have = {int(parts[1]) for parts in (line.split() for line in found.splitlines())
+            if len(parts) == 2 and parts[0] == client.name and parts[1].isdigit()}
+    return [i for i, _ in appended(ssh, client) if i not in have]
+
+
 def start_writer(ssh: Ssh, client: Client) -> None:
     n = client.name
     ssh(client.node, f"rm -f /root/{n}.acked /root/{n}.errors /root/{n}.stop; cat > /root/nfs-writer.py <<'EOF'\n{WRITER}\nEOF\n"
