@@ -32,7 +32,8 @@
    serving), a client on each node's private bridge (lab/nfsclients.py):
    64 MiB written (fsync'd at the end) and read back (caches dropped)
    through NFS by each, against the same on the OCFS2 volume on fiori
-   itself; then planned moves of the server while both clients write: the
+   itself; both again with the volume remounted without ``sync`` (its
+   price); then planned moves of the server while both clients write: the
    clients' longest pause (median of 3 moves).
 
 Each measurement is a wall-clock time of a whole command; repeated ones
@@ -221,6 +222,14 @@ def nfs() -> None:
         where = "the serving node's (fiori)" if client.node == "fiori" else "the other node's (torchio)"
         row(f"the same through NFS (v4.2) from a client on {where} bridge",
             throughput(client.node, client.mount_point))
+    # What the volume's `sync` (Cluster.mount_options_of) costs: the same
+    # without it, on the serving node, then back as the deploy mounts it.
+    ssh("fiori", "mount -o remount,async /vol/small")
+    row("without `sync` on the volume (not what twonode mounts): OCFS2 on fiori itself",
+        throughput("fiori", "/vol/small/home"))
+    row("without `sync`: through NFS from a client on the other node's bridge",
+        throughput(clients[1].node, clients[1].mount_point))
+    ssh("fiori", "mount -o remount,sync /vol/small")
 
     pauses = []
     for to in ("torchio", "fiori", "torchio"):

@@ -98,10 +98,10 @@ def test_the_nfs_server_moved_to_torchio_with_its_clients_lock_and_writes(power_
     # grace period), and the other client never got it in between.
     assert nfs.lock_held(lab.ssh, HOLDER) and not nfs.try_lock(lab.ssh, PROBER)
     assert nfs.lock_grants(lab.ssh, PROBER) == [] and nfs.prober_errors(lab.ssh, PROBER) == []
-    # Every write the server acknowledged to the client is on the volume:
-    # a file per write, and the lines appended to a file kept open (which
-    # fiori's own writer's commits did not cover: nfsd acknowledged each
-    # as stable, see Cluster.mount_options_of).
+    # Every write the server acknowledged to the client is on the volume
+    # (nfsd acknowledged each as stable: Cluster.mount_options_of says what
+    # that takes on OCFS2): a file per write, and the lines appended to a
+    # file kept open, whose open state moved with the server.
     assert nfs.acked(lab.ssh, HOLDER) and nfs.lost(lab.ssh, HOLDER, reader="torchio") == []
     assert nfs.appended(lab.ssh, HOLDER) and nfs.lost_appends(lab.ssh, HOLDER, reader="torchio") == []
     # The open file's state moved with the server: no append failed.
