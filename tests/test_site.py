@@ -23,3 +23,28 @@ def test_a_site_directory_describes_its_own_servers_and_the_lab_keeps_the_exampl
     mine = load_cluster(site / "inventory.py", ROOT)
     assert [n.name for n in mine.nodes] == ["alpha", "beta"]
     assert [n.name for n in load_cluster(ROOT / "lab/inventory.py", ROOT).nodes] == ["fiori", "torchio"]
+
+
+def test_the_init_command_makes_a_site_for_real_servers_that_validates(tmp_path):
+    from twonode.site import make_site
+    site = tmp_path / "mycluster"
+    written = make_site(site)
+    assert sorted(p.relative_to(site).as_posix() for p in written) == ["group_data/all.py", "inventory.py"]
+    mine = load_cluster(site / "inventory.py", ROOT)
+    assert [n.name for n in mine.nodes] == ["alpha", "beta"]
+    # Real servers: the default race_delay, each BMC naming its system, no lab path.
+    assert mine.fencing.race_delay == 15 and all(n.bmc.options["systems_uri"] for n in mine.nodes)
+    assert "lab" not in (site / "group_data/all.py").read_text().lower().replace("label", "")
+    assert [n.name for n in load_cluster(ROOT / "lab/inventory.py", ROOT).nodes] == ["fiori", "torchio"]
+
+
+def test_the_init_command_never_overwrites(tmp_path):
+    import pytest
+    from twonode.site import SiteExists, make_site
+    site = tmp_path / "mycluster"
+    (site / "group_data").mkdir(parents=True)
+    (site / "group_data/all.py").write_text("cluster = {}  # mine\n")
+    with pytest.raises(SiteExists, match="nothing was written"):
+        make_site(site)
+    assert (site / "group_data/all.py").read_text() == "cluster = {}  # mine\n"
+    assert not (site / "inventory.py").exists()
