@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make deploy   deploy the example cluster to the lab (builds/boots it first)
-#   make test     the whole test suite (unit tests, then end-to-end on the lab)
+#   make test     the whole test suite (unit tests and end-to-end tests on the lab, side by side)
 # Everything either needs is installed from the project's own files: Python
 # packages from setup.cfg into .venv, host tools (qemu, debootstrap) by lab/lab.sh.
 
@@ -23,7 +23,7 @@ deploy: $(STAMP)
 	lab/lab.sh up
 	$(VENV)/bin/pyinfra -y lab/inventory.py deploy.py
 
-# Unit tests, then the lab modules in three labs at once (lab/suite.py);
+# Unit tests and the lab modules in three labs, all at once (lab/suite.py);
 # `.venv/bin/python -m pytest` runs the same tests one after the other.
 test: $(STAMP)
 	$(VENV)/bin/python lab/suite.py
