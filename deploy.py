@@ -12,12 +12,15 @@ are ordered by the tasks themselves (see tasks/drbd.py).
 from pyinfra import local
 
 from twonode import packages, paths, reads
-from twonode.context import cluster
+from twonode.context import cluster, this_node
 from twonode.install import install
 from twonode.snapshot import prefetch
 
 # Everything the tasks will check, in one round trip per node.
-prefetch(*reads.every_task(cluster()))
+prefetch(*reads.every_task(cluster()), *reads.check(cluster(), this_node()).values())
+# The preflight first: a node that lacks what the deploy takes for granted
+# (tasks/check.py) stops the run while it is planned, before anything runs.
+local.include(str(paths.REPOSITORY / "tasks" / "check.py"))
 # Every area's packages in one apt transaction (see twonode/install.py); each
 # task run alone still installs its own.
 install(list(packages.AREAS), "packages")

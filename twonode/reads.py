@@ -22,13 +22,15 @@ from facts.libvirt import Virsh, VirshDomains
 from facts.lvm import VolumeGroups
 from facts.network import NetworkInterfaces
 from facts.nfs import NfsExports, NfsServer
+from facts.identity import NodeIdentity
 from facts.os_release import NodeOsRelease
+from facts.reach import TcpReach
 from facts.path_states import PathState, PathStates
 from facts.sizes import VolumeSizes
 from facts.systemd import UnitStates
 from facts.ocfs2 import O2cbStack
-from . import migration
-from .model import Cluster
+from . import migration, preflight
+from .model import Cluster, Node
 from .paths import (
     ACTIVATE, ACTIVATE_UNIT, ACTIVATE_VOLUMES, ADMIN_EXPORTS, AUTHORIZED_KEYS, BEFORE_RESYNC_TARGET,
     DRBD_AFTER_OCFS2, DRBD_EVENT, DRBD_VERIFY, EVENTS_FILE, EXPORTS, EXPORTS_DIR, FENCE_CONF, FENCE_DIR,
@@ -217,6 +219,12 @@ def status(c: Cluster) -> dict[str, tuple]:
         "libvirt": key(Virsh, **virsh_names(c)),
         "vms": key(VirshDomains, **vm_domains(c)),
     }
+
+
+def check(c: Cluster, node: Node) -> dict[str, tuple]:
+    """The preflight's reads on ``node`` (tasks/check.py), by name."""
+    return {"identity": key(NodeIdentity), "os": key(NodeOsRelease), "network": key(NetworkInterfaces),
+            "vgs": key(VolumeGroups), "reach": key(TcpReach, targets=preflight.peer_targets(c, node))}
 
 
 def every_task(c: Cluster) -> tuple:

@@ -1,0 +1,41 @@
+"""Preflight: what each node must offer before the first deploy; read-only,
+it changes nothing.
+
+    pyinfra inventory.py tasks/check.py
+
+Per node: root, the host name (o2cb's), the Debian release, the volume
+group and its free space for the volumes, the NICs that ``nics`` names
+(and that the cluster network leaves the management NIC alone), the peer's
+cluster ports (DRBD, o2cb, SSH) through any firewall, and the peer's BMC
+(twonode/preflight.py). deploy.py runs it first: a failed check stops the
+deploy before anything is changed, with the fix.
+"""
+
+from twonode import preflight, reads
+from twonode.context import DeployStopped, cluster, host_of, presence_of
+from twonode.sides import Presence
+from twonode.snapshot import once_per_run, prefetch, read
+
+c = cluster()
+
+
+def _check() -> list[str]:
+    results = {}
+    for node in c.nodes:
+        if presence_of(node.name) is not Presence.ACTIVE:
+            continue
+        h = host_of(node.name)
+        wanted = reads.check(c, node)
+        prefetch(*wanted.values(), on=h)
+        seen = {name: read(k, on=h) for name, k in wanted.items()}
+        facts = preflight.NodeFacts(uid=seen["identity"].uid, hostname=seen["identity"].hostname,
+                                    os_release=seen["os"], network=seen["network"],
+                                    volume_groups=seen["vgs"], reach=seen["reach"])
+        results[node.name] = preflight.node_checks(c, node, facts)
+    print(preflight.render(results), flush=True)
+    return preflight.failures(results)
+
+
+failed = once_per_run("preflight", _check)
+if failed:
+    raise DeployStopped("the preflight failed:\n  " + "\n  ".join(failed) + "\nNothing was changed.")
