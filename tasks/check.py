@@ -19,19 +19,24 @@ from twonode.snapshot import once_per_run, prefetch, read
 c = cluster()
 
 
+def in_run(name: str) -> bool:
+    return presence_of(name) is Presence.ACTIVE
+
+
+def _facts(node) -> preflight.NodeFacts:
+    h = host_of(node.name)
+    wanted = reads.check(c, node, peer_in_run=in_run(c.peer(node.name).name))
+    prefetch(*wanted.values(), on=h)
+    seen = {name: read(k, on=h) for name, k in wanted.items()}
+    return preflight.NodeFacts(uid=seen["identity"].uid, hostname=seen["identity"].hostname,
+                               os_release=seen["os"], network=seen["network"],
+                               volume_groups=seen["vgs"], reach=seen["reach"])
+
+
 def _check() -> list[str]:
-    results = {}
-    for node in c.nodes:
-        if presence_of(node.name) is not Presence.ACTIVE:
-            continue
-        h = host_of(node.name)
-        wanted = reads.check(c, node)
-        prefetch(*wanted.values(), on=h)
-        seen = {name: read(k, on=h) for name, k in wanted.items()}
-        facts = preflight.NodeFacts(uid=seen["identity"].uid, hostname=seen["identity"].hostname,
-                                    os_release=seen["os"], network=seen["network"],
-                                    volume_groups=seen["vgs"], reach=seen["reach"])
-        results[node.name] = preflight.node_checks(c, node, facts)
+    facts = {node.name: _facts(node) for node in c.nodes if in_run(node.name)}
+    results = {name: preflight.node_checks(c, c.node(name), mine, facts.get(c.peer(name).name))
+               for name, mine in facts.items()}
     print(preflight.render(results), flush=True)
     return preflight.failures(results)
 

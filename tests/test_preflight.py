@@ -37,12 +37,22 @@ def facts_of(c, node: str = "fiori", answer: str = "refused") -> preflight.NodeF
         reach={t: answer for t in preflight.peer_targets(c, c.node(node))})
 
 
-def results(c, facts, node: str = "fiori") -> dict[str, preflight.Check]:
-    return {ch.what: ch for ch in preflight.node_checks(c, c.node(node), facts)}
+def results(c, facts, node: str = "fiori", peer="same") -> dict[str, preflight.Check]:
+    """``peer``: the peer's facts; "same": as captured, None: not in the run."""
+    if peer == "same":
+        peer = facts_of(c, c.peer(node).name)
+    return {ch.what: ch for ch in preflight.node_checks(c, c.node(node), facts, peer)}
 
 
 def failed(c, facts, node: str = "fiori") -> dict[str, str]:
     return {what: ch.detail for what, ch in results(c, facts, node).items() if ch.result == preflight.FAIL}
+
+
+def without_cluster_address(c, facts, node: str):
+    address = f"{c.node(node).cluster_address}/"
+    nics = {name: dataclasses.replace(nic, ipv4=tuple(a for a in nic.ipv4 if not a.startswith(address)))
+            for name, nic in facts.network.nics.items()}
+    return dataclasses.replace(facts, network=dataclasses.replace(facts.network, nics=nics))
 
 
 @pytest.mark.parametrize("node", ["fiori", "torchio"])
@@ -128,16 +138,38 @@ def test_a_bmc_that_does_not_answer_fails(c):
 
 
 def test_before_the_first_deploy_the_ports_wait_for_the_cluster_address(c):
-    facts = facts_of(c, answer="timeout")
-    nics = {name: dataclasses.replace(nic, ipv4=tuple(a for a in nic.ipv4 if not a.startswith("192.168.3.6/")))
-            for name, nic in facts.network.nics.items()}
-    check = results(c, dataclasses.replace(facts, network=dataclasses.replace(facts.network, nics=nics)))
+    facts = without_cluster_address(c, facts_of(c, answer="timeout"), "fiori")
+    check = results(c, facts)
     assert check["ports on torchio"].result == "later"
     assert "check again after the first deploy" in check["ports on torchio"].detail
 
 
+def test_a_peer_out_of_the_run_leaves_its_ports_for_later_and_stops_nothing(c):
+    # A node brought up alone, or the survivor deployed while its peer is
+    # off: the peer's ports cannot answer, and that is no reason to stop.
+    facts = facts_of(c, answer="timeout")
+    bmc = preflight.bmc_target(c, c.node("fiori"))
+    check = results(c, dataclasses.replace(facts, reach={**facts.reach, bmc: "open"}), peer=None)
+    assert check["ports on torchio"].result == "later"
+    assert check["ports on torchio"].detail == "torchio is not in this run"
+    assert not [ch for ch in check.values() if ch.result == "FAIL"]
+
+
+def test_a_rebuilt_peer_without_its_cluster_address_leaves_the_ports_for_later(c):
+    peer = without_cluster_address(c, facts_of(c, "torchio"), "torchio")
+    check = results(c, facts_of(c, answer="unreachable"), peer=peer)
+    assert check["ports on torchio"].result == "later"
+    assert "192.168.3.7 is not on torchio yet" in check["ports on torchio"].detail
+
+
+def test_the_peers_cluster_ports_are_not_tried_when_it_is_out_of_the_run(c):
+    assert preflight.peer_targets(c, c.node("fiori"), cluster_ports=False) == (
+        f"{c.node('torchio').bmc.address}:{c.node('torchio').bmc.port}",)
+
+
 def test_the_report_lists_each_node_and_the_failures_carry_the_fix(c):
-    res = {"fiori": preflight.node_checks(c, c.node("fiori"), dataclasses.replace(facts_of(c), uid=1000))}
+    res = {"fiori": preflight.node_checks(c, c.node("fiori"), dataclasses.replace(facts_of(c), uid=1000),
+                                          facts_of(c, "torchio"))}
     text = preflight.render(res)
     assert text.splitlines()[0] == "twonode preflight (nothing was changed)" and "  fiori" in text
     assert preflight.failures(res) == [f"fiori: root: {failed(c, dataclasses.replace(facts_of(c), uid=1000))['root']}"]

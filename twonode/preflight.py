@@ -64,21 +64,25 @@ def bmc_target(c: Cluster, node: Node) -> str | None:
     return f"{peer.bmc.address}:{peer.bmc.port}"
 
 
-def peer_targets(c: Cluster, node: Node) -> tuple[str, ...]:
+def peer_targets(c: Cluster, node: Node, cluster_ports: bool = True) -> tuple[str, ...]:
+    """What TcpReach tries from ``node``: the peer's cluster ports (only
+    when ``cluster_ports``: see ports_waiting) and its BMC."""
     peer = c.peer(node.name)
-    targets = [f"{peer.cluster_address}:{port}" for port in peer_ports(c)]
+    targets = [f"{peer.cluster_address}:{port}" for port in peer_ports(c)] if cluster_ports else []
     bmc = bmc_target(c, node)
     return tuple(targets + ([bmc] if bmc else []))
 
 
-def node_checks(c: Cluster, node: Node, facts: NodeFacts) -> list[Check]:
+def node_checks(c: Cluster, node: Node, facts: NodeFacts, peer: NodeFacts | None) -> list[Check]:
+    """``peer``: the peer's facts, None when it is not in this run (down,
+    or left out with --limit)."""
     return [
         _privileges(facts),
         _hostname(node, facts),
         _release(facts),
         _volume_group(c, facts),
         _nics(c, node, facts),
-        *_peer_reach(c, node, facts),
+        *_peer_reach(c, node, facts, peer),
     ]
 
 
@@ -140,13 +144,27 @@ def _cluster_address_here(node: Node, facts: NodeFacts) -> bool:
                for nic in facts.network.nics.values() for a in nic.ipv4)
 
 
-def _peer_reach(c: Cluster, node: Node, facts: NodeFacts) -> list[Check]:
+def ports_waiting(c: Cluster, node: Node, facts: NodeFacts, peer: NodeFacts | None) -> str | None:
+    """Why the peer's ports cannot be tried from ``node`` now, or None.
+    Both cluster addresses must exist: a node that comes up alone, or
+    beside a rebuilt peer, would otherwise be stopped by its own preflight."""
+    other = c.peer(node.name)
+    if not _cluster_address_here(node, facts):
+        return (f"{node.cluster_address} is not on this node yet (the deploy configures "
+                f"{c.cluster_network.interface}): check again after the first deploy")
+    if peer is None:
+        return f"{other.name} is not in this run"
+    if not _cluster_address_here(other, peer):
+        return f"{other.cluster_address} is not on {other.name} yet (the deploy configures it)"
+    return None
+
+
+def _peer_reach(c: Cluster, node: Node, facts: NodeFacts, peer_facts: NodeFacts | None) -> list[Check]:
     peer = c.peer(node.name)
     checks = []
-    if not _cluster_address_here(node, facts):
-        checks.append(Check(f"ports on {peer.name}", LATER,
-                            f"{node.cluster_address} is not on this node yet (the deploy configures "
-                            f"{c.cluster_network.interface}): check again after the first deploy"))
+    waiting = ports_waiting(c, node, facts, peer_facts)
+    if waiting:
+        checks.append(Check(f"ports on {peer.name}", LATER, waiting))
     else:
         blocked = []
         for port, use in peer_ports(c).items():

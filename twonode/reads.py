@@ -221,10 +221,12 @@ def status(c: Cluster) -> dict[str, tuple]:
     }
 
 
-def check(c: Cluster, node: Node) -> dict[str, tuple]:
-    """The preflight's reads on ``node`` (tasks/check.py), by name."""
+def check(c: Cluster, node: Node, peer_in_run: bool) -> dict[str, tuple]:
+    """The preflight's reads on ``node`` (tasks/check.py), by name: the
+    peer's cluster ports are tried only when the peer is in the run."""
+    targets = preflight.peer_targets(c, node, cluster_ports=peer_in_run)
     return {"identity": key(NodeIdentity), "os": key(NodeOsRelease), "network": key(NetworkInterfaces),
-            "vgs": key(VolumeGroups), "reach": key(TcpReach, targets=preflight.peer_targets(c, node))}
+            "vgs": key(VolumeGroups), "reach": key(TcpReach, targets=targets)}
 
 
 def every_task(c: Cluster) -> tuple:
