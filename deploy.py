@@ -12,18 +12,12 @@ are ordered by the tasks themselves (see tasks/drbd.py).
 from pyinfra import local
 
 from twonode import packages, paths, reads
-from twonode.context import cluster, presence_of, this_node
-from twonode.sides import Presence
+from twonode.context import cluster
 from twonode.install import install
 from twonode.snapshot import prefetch
 
 # Everything the tasks will check, in one round trip per node.
-prefetch(*reads.every_task(cluster()),
-         *reads.check(cluster(), this_node(),
-                      presence_of(cluster().peer(this_node().name).name) is Presence.ACTIVE).values())
-# The preflight first: a node that lacks what the deploy takes for granted
-# (tasks/check.py) stops the run while it is planned, before anything runs.
-local.include(str(paths.REPOSITORY / "tasks" / "check.py"))
+prefetch(*reads.every_task(cluster()))
 # Every area's packages in one apt transaction (see twonode/install.py); each
 # task run alone still installs its own.
 install(list(packages.AREAS), "packages")

@@ -8,8 +8,10 @@ from shlex import quote
 from pyinfra.api import FactBase
 
 #: Seconds a connection attempt may take: a port that a firewall drops
-#: gives no answer at all, and that is what this tells apart.
-CONNECT_SECONDS = 3
+#: gives no answer at all, and that is what this tells apart. Generous: on
+#: a loaded node the attempt's own shell takes seconds to start (a lab
+#: guest under load missed 3 s through its BMC forward).
+CONNECT_SECONDS = 10
 
 #: What a connection attempt found.
 ESTABLISHED = "established"  # a connection between the two already uses the port: not tried
@@ -24,7 +26,7 @@ PASSES = (ESTABLISHED, OPEN, REFUSED)
 class TcpReach(FactBase[dict[str, str]]):
     """
     For each ``address:port`` target, what a TCP connection from the node
-    found, all tried at once (bash's ``/dev/tcp``, ``timeout`` 3 s each).
+    found, all tried at once (bash's ``/dev/tcp``, ``timeout`` 10 s each).
     A port that a connection between the node and that address already
     uses (``ss``: either end) is not tried: that connection proves the
     path, and a stray one would only make DRBD or o2net log a failed

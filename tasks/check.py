@@ -7,8 +7,9 @@ Per node: root, the host name (o2cb's), the Debian release, the volume
 group and its free space for the volumes, the NICs that ``nics`` names
 (and that the cluster network leaves the management NIC alone), the peer's
 cluster ports (DRBD, o2cb, SSH) through any firewall, and the peer's BMC
-(twonode/preflight.py). deploy.py runs it first: a failed check stops the
-deploy before anything is changed, with the fix.
+(twonode/preflight.py). Run it before the first deploy, and after a change
+to the servers' network, firewall or BMCs: a failed check says what to fix,
+and the run ends with an error.
 """
 
 from twonode import preflight, reads
