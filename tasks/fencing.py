@@ -24,7 +24,7 @@ from twonode import fencing, paths, reads
 from twonode.area import daemon_reload, open_area
 from twonode.context import DeployStopped, presence_of, this_node
 from twonode.ops import directory, put, secret_is_current, service, template_is_current, upload_secret
-from twonode.snapshot import fact
+from twonode.snapshot import fact, first_time
 from facts.fencing import FenceChecked
 from twonode.sides import Presence
 
@@ -32,7 +32,7 @@ AREA = "fencing"
 
 # Once per node and run: deploy.py runs this first, and tasks/drbd.py run
 # alone runs it too.
-if fencing.first_time_here(host.name):
+if first_time(("fencing", host.name)):
     # The fence agents are the drbd area's packages.
     c = open_area("drbd", reads.fencing)
     me = this_node()

@@ -75,20 +75,6 @@ def race_delay(c: Cluster, node_name: str) -> int:
     return 0 if node_name == c.first else c.fencing.race_delay
 
 
-#: The nodes for which this run has emitted the fencing operations
-#: (tasks/fencing.py runs from deploy.py and again from tasks/drbd.py).
-_emitted: set[str] = set()
-
-
-def first_time_here(host_name: str) -> bool:
-    """True the first time it is asked for ``host_name`` in this run."""
-    if host_name in _emitted:
-        return False
-    _emitted.add(host_name)
-    return True
-
-
-
 #: One or more PEM certificates, and nothing else a file of them may hold.
 PEM_CERTIFICATES = re.compile(r"(?:-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]{40,16000}"
                               r"-----END CERTIFICATE-----\n)+")

@@ -47,6 +47,16 @@ def once_per_run(key, compute):
     return _run_cache[full_key]
 
 
+def first_time(key) -> bool:
+    """True the first time ``key`` is asked for in this pyinfra run: for an
+    operation that two tasks of one run would otherwise both emit."""
+    seen = once_per_run("first-time", set)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def _merge_by(cls) -> str | None:
     """The argument listing the items of a fact that answers {item: value}
     (facts/path_states.py, facts/systemd.py, facts/blockdev.py)."""

@@ -20,10 +20,7 @@ from pyinfra.operations import server
 from facts.blockdev import LinuxMounts
 
 from .model import Cluster
-from .snapshot import fact
-
-#: (host, mount point) already planned in this run.
-_planned: set[tuple[str, str]] = set()
+from .snapshot import fact, first_time
 
 
 def mounted_sync(mounts: dict, mount_point: str) -> bool | None:
@@ -47,8 +44,7 @@ def remounts(c: Cluster, mounts: dict) -> list[tuple[str, str]]:
 
 def remount_sync_as_configured(c: Cluster, area: str) -> None:
     for mount_point, flag in remounts(c, fact(LinuxMounts)):
-        if (host.name, mount_point) in _planned:
+        if not first_time(("remount", host.name, mount_point)):
             continue
-        _planned.add((host.name, mount_point))
         server.shell(name=f"{area}: {mount_point} remounted {flag}",
                      commands=[f"mount -o remount,{flag} {quote(mount_point)}"])
