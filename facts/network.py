@@ -84,12 +84,15 @@ class NetworkState(JsonDataclass):
     def name_of(self, mac: str) -> str | None:
         return next((n.name for n in self.nics.values() if n.mac == mac.lower()), None)
 
+    def nic_with_address(self, address: str | None) -> Nic | None:
+        """The NIC that carries the IPv4 ``address`` (no prefix), if any."""
+        return next((n for n in self.nics.values() if any(a.split("/")[0] == address for a in n.ipv4)), None)
+
     def management_nic(self) -> Nic | None:
         """The NIC that carries the management address."""
         if self.management_address is None:
             return None
-        return next((n for n in self.nics.values()
-                     if any(a.split("/")[0] == self.management_address for a in n.ipv4)), None)
+        return self.nic_with_address(self.management_address)
 
     def management_conflicts(self, cluster_interface: str, pinned: dict[str, str]) -> list[str]:
         """What the cluster network or the udev pins ({name: mac}) would do

@@ -140,8 +140,7 @@ def _nics(c: Cluster, node: Node, facts: NodeFacts) -> Check:
 
 
 def _cluster_address_here(node: Node, facts: NodeFacts) -> bool:
-    return any(a.split("/")[0] == str(node.cluster_address)
-               for nic in facts.network.nics.values() for a in nic.ipv4)
+    return facts.network.nic_with_address(str(node.cluster_address)) is not None
 
 
 def ports_waiting(c: Cluster, node: Node, facts: NodeFacts, peer: NodeFacts | None) -> str | None:
