@@ -131,8 +131,7 @@ def start_appender(ssh: Ssh, client: Client) -> None:
 
 def appended(ssh: Ssh, client: Client) -> list[tuple[int, float]]:
     """(number, time) of each line the server acknowledged."""
-    rows = [line.split() for line in ssh(client.node, f"cat /root/{client.name}.appended 2>/dev/null || true").splitlines()]
-    return [(int(r[0]), float(r[1])) for r in rows if len(r) == 2 and r[0].isdigit()]
+    return _acknowledged(ssh, client, "appended")
 
 
 def lost_appends(ssh: Ssh, client: Client, reader: str) -> list[int]:
@@ -161,7 +160,12 @@ def write_errors(ssh: Ssh, client: Client) -> list[tuple[int, float]]:
 
 
 def acked(ssh: Ssh, client: Client) -> list[tuple[int, float]]:
-    rows = [line.split() for line in ssh(client.node, f"cat /root/{client.name}.acked 2>/dev/null || true").splitlines()]
+    return _acknowledged(ssh, client, "acked")
+
+
+def _acknowledged(ssh: Ssh, client: Client, log: str) -> list[tuple[int, float]]:
+    """The (number, time) lines of the client's /root/NAME.LOG."""
+    rows = [line.split() for line in ssh(client.node, f"cat /root/{client.name}.{log} 2>/dev/null || true").splitlines()]
     return [(int(r[0]), float(r[1])) for r in rows if len(r) == 2 and r[0].isdigit()]
 
 
