@@ -6,9 +6,12 @@ when its node loses power the peer can start it once that node is
 fenced, not before; and tasks/vms.py empties a node for maintenance.
 
 Starts from the converged small cluster (the deploy of this tree); the
-VM's disk is a file on its replicated volume. The VM is the lab notes' tiny one: no
-OS, it sits in SeaBIOS, which is enough for start and migration; a Linux
-guest nested under TCG is far too slow for the suite.
+VM's disk is a file on its replicated volume. The VM is a tiny one with no
+OS: its boot sector stops the timer and halts, which is enough for start,
+leases and migration. A Linux guest nested under TCG is far too slow for
+the suite, and even SeaBIOS waiting for a boot disk, with its timer ticking
+and a USB controller polled every millisecond, cost the node two thirds of
+a core (measured in the guest: 66 % against under 1 % for the halted one).
 """
 
 import re
@@ -35,10 +38,23 @@ DOMAIN_XML = f"""<domain type='qemu'>
       <source file='{DISK}'/>
       <target dev='vda' bus='virtio'/>
     </disk>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
     <graphics type='vnc' listen='127.0.0.1'/>
   </devices>
 </domain>
 """
+# The boot sector: cli; PIT channel 0 to one-shot mode 0 with count 0 (it
+# fires once, then never again); hlt, forever. Then the 0x55AA signature.
+BOOT_SECTOR = r"\372\260\060\346\103\060\300\346\100\346\100\364\353\375"
+
+
+def halting_disk(path: str) -> str:
+    """The command that makes ``path`` a 64 MiB qcow2 disk that boots into a halt."""
+    return (f"printf '{BOOT_SECTOR}' > {path}.raw && truncate -s 510 {path}.raw && "
+            f"printf '\\125\\252' >> {path}.raw && "
+            f"qemu-img convert -q -f raw -O qcow2 {path}.raw {path} && rm {path}.raw && "
+            f"qemu-img resize -q {path} 64M")
 
 
 def domains(lab, node: str) -> dict[str, str]:
@@ -61,7 +77,7 @@ def test_the_deploy_changes_nothing_on_the_converged_cluster(cluster):
 
 
 def test_a_vm_defined_on_fiori_runs_there(cluster):
-    cluster.ssh("fiori", f"mkdir -p {DISK.rsplit('/', 1)[0]} && qemu-img create -q -f qcow2 {DISK} 64M")
+    cluster.ssh("fiori", f"mkdir -p {DISK.rsplit('/', 1)[0]} && {halting_disk(DISK)}")
     cluster.ssh("fiori", f"cat > /root/{VM}.xml <<'EOF'\n{DOMAIN_XML}EOF\nvirsh define /root/{VM}.xml && virsh start {VM}")
     assert domains(cluster, "fiori") == {VM: "running"}
     assert domains(cluster, "torchio") == {}
@@ -200,7 +216,7 @@ def test_emptying_fiori_moves_its_vm_with_its_definition_and_a_second_run_change
 
 def test_emptying_stops_before_anything_moves_on_a_vm_with_a_local_disk_or_an_unknown_node(cluster):
     local = DOMAIN_XML.replace(f"<name>{VM}</name>", "<name>local</name>").replace(DISK, "/var/lib/libvirt/images/local.qcow2")
-    cluster.ssh("fiori", "qemu-img create -q -f qcow2 /var/lib/libvirt/images/local.qcow2 64M && "
+    cluster.ssh("fiori", halting_disk("/var/lib/libvirt/images/local.qcow2") + " && "
                          f"cat > /root/local.xml <<'EOF'\n{local}EOF\nvirsh define /root/local.xml && virsh start local")
     try:
         run = cluster.pyinfra("--data", "empty=fiori", "tasks/vms.py", inventory=SMALL)
