@@ -49,11 +49,11 @@ cluster = {
     # repository: passwords_file (default ~/.config/twonode/bmc-passwords.toml,
     # `fiori = "..."` per node), or the file $TWONODE_FENCE_PASSWORDS names
     # (the lab's inventory points it at the lab BMC's).
-    # agent_time 15: under the lab's TCG emulation fence_redfish takes about
-    # 15 s (start-up and TLS); race_delay then has to lie between 20 (first
-    # node's fence lands before the other's starts) and 34 (o2cb's heartbeat).
-    # Real BMCs: time your agent's status, and see the model's bounds.
-    "fencing": {"mode": "power", "agent_time": 15, "race_delay": 20},
+    # race_delay 20: under the lab's TCG emulation fence_redfish takes about
+    # 15 s (start-up and TLS), and the node that waits must still be waiting
+    # when the first node's fence lands, up to DRBD's 3 s ping interval
+    # later (real BMCs: the default, 15). At most 30: see the model.
+    "fencing": {"mode": "power", "race_delay": 20},
     "volume_group": "vg0",
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "local_volumes": [

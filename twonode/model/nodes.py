@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import InterfaceName, Mac, NodeName, Strict
 
@@ -127,84 +127,32 @@ class Fencing(Strict):
     #: node, `NODE = "password"` (TOML), readable by you only. The
     #: environment variable TWONODE_FENCE_PASSWORDS, if set, names it instead.
     passwords_file: str = Field("~/.config/twonode/bmc-passwords.toml", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
-    #: Seconds the peer's fence agent takes at worst to power a node off
-    #: (its login, the "off" and its polls until the BMC reads off). While a
-    #: fence runs, DRBD holds every write, o2cb's disk heartbeat included, so
-    #: DRBD's ping interval, race_delay and this must fit inside o2cb's 60 s
-    #: (a node whose heartbeat write hangs that long fences itself): at most
-    #: 22 s. The deploy times the agent's "status" of the peer and stops when
-    #: that alone takes longer.
-    agent_time: int = Field(10, ge=1, le=60)
     #: Seconds the node that is not first_node waits before it fences, so
-    #: that when both lose the link at once exactly one survives: first_node's
-    #: fence must have landed before this one starts. At least agent_time +
-    #: 5 and at most 49 - agent_time (docs/concepts.md, "Fencing").
+    #: that when both lose the link at once exactly one survives. It must
+    #: outlast first_node's fence agent, and it must not outlast o2cb: while
+    #: the handler runs, DRBD holds every write, o2cb's disk heartbeat
+    #: included, and a node whose heartbeat write hangs for o2cb's 60 s
+    #: fences itself. If first_node loses power, the other node spends
+    #: DRBD's ping interval (3 s), this delay and its own agent's time inside
+    #: those 60 s (seen on the lab with 30 s and ping-int 10: it did not
+    #: make it, and both nodes were down).
     race_delay: int = Field(15, ge=5)
 
-    @field_validator("agent_time")
-    @classmethod
-    def _some_race_delay_works(cls, agent_time: int) -> int:
-        if agent_time > max_agent_time():
-            raise ValueError(
-                f"an agent that takes {agent_time} s leaves no race_delay that works: race_delay must be "
-                f"at least agent_time + {DRBD_PING_INT + RACE_MARGIN} s (the link-cut race) and at most "
-                f"{O2CB_FENCE_BUDGET} s - agent_time (o2cb's heartbeat), so agent_time can be at most "
-                f"{max_agent_time()} s with o2cb's timeouts. Time the agent's status of the peer against "
-                "its BMC, or use a faster interface to it (docs/concepts.md, 'Fencing')")
-        return agent_time
+    #: Above this, race_delay plus DRBD's ping interval and a slow agent
+    #: (15 s under the lab's TCG) leave o2cb's 60 s no margin.
+    MAX_RACE_DELAY: ClassVar[int] = 30
 
     @field_validator("race_delay")
     @classmethod
-    def _between_the_agent_and_o2cb(cls, delay: int, info: ValidationInfo) -> int:
-        agent_time = info.data.get("agent_time")
-        if agent_time is None or info.data.get("mode") != "power":  # agent_time refused, or no fencing
-            return delay
-        shortest, longest = race_delay_bounds(agent_time)
-        if delay < shortest:
+    def _inside_o2cb_heartbeat(cls, delay: int) -> int:
+        if delay > cls.MAX_RACE_DELAY:
             raise ValueError(
-                f"{delay} s is too short for an agent that takes {agent_time} s (agent_time): when the "
-                f"cluster link is cut, first_node's fence must land before the other node's starts, and "
-                f"the two notice the cut up to DRBD's ping interval ({DRBD_PING_INT} s) apart. Use at "
-                f"least {shortest} s (docs/concepts.md, 'Fencing')")
-        if delay > longest:
-            raise ValueError(
-                f"{delay} s is too long for an agent that takes {agent_time} s (agent_time): when "
-                f"first_node loses power or hangs, the other node holds every write, o2cb's heartbeat "
-                f"among them, for DRBD's ping interval, race_delay and the agent's time, and o2cb makes a "
-                f"node whose heartbeat write hangs for 60 s fence itself: both nodes would go down. Use at "
-                f"most {longest} s (docs/concepts.md, 'Fencing')")
+                f"{delay} s is too long: when first_node loses power, the other node waits this long "
+                "with its I/O frozen before it fences, and o2cb makes a node whose heartbeat write "
+                "hangs for 60 s fence itself, so both nodes would go down. Use at most "
+                f"{cls.MAX_RACE_DELAY} s: a little more than your fence agent takes to power a node "
+                "off (docs/concepts.md, 'Fencing')")
         return delay
-
-
-#: DRBD's ping-int on every resource (templates/drbd/resource.res.j2): a
-#: lost peer is noticed within it and DRBD's ping timeout (0.5 s).
-DRBD_PING_INT = 3
-#: o2cb's heartbeat as Debian sets it and twonode leaves it: a write every
-#: 2 s, and a node whose own heartbeat write has hung for (31 - 1) x 2 = 60 s
-#: fences itself.
-O2CB_HEARTBEAT_INTERVAL = 2
-O2CB_DEAD_THRESHOLD = 31
-#: Seconds kept free on each side of race_delay.
-RACE_MARGIN = 2
-O2CB_MARGIN = 5
-#: What race_delay + agent_time may add up to. The survivor's writes hang
-#: from the moment the peer stops (protocol C waits for its answer): DRBD
-#: notices within ping-int and its timeout (4 s), then race_delay, then
-#: the agent; the survivor's last heartbeat write before that may be one
-#: interval old; and a margin: 60 - 4 - 2 - 5 = 49.
-O2CB_FENCE_BUDGET = ((O2CB_DEAD_THRESHOLD - 1) * O2CB_HEARTBEAT_INTERVAL
-                     - (DRBD_PING_INT + 1) - O2CB_HEARTBEAT_INTERVAL - O2CB_MARGIN)
-
-
-def race_delay_bounds(agent_time: int) -> tuple[int, int]:
-    """The shortest and longest race_delay that work with a fence agent
-    that takes ``agent_time`` seconds (docs/concepts.md, "Fencing")."""
-    return agent_time + DRBD_PING_INT + RACE_MARGIN, O2CB_FENCE_BUDGET - agent_time
-
-
-def max_agent_time() -> int:
-    """The slowest agent for which some race_delay works."""
-    return (O2CB_FENCE_BUDGET - DRBD_PING_INT - RACE_MARGIN) // 2
 
 
 class Node(Strict):

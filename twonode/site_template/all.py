@@ -61,11 +61,9 @@ cluster = {
     ],
     # A node that loses its peer powers it off through the peer's BMC before
     # it writes on; the second node waits race_delay seconds first, so that
-    # when both lose the link at once exactly one survives. agent_time is what
-    # your agent takes at worst to power a node off: race_delay lies between
-    # agent_time + 5 and 49 - agent_time (o2cb's heartbeat; docs/concepts.md,
-    # "Fencing"). The deploy stops if the agent's status alone takes longer.
-    "fencing": {"mode": "power", "agent_time": 10, "race_delay": 15},  # CHANGE: time your agent
+    # when both lose the link at once exactly one survives. 15 s outlasts a
+    # real BMC's power-off (about 5 s); at most 30 (docs/concepts.md, "Fencing").
+    "fencing": {"mode": "power", "race_delay": 15},
     "volume_group": "vg0",                      # CHANGE: the VG with room for every volume below
     # A NIC of its own, on both nodes, directly or through a switch of its own.
     "cluster_network": {"network": "10.99.0.0/24", "interface": "eth1", "mtu": 1500},
