@@ -106,13 +106,13 @@ def third_node(c):
 
 
 BAD = [
-    # Fencing: the waiting node must fence inside o2cb's heartbeat timeout.
+    # Fencing: the waiting node must fence before o2cb's quorum decides.
     ("race-delay-beyond-o2cb",
-     set_(["fencing", "race_delay"], 31),
-     "fencing.race_delay", "31 s is too long: when first_node loses power"),
+     set_(["fencing", "race_delay"], 23),
+     "fencing.race_delay", "23 s is too long: when first_node is lost"),
     ("race-delay-says-the-bound",
      set_(["fencing", "race_delay"], 120),
-     "fencing.race_delay", "Use at most 30 s"),
+     "fencing.race_delay", "Use at most 22 s"),
     ("race-delay-too-short",
      set_(["fencing", "race_delay"], 2),
      "fencing.race_delay", "greater than or equal to 5"),

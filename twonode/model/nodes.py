@@ -129,29 +129,30 @@ class Fencing(Strict):
     passwords_file: str = Field("~/.config/twonode/bmc-passwords.toml", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
     #: Seconds the node that is not first_node waits before it fences, so
     #: that when both lose the link at once exactly one survives. It must
-    #: outlast first_node's fence agent, and it must not outlast o2cb: while
-    #: the handler runs, DRBD holds every write, o2cb's disk heartbeat
-    #: included, and a node whose heartbeat write hangs for o2cb's 60 s
-    #: fences itself. If first_node loses power, the other node spends
-    #: DRBD's ping interval (3 s), this delay and its own agent's time inside
-    #: those 60 s (seen on the lab with 30 s and ping-int 10: it did not
-    #: make it, and both nodes were down).
+    #: outlast first_node's fence agent, and the whole fence must end soon
+    #: after first_node is lost: DRBD holds every write meanwhile, o2cb's
+    #: heartbeat included, and o2cb's quorum restarts the other node unless
+    #: its heartbeat has called first_node dead first, which it can do only
+    #: 62 s after its I/O resumes. With Debian's o2cb timeouts the fence
+    #: must land within about 34 s of the loss: DRBD's detection (up to 4
+    #: s), this delay and the agent's power-off must add up to less (seen
+    #: on the lab: 34 s lost both nodes, 20 s kept one).
     race_delay: int = Field(15, ge=5)
 
-    #: Above this, race_delay plus DRBD's ping interval and a slow agent
-    #: (15 s under the lab's TCG) leave o2cb's 60 s no margin.
-    MAX_RACE_DELAY: ClassVar[int] = 30
+    #: Above this, DRBD's detection, race_delay and even a fast agent (a few
+    #: seconds) leave no margin before o2cb's quorum decision.
+    MAX_RACE_DELAY: ClassVar[int] = 22
 
     @field_validator("race_delay")
     @classmethod
-    def _inside_o2cb_heartbeat(cls, delay: int) -> int:
+    def _inside_o2cb_quorum(cls, delay: int) -> int:
         if delay > cls.MAX_RACE_DELAY:
             raise ValueError(
-                f"{delay} s is too long: when first_node loses power, the other node waits this long "
-                "with its I/O frozen before it fences, and o2cb makes a node whose heartbeat write "
-                "hangs for 60 s fence itself, so both nodes would go down. Use at most "
-                f"{cls.MAX_RACE_DELAY} s: a little more than your fence agent takes to power a node "
-                "off (docs/concepts.md, 'Fencing')")
+                f"{delay} s is too long: when first_node is lost, the other node waits this long with "
+                "its I/O, o2cb's heartbeat included, frozen before it fences, and o2cb's quorum restarts "
+                "it unless the fence lands within about 34 s of the loss, so both nodes would go down. "
+                f"Use at most {cls.MAX_RACE_DELAY} s, and keep race_delay plus your agent's power-off "
+                "time under 27 s: a little more than the agent takes (docs/concepts.md, 'Fencing')")
         return delay
 
 

@@ -62,7 +62,7 @@ cluster = {
     # A node that loses its peer powers it off through the peer's BMC before
     # it writes on; the second node waits race_delay seconds first, so that
     # when both lose the link at once exactly one survives. 15 s outlasts a
-    # real BMC's power-off (about 5 s); at most 30 (docs/concepts.md, "Fencing").
+    # real BMC's power-off (about 5 s); at most 22 (docs/concepts.md, "Fencing").
     "fencing": {"mode": "power", "race_delay": 15},
     "volume_group": "vg0",                      # CHANGE: the VG with room for every volume below
     # A NIC of its own, on both nodes, directly or through a switch of its own.

@@ -20,7 +20,7 @@ cluster = {
     # race_delay 20: under the lab's TCG emulation fence_redfish takes about
     # 15 s (start-up and TLS), and the node that waits must still be waiting
     # when the first node's fence lands, up to DRBD's 3 s ping interval
-    # later (real BMCs: the default, 15). At most 30: see the model.
+    # later (real BMCs: the default, 15). At most 22: see the model.
     "fencing": {"mode": "power", "race_delay": 20},
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "replicated_volumes": [
