@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from twonode.lab import TESTS_MARK, bmc_credentials_dir, bmc_dir, run_dir
+from twonode.lab import FULL_ENV, TESTS_MARK, bmc_credentials_dir, bmc_dir, run_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "lab.sh"
@@ -37,6 +37,10 @@ sys.path.insert(0, str(ROOT / "lab"))
 import checkpoints  # noqa: E402  (lab/checkpoints.py)
 import consoles  # noqa: E402  (lab/consoles.py)
 from checkpoints import SMALL, proc_drbd_states  # noqa: E402,F401  (used by the modules)
+
+#: A scenario that runs on demand only (TWONODE_FULL=1): CI's time does not hold it.
+FULL = pytest.mark.skipif(os.environ.get(FULL_ENV) != "1",
+                          reason=f"{FULL_ENV}=1 runs it (CI's time does not hold it)")
 
 #: Seconds one lab test (its fixtures included) may take before it is
 #: failed: a hung guest ends the test, never the CI run. lab/suite.py gives

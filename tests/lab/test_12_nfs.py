@@ -27,14 +27,12 @@ one test_4 proves after a power loss in every run.
 """
 
 import json
-import os
 import re
 import time
 
 import pytest
 
-from conftest import SMALL, measurements, nfs_servers, variant, wait_until
-from twonode.lab import FULL_ENV
+from conftest import FULL, SMALL, measurements, nfs_servers, variant, wait_until
 from linkcut import longest_pause  # lab/linkcut.py
 import nfsclients as nfs  # lab/nfsclients.py
 from nfsclients import Client
@@ -65,10 +63,6 @@ def reopened_content(lab, reader: Client, writer: Client) -> str:
     time.sleep(2)
     lab.ssh(writer.node, f"cat {writer.mount_point}/shared >/dev/null; echo new > {writer.mount_point}/shared")
     return lab.ssh(reader.node, f"cat {reader.mount_point}/shared").strip()
-
-
-FULL = pytest.mark.skipif(os.environ.get(FULL_ENV) != "1",
-                          reason=f"{FULL_ENV}=1 runs it (CI's time does not hold it)")
 
 
 @FULL
