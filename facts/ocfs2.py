@@ -34,6 +34,11 @@ class O2cbStatus(JsonDataclass):
     registered_nodes: tuple[str, ...]
     #: Those nodes with their numbers, addresses and port, sorted by name.
     registered: tuple[O2cbNode, ...] = ()
+    #: The running cluster's heartbeat dead threshold and o2net idle
+    #: timeout (configfs), as o2cb took them from /etc/default/o2cb when it
+    #: came online; None while it is offline.
+    live_dead_threshold: int | None = None
+    live_idle_timeout_ms: int | None = None
 
     def is_online(self, cluster: str) -> bool:
         return cluster in self.online_clusters
@@ -52,6 +57,18 @@ class O2cbStatus(JsonDataclass):
             return ", ".join(f"{n.number}:{n.name}@{n.address}:{n.port}"
                              for n in sorted(nodes, key=lambda n: n.number or 0))
         return f"o2cb runs with nodes {show(self.registered)}; group_data gives {show(wanted)}"
+
+
+    def live_timeouts_differ(self, cluster: str, dead_threshold: int, idle_timeout_ms: int) -> str | None:
+        """How the running cluster's timeouts differ from those given, or
+        None: the same, or not running (then the defaults file may change)."""
+        if not self.is_online(cluster) or self.live_dead_threshold is None:
+            return None
+        live = (self.live_dead_threshold, self.live_idle_timeout_ms)
+        if live == (dead_threshold, idle_timeout_ms):
+            return None
+        return (f"o2cb runs with dead_threshold {live[0]} and idle_timeout_ms {live[1]}; group_data gives "
+                f"{dead_threshold} and {idle_timeout_ms}")
 
 
 _NODE_ATTR = re.compile(r"/node/([^/]+)/(num|ipv4_address|ipv4_port):(.*)$")
@@ -83,30 +100,44 @@ def parse_o2cb(sections: dict[str, list[str]]) -> O2cbStatus:
     )
     online = tuple(m.group(1) for line in sections.get("status", []) if (m := _ONLINE.match(line.strip())))
     nodes = tuple(sorted(line.strip() for line in sections.get("nodes", []) if line.strip()))
+    live = parse_o2cb_timeouts(sections.get("timeouts", []))
     return O2cbStatus(installed=installed, enabled_at_boot=enabled, online_clusters=online, registered_nodes=nodes,
-                      registered=parse_o2cb_nodes(sections.get("attrs", [])))
+                      registered=parse_o2cb_nodes(sections.get("attrs", [])),
+                      live_dead_threshold=live.get("dead_threshold"), live_idle_timeout_ms=live.get("idle_timeout_ms"))
+
+
+_TIMEOUT_ATTR = re.compile(r"/(dead_threshold|idle_timeout_ms):(\d+)$")
+
+
+def parse_o2cb_timeouts(lines: list[str]) -> dict[str, int]:
+    """Parse ``grep -H`` of the cluster's configfs timeouts
+    (``/sys/kernel/config/cluster/ocfs2/heartbeat/dead_threshold:31``)."""
+    return {m.group(1): int(m.group(2)) for line in lines if (m := _TIMEOUT_ATTR.search(line.strip()))}
 
 
 class O2cbStack(FactBase[O2cbStatus]):
     """
     The o2cb cluster stack on this node: installed, enabled at boot (its
     ``defaults`` file, /etc/default/o2cb on Debian), online, and the nodes
-    registered in configfs for ``cluster``.
+    and timeouts registered in configfs for ``cluster``.
 
     .. code:: python
 
         O2cbStatus(installed=True, enabled_at_boot=True, online_clusters=("ocfs2",),
-                   registered_nodes=("fiori", "torchio"))
+                   registered_nodes=("fiori", "torchio"), live_dead_threshold=27,
+                   live_idle_timeout_ms=49000)
     """
 
     def command(self, cluster: str, defaults: str) -> str:
-        nodes = f"/sys/kernel/config/cluster/{shlex.quote(cluster)}/node"
+        live = f"/sys/kernel/config/cluster/{shlex.quote(cluster)}"
+        nodes = f"{live}/node"
         return (
             "echo @@installed; command -v o2cb >/dev/null && echo installed; "
             f"echo @@default; cat {shlex.quote(defaults)} 2>/dev/null; "
             "echo @@status; command -v o2cb >/dev/null && o2cb cluster-status 2>&1; "
             f"echo @@nodes; ls {nodes} 2>/dev/null; "
-            f"echo @@attrs; grep -sH . {nodes}/*/num {nodes}/*/ipv4_address {nodes}/*/ipv4_port; true"
+            f"echo @@attrs; grep -sH . {nodes}/*/num {nodes}/*/ipv4_address {nodes}/*/ipv4_port; "
+            f"echo @@timeouts; grep -sH . {live}/heartbeat/dead_threshold {live}/idle_timeout_ms; true"
         )
 
     def process(self, output: list[str]) -> O2cbStatus:

@@ -49,11 +49,11 @@ cluster = {
     # repository: passwords_file (default ~/.config/twonode/bmc-passwords.toml,
     # `fiori = "..."` per node), or the file $TWONODE_FENCE_PASSWORDS names
     # (the lab's inventory points it at the lab BMC's).
-    # race_delay 20: under the lab's TCG emulation fence_redfish takes about
-    # 15 s (start-up and TLS), and the node that waits must still be waiting
-    # when the first node's fence lands, up to DRBD's 3 s ping interval
-    # later (real BMCs: the default, 15). At most 22: see the model.
-    "fencing": {"mode": "power", "race_delay": 20},
+    # agent_time 15: under the lab's TCG emulation fence_redfish takes up to
+    # about 15 s (start-up and TLS); race_delay 20 outlasts it by DRBD's 3-s
+    # ping interval and a margin (real BMCs: the defaults, 10 and 15). o2cb's
+    # timeouts are derived from both (docs/concepts.md, "Fencing").
+    "fencing": {"mode": "power", "agent_time": 15, "race_delay": 20},
     "volume_group": "vg0",
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "local_volumes": [

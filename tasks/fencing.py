@@ -44,7 +44,7 @@ if first_time(("fencing", host.name)):
         except fencing.FencingError as error:
             raise DeployStopped(f"{error}. Nothing was changed.") from None
         conf = {"peer": peer.name, "agent": peer.bmc.agent, "delay": fencing.race_delay(c, me.name),
-                "ca_sha256": fencing.ca_digest(ca)}
+                "agent_time": c.fencing.agent_time, "ca_sha256": fencing.ca_digest(ca)}
         options = fencing.agent_options(peer.bmc, passwords[peer.name])
         put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755")
         directory(name=f"{AREA}: {paths.FENCE_DIR} (root only)", path=paths.FENCE_DIR, mode="700")

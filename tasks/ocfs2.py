@@ -10,7 +10,7 @@ before it writes. Mounts follow on both nodes, ordered after it.
 import re
 from shlex import quote
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.operations import server
 
 from facts.blockdev import LinuxMounts
@@ -59,8 +59,28 @@ template(
     dest=CLUSTER_CONF,
     nodes=c.nodes, o2cb=c.o2cb,
 )
-# What `dpkg-reconfigure ocfs2-tools` answering "yes" would write.
-for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name))):
+# o2cb's timeouts, derived from the fence (twonode/model/o2cb_timing.py),
+# take effect when o2cb comes online, and the two nodes must run the same
+# (o2net refuses a peer with others). A running stack keeps its own: its
+# defaults file says what it runs, so that a node that reboots rejoins,
+# until the timeouts can change on both nodes together, with no OCFS2
+# volume mounted on either: then this run restarts o2cb on both.
+wanted = c.o2cb_timeouts
+timeouts_differ = o2cb.live_timeouts_differ(c.o2cb.cluster_name, wanted.dead_threshold, wanted.idle_timeout_ms)
+mounted_on = tuple(n.name for n in c.nodes if presence_of(n.name) is not Presence.ACTIVE or any(
+    vol.mount_point in fact(LinuxMounts, on=host_of(n.name)) for vol in c.replicated_volumes))
+restart_for_timeouts = bool(timeouts_differ) and not mounted_on
+if timeouts_differ and mounted_on:
+    logger.warning(
+        f"{host.name}: {timeouts_differ}. They change only with o2cb offline on both nodes: stop what "
+        f"uses the OCFS2 volumes (VMs, NFS), unmount them on both nodes (mounted or not checked on: "
+        f"{', '.join(mounted_on)}) and run the deploy again; it restarts o2cb with the new timeouts and "
+        "mounts again (docs/operations.md, 'Change the o2cb timeouts'). Until then they stay as they are.")
+applied = (o2cb.live_dead_threshold, o2cb.live_idle_timeout_ms) if timeouts_differ and not restart_for_timeouts \
+    else (wanted.dead_threshold, wanted.idle_timeout_ms)
+# What `dpkg-reconfigure ocfs2-tools` answering "yes" would write, with the timeouts.
+for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name),
+                              ("O2CB_HEARTBEAT_THRESHOLD", applied[0]), ("O2CB_IDLE_TIMEOUT_MS", applied[1]))):
     line(name=f"{AREA}: {name}={value} in {DEFAULTS}", path=DEFAULTS,
          regex=rf"^{re.escape(name)}=", replace=f"{name}={value}")
 # Bookworm's package enables its SysV script, which starts the cluster at
@@ -77,6 +97,10 @@ if sysctl.will_change:
 
 if not o2cb.is_online(c.o2cb.cluster_name):
     server.shell(name=f"{AREA}: o2cb online", commands=["service o2cb online"])
+elif restart_for_timeouts:
+    server.shell(name=f"{AREA}: o2cb restarted with dead_threshold {wanted.dead_threshold} and idle_timeout_ms "
+                 f"{wanted.idle_timeout_ms} (no OCFS2 volume mounted on either node)",
+                 commands=["service o2cb offline && service o2cb online"])
 
 # The planner chose the one node that formats (a new volume, or one an
 # earlier run left blank) and refused a device holding anything but OCFS2.

@@ -18,6 +18,7 @@ from facts.nfs import NfsExports, parse_exportfs_v
 from facts.os_release import NodeOsRelease
 from facts.ocfs2 import O2cbNode, O2cbStack
 from facts.systemd import UnitState, UnitStates
+from twonode.loader import load_cluster
 
 
 # --- block devices and LVM ------------------------------------------------
@@ -148,6 +149,9 @@ def test_converged_facts(state, node):
         # stack online itself (`service o2cb online`), the unit runs at boot.
         assert units["o2cb.service"] == UnitState(running=False, enabled=True)
         assert fact(NodeOsRelease).codename == "trixie"
+        # o2cb came online with the timeouts derived from the example's fence.
+        wanted = load_cluster(FIX.parents[1] / "inventory.py").o2cb_timeouts
+        assert (o2cb.live_dead_threshold, o2cb.live_idle_timeout_ms) == (wanted.dead_threshold, wanted.idle_timeout_ms)
     assert units["twonode-no-such.service"] == UnitState(running=False, enabled=False)
     libvirt_objects = fact(Virsh)
     pools, nets = libvirt_objects.pools, libvirt_objects.networks

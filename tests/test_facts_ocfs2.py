@@ -1,10 +1,16 @@
 """The o2cb fact on outputs captured from the lab guests, and its live
 node list against group_data."""
 
+from pathlib import Path
+
 import pytest
 
 from captured import FIX, lines
 from facts.ocfs2 import O2cbNode, O2cbStatus, parse_o2cb, parse_o2cb_nodes
+from facts.sections import split_sections
+from twonode.loader import load_cluster
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_o2cb_offline_and_online():
@@ -55,3 +61,33 @@ def test_a_stack_that_is_not_running_never_differs():
     swapped = (O2cbNode("fiori", 2, "192.168.3.6", 7777), O2cbNode("torchio", 1, "192.168.3.7", 7777))
     assert live(online=()).live_nodes_differ("ocfs2", swapped) is None
     assert live(attrs=[]).live_nodes_differ("ocfs2", swapped) is None
+
+
+# The O2cb fact on the converged small test cluster (tests/lab/small: the
+# lab's fencing, agent_time 15 and race_delay 20), which o2cb took its
+# timeouts from when it came online.
+SMALL_FIORI = "facts/converged-small-trixie_fiori__O2cb.txt"
+
+
+def test_the_running_timeouts_are_read_from_configfs():
+    status = parse_o2cb(split_sections(lines(SMALL_FIORI)))
+    assert status.is_online("ocfs2")
+    assert (status.live_dead_threshold, status.live_idle_timeout_ms) == (27, 49000)
+
+
+def test_the_running_timeouts_are_what_the_small_cluster_derives():
+    small = load_cluster(ROOT / "tests" / "lab" / "small" / "inventory.py")
+    status = parse_o2cb(split_sections(lines(SMALL_FIORI)))
+    wanted = small.o2cb_timeouts
+    assert status.live_timeouts_differ("ocfs2", wanted.dead_threshold, wanted.idle_timeout_ms) is None
+    # ...and it tells the difference from Debian's, which o2cb ran before.
+    differs = status.live_timeouts_differ("ocfs2", 31, 30000)
+    assert differs == ("o2cb runs with dead_threshold 27 and idle_timeout_ms 49000; "
+                       "group_data gives 31 and 30000")
+
+
+def test_an_offline_stack_has_no_running_timeouts_and_never_differs():
+    offline = parse_o2cb({"installed": ["installed"],
+                          "status": lines("ocfs2/o2cb_disabled_fiori__o2cb_cluster-status.txt"),
+                          "timeouts": []})
+    assert offline.live_dead_threshold is None and offline.live_timeouts_differ("ocfs2", 31, 30000) is None

@@ -62,7 +62,7 @@ def node(tmp_path):
     # What the deploy writes there: its template, and fencing.agent_options()
     # for a BMC of the model, with a password that a shell would split.
     (work / "fence/handler.conf").write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
-        peer="torchio", agent="fence_fake", delay=0))
+        peer="torchio", agent="fence_fake", delay=0, agent_time=10))
     bmc = Bmc(agent="fence_redfish", address="10.0.2.100", username="twonode-lab",
               options={"ssl_insecure": "1", "systems_uri": "/redfish/v1/Systems/1"}, accept_unverified_tls=True)
     (work / "fence/peer-options").write_text(agent_options(bmc, PASSWORD))
@@ -266,6 +266,22 @@ def test_a_bmc_that_does_not_answer_is_failed(node):
     assert "did not answer fence_fake status" in (node / "log").read_text()
 
 
+def test_an_agent_slower_than_agent_time_fails_the_check(node):
+    # Its status alone takes longer than the fence it would have to land in
+    # agent_time: the check fails (the deploy stops), saying why.
+    conf = node / "fence/handler.conf"
+    conf.write_text(conf.read_text().replace("agent_time=10", "agent_time=1"))
+    agent = node / "agents/fence_fake"
+    agent.write_text(agent.read_text().replace("action=$(echo", "sleep 3\naction=$(echo"))
+    assert run(node, "check", "--running") == 1
+    assert checked(node)[1] == "failed"
+    log = (node / "log").read_text()
+    assert "-p daemon.crit" in log and "more than agent_time (1 s)" in log, log
+    # The same agent within agent_time passes.
+    conf.write_text(conf.read_text().replace("agent_time=1", "agent_time=10"))
+    assert run(node, "check", "--running") == 0 and checked(node)[1] == "on"
+
+
 def test_the_first_check_reads_the_new_settings_only(node):
     # The deploy's first check, on a node with no settings in place yet:
     # the staged ones are asked about, and nothing fails to read.
@@ -315,7 +331,7 @@ def agent_environments(work: Path) -> list[str]:
 
 def test_a_pinned_certificate_is_the_only_one_the_agent_trusts_in_a_check_and_a_fence(node):
     (node / "fence/handler.conf").write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
-        peer="torchio", agent="fence_fake", delay=0, ca_sha256="ab" * 32))
+        peer="torchio", agent="fence_fake", delay=0, agent_time=10, ca_sha256="ab" * 32))
     (node / "fence.new").mkdir()
     for name in ("handler.conf", "peer-options"):
         (node / "fence.new" / name).write_text((node / "fence" / name).read_text())

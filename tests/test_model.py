@@ -106,16 +106,32 @@ def third_node(c):
 
 
 BAD = [
-    # Fencing: the waiting node must fence before o2cb's quorum decides.
-    ("race-delay-beyond-o2cb",
-     set_(["fencing", "race_delay"], 23),
-     "fencing.race_delay", "23 s is too long: when first_node is lost"),
+    # Fencing: the waiting node's fence starts after first_node's has landed,
+    # and o2cb's timeouts hold the longest fence (4 + 20 + 15 = 39 s here).
+    ("race-delay-shorter-than-the-agent",
+     set_(["fencing", "race_delay"], 19),
+     "fencing.race_delay", "19 s is too short for an agent that takes 15 s (agent_time)"),
     ("race-delay-says-the-bound",
-     set_(["fencing", "race_delay"], 120),
-     "fencing.race_delay", "Use at most 22 s"),
+     set_(["fencing", "race_delay"], 19),
+     "fencing.race_delay", "Use at least 20 s"),
     ("race-delay-too-short",
      set_(["fencing", "race_delay"], 2),
      "fencing.race_delay", "greater than or equal to 5"),
+    ("race-delay-too-long",
+     set_(["fencing", "race_delay"], 121),
+     "fencing.race_delay", "less than or equal to 120"),
+    ("agent-time-too-long",
+     set_(["fencing", "agent_time"], 61),
+     "fencing.agent_time", "less than or equal to 60"),
+    ("dead-threshold-below-the-fence",
+     set_(["o2cb"], {"dead_threshold": 26}),
+     "o2cb.dead_threshold", "26 is too low: when first_node is lost, its peer holds every write for up to 39 s"),
+    ("dead-threshold-says-the-least",
+     set_(["o2cb"], {"dead_threshold": 26}),
+     "o2cb.dead_threshold", "Use at least 27, or omit it"),
+    ("idle-timeout-below-the-fence",
+     set_(["o2cb"], {"idle_timeout_ms": 30000}),
+     "o2cb.idle_timeout_ms", "Use at least 49000, or omit it"),
     # DRBD minors and ports
     ("duplicate-minor",
      both(set_(["replicated_volumes", 0, "minor"], 5), set_(["replicated_volumes", 1, "minor"], 5)),

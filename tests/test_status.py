@@ -31,6 +31,7 @@ def drbd84(name: str):
 def facts(drbd, events=()):
     class NoO2cb:
         enabled_at_boot = True
+        live_dead_threshold = live_idle_timeout_ms = None
 
         @staticmethod
         def is_online(name):
@@ -96,7 +97,8 @@ def test_a_failed_fence_is_explained_while_the_io_is_frozen():
     report = render_status(c, {"fiori": facts(frozen, failed), "torchio": None})
     assert "FENCING FAILED on fiori for drbd_small" in report
     assert "on fiori: drbdadm resume-io drbd_small" in report
-    assert "within o2cb's 60 s; after that, o2cb restarts fiori" in report
+    # The small cluster's heartbeat timeout: (27 - 1) x 2 s.
+    assert "within o2cb's 52 s; after that, o2cb restarts fiori" in report
     # A later fence superseded it.
     later = failed + DrbdEvents().process(["2026-11-27T06:41:00Z fiori fenced-peer drbd_small"])
     assert "FENCING FAILED" not in render_status(c, {"fiori": facts(frozen, later), "torchio": None})
@@ -250,8 +252,9 @@ def test_the_json_document_says_what_the_table_says_for_every_resource_node_and_
     nodes = {row[0]: row for row in table_rows(report, "node ")}
     for node in ("fiori", "torchio"):
         info = doc["nodes"][node]
-        assert info["reachable"] and info["o2cb"] == {"online": True, "at_boot": True}
-        assert nodes[node][1] == "online, at boot"
+        assert info["reachable"] and info["o2cb"] == {"online": True, "at_boot": True, "dead_threshold": 27,
+                                                      "idle_timeout_ms": 49000}
+        assert nodes[node][1] == "online, at boot, dead threshold 27, idle 49 s"
         assert nodes[node][2] == ", ".join(info["exports"]) and "/vol/small/home" in info["exports"]
         assert {p["name"] for p in info["pools"]} == {"vmpool0", "isoimages"}
         assert [n["name"] for n in info["networks"]] == ["192.168.10.0"]
@@ -365,3 +368,18 @@ def test_fencing_says_against_what_each_node_checks_its_peers_bmc_certificate():
     c = c.model_copy(update={"nodes": nodes})
     assert fencing_document(c, seen)["fiori"]["tls_trusts"] is None
     assert render_fencing(c, seen).startswith("fencing: fiori -> torchio's BMC (fence_redfish, TLS NOT verified")
+
+
+def test_o2cb_s_running_timeouts_are_shown_with_group_data_s_where_they_differ():
+    from captured import converged
+    small = load_cluster(ROOT / "tests/lab/small/inventory.py", ROOT)
+    seen = {node: {**facts({}), "o2cb": converged(node, "O2cb", "converged-small-trixie")}
+            for node in ("fiori", "torchio")}
+    nodes = {row[0]: row for row in table_rows(render_status(small, seen), "node ")}
+    assert nodes["fiori"][1] == nodes["torchio"][1] == "online, at boot, dead threshold 27, idle 49 s"
+    # The admin measured a slower agent; the cluster still runs the old.
+    slower = small.model_copy(update={"fencing": small.fencing.model_copy(update={"agent_time": 20,
+                                                                                   "race_delay": 25})})
+    nodes = {row[0]: row for row in table_rows(render_status(slower, seen), "node ")}
+    assert nodes["fiori"][1] == ("online, at boot, dead threshold 27, idle 49 s (group_data: 32, 59 s: "
+                                 "docs/operations.md, 'Change the o2cb timeouts')")

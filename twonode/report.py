@@ -66,7 +66,7 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
         rows.append([
             node.name,
             ("online" if o2cb.is_online(c.o2cb.cluster_name) else "offline")
-            + (", at boot" if o2cb.enabled_at_boot else ", NOT at boot"),
+            + (", at boot" if o2cb.enabled_at_boot else ", NOT at boot") + _o2cb_timeouts(c, o2cb),
             ", ".join(sorted(facts["exports"])) or "none",
             ", ".join(f"{p.name}({'active' if p.active else 'inactive'}{', autostart' if p.autostart else ''})"
                       for p in facts["pools"].values()) or "none",
@@ -77,7 +77,7 @@ def render_status(c: Cluster, seen: dict[str, dict | None]) -> str:
     if c.nfs is not None:
         out.append(render_nfs(c, seen))
     out += [text for text in (render_fencing(c, seen), render_vms(c, seen), _waiting(c, seen),
-                              _auth_failures(c, seen), _events(seen), render_verify(c, seen)) if text]
+                              _auth_failures(c, seen), _events(c, seen), render_verify(c, seen)) if text]
     return "\n\n".join(out) + "\n"
 
 
@@ -286,7 +286,7 @@ def _waiting(c: Cluster, seen: dict[str, dict | None]) -> str:
     return "\n".join(lines)
 
 
-def _events(seen: dict[str, dict | None]) -> str:
+def _events(c: Cluster, seen: dict[str, dict | None]) -> str:
     """The DRBD events recorded on the nodes (split brain, fencing), newest last."""
     events = sorted((e for facts in seen.values() if facts for e in facts.get("events", ())),
                     key=lambda e: e.time)
@@ -306,10 +306,23 @@ def _events(seen: dict[str, dict | None]) -> str:
         state = (seen.get(node) or {}).get("drbd", {}).get(resource)
         if e.event == "fence-failed" and state is not None and state.io_suspended:
             out += (f"\n\nFENCING FAILED on {node} for {resource}: its I/O is frozen, so nothing splits. It "
-                    "resumes by itself if the cluster link returns within o2cb's 60 s; after that, o2cb "
+                    "resumes by itself if the cluster link returns within o2cb's "
+                    f"{c.o2cb_timeouts.heartbeat_write_timeout} s; after that, o2cb "
                     f"restarts {node}, which then waits Secondary for its peer. Or, now: make sure the peer "
                     f"is powered off (by its BMC or by hand), then on {node}: drbdadm resume-io {resource}")
     return out
+
+
+def _o2cb_timeouts(c: Cluster, o2cb) -> str:
+    """The running stack's timeouts, and group_data's where they differ."""
+    if o2cb.live_dead_threshold is None:
+        return ""
+    text = f", dead threshold {o2cb.live_dead_threshold}, idle {o2cb.live_idle_timeout_ms // 1000} s"
+    wanted = c.o2cb_timeouts
+    if o2cb.live_timeouts_differ(c.o2cb.cluster_name, wanted.dead_threshold, wanted.idle_timeout_ms):
+        text += (f" (group_data: {wanted.dead_threshold}, {wanted.idle_timeout_ms // 1000} s: docs/operations.md, "
+                 "'Change the o2cb timeouts')")
+    return text
 
 
 def split_brain_recovery(c: Cluster, seen: dict[str, dict | None], discard_node: str | None) -> str:
@@ -410,7 +423,8 @@ def status_document(c: Cluster, seen: dict[str, dict | None]) -> dict:
         o2cb = facts["o2cb"]
         nodes[node.name] = {
             "reachable": True,
-            "o2cb": {"online": o2cb.is_online(c.o2cb.cluster_name), "at_boot": o2cb.enabled_at_boot},
+            "o2cb": {"online": o2cb.is_online(c.o2cb.cluster_name), "at_boot": o2cb.enabled_at_boot,
+                     "dead_threshold": o2cb.live_dead_threshold, "idle_timeout_ms": o2cb.live_idle_timeout_ms},
             "exports": sorted(facts["exports"]),
             "pools": [{"name": p.name, "active": p.active, "autostart": p.autostart, "target": p.target}
                       for p in facts["pools"].values()],

@@ -10,7 +10,7 @@
 #   1  anything else: DRBD calls the handler broken and I/O STAYS FROZEN. A
 #      node that cannot prove its peer is off must not write alone: it
 #      waits for the link to return (I/O resumes, nothing is lost), or for
-#      the operator (docs/concepts.md, "Fencing"); after o2cb's 60 s heartbeat
+#      the operator (docs/concepts.md, "Fencing"); after o2cb's heartbeat
 #      timeout, o2cb restarts it, and it boots Secondary and waits.
 #
 # Rules, each logged (journal tag twonode-fence) and recorded as an event:
@@ -29,7 +29,7 @@
 #   - the peer is powered back on only if it was on: one that was already
 #     off (a power loss) is left off, like a BMC would find it.
 #
-# /etc/twonode/fence/handler.conf: peer=, agent=, delay= (tasks/drbd.py).
+# /etc/twonode/fence/handler.conf: peer=, agent=, delay=, agent_time= (tasks/fencing.py).
 # /etc/twonode/fence/peer-options: the agent's stdin options (root only).
 set -u
 resource=${DRBD_RESOURCE:-unknown}
@@ -85,12 +85,22 @@ fi
 # settings, runs before any are in place.
 . "$dir/handler.conf"
 if [ $mode = check ]; then
+    started=$(date +%s)
     agent_do status >/dev/null
     case $? in
         0) result=on ;;
         2) result=off ;;
         *) result=failed ;;
     esac
+    # A power-off is a status and more (the "off", then status polls until
+    # the BMC reads off): an agent whose status alone takes longer than
+    # agent_time cannot land a fence in the time that race_delay and o2cb
+    # were sized for (docs/concepts.md, "Fencing").
+    took=$(( $(date +%s) - started ))
+    slow=no
+    if [ "$result" != failed ] && [ "$took" -gt "${agent_time:-60}" ]; then
+        slow=yes result=failed
+    fi
     now=$(date +%s)
     last_on=0
     read -r _ _ last_on 2>/dev/null < "$checked" || last_on=0
@@ -107,7 +117,11 @@ if [ $mode = check ]; then
                  say "$peer's BMC says $peer is off ($agent status), and this node is not connected to it"
              fi
              exit 2 ;;
-        *) alarm "$peer's BMC did not answer $agent status: unreachable, wrong password${ca_sha256:+, a certificate that bmc-ca.pem does not vouch for} or wrong system? A fence of $peer would fail"
+        *) if [ $slow = yes ]; then
+               alarm "$peer's BMC took $took s to answer $agent status, more than agent_time ($agent_time s): a fence would take longer still, and o2cb would take this node down while it waits. Time the agent and set fencing.agent_time (and race_delay) to fit"
+               exit 1
+           fi
+           alarm "$peer's BMC did not answer $agent status: unreachable, wrong password${ca_sha256:+, a certificate that bmc-ca.pem does not vouch for} or wrong system? A fence of $peer would fail"
            exit 1 ;;
     esac
 fi

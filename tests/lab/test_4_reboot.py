@@ -3,8 +3,9 @@ mounted and written:
 
 1. first_node (fiori) loses power under load. torchio, the node that waits
    race_delay before it fences, must fence it and serve on: its fence must
-   land inside o2cb's heartbeat timeout, or o2cb takes torchio down too (seen
-   with ping-int 10 and race_delay 30: both nodes were down). fiori, off, is
+   land inside o2cb's timeouts, or o2cb takes torchio down too (seen with
+   Debian's timeouts under the suite's load; twonode derives them from the
+   fence: twonode/model/o2cb_timing.py). fiori, off, is
    left off; powered on again, it joins by itself, and no acknowledged write
    of either node is lost. fiori served NFS: torchio takes the server over
    after the fence, and a client on torchio's private bridge keeps its lock
@@ -29,10 +30,12 @@ from checkpoints import converged_problems  # lab/checkpoints.py
 from linkcut import acked, boot_id, longest_pause, lost, start_writers, stop_writers  # lab/linkcut.py
 import nfsclients as nfs  # lab/nfsclients.py
 from nfsclients import Client
+from twonode.loader import load_cluster
 
 
-# o2cb fences a node whose heartbeat write hangs this long (threshold 31).
-O2CB_SELF_FENCE_SECONDS = 62
+# o2cb fences a node whose heartbeat write hangs this long (the small
+# cluster's dead threshold, derived from its fence), one interval late.
+O2CB_SELF_FENCE_SECONDS = load_cluster(SMALL).o2cb_timeouts.heartbeat_write_timeout + 2
 
 
 # VMs on torchio's private bridge (lab/nfsclients.py), NFS clients of the

@@ -1,13 +1,15 @@
 """group_data changed on a live cluster, as an admin would edit it: the
 deploy refuses what it cannot do safely, with the steps, and changes
-nothing. Starts from the converged small cluster, volumes mounted.
+nothing; what waits for the volumes to be unmounted (o2cb's timeouts) waits,
+and takes effect on both nodes once they are. Starts from the converged
+small cluster, volumes mounted.
 """
 
 import re
 
 import pytest
 
-from conftest import SMALL, mount_id, proc_drbd_states, variant
+from conftest import SMALL, mount_id, nfs_servers, proc_drbd_states, variant
 from linkcut import lost, start_writers, stop_writers  # lab/linkcut.py
 import bmc  # lab/bmc.py
 
@@ -317,3 +319,45 @@ def test_a_volume_retired_by_name_goes_and_the_live_one_is_left_alone(live, tmp_
     assert live.bmc_actions() == fences  # nobody was fenced
     again = live.deploy(inventory=inventory)
     assert again.returncode == 0 and again.changed_ops == [] and "not in group_data" not in again.output, again
+
+
+def o2cb_timeouts(lab) -> dict[str, tuple[str, ...]]:
+    """Each node's running o2cb timeouts (configfs), then its defaults file's."""
+    return {node: tuple(lab.ssh(node, "cat /sys/kernel/config/cluster/ocfs2/heartbeat/dead_threshold "
+                                      "/sys/kernel/config/cluster/ocfs2/idle_timeout_ms; "
+                                      "sed -n 's/^O2CB_\\(HEARTBEAT_THRESHOLD\\|IDLE_TIMEOUT_MS\\)=//p' "
+                                      "/etc/default/o2cb").split())
+            for node in ("fiori", "torchio")}
+
+
+def test_new_o2cb_timeouts_wait_until_neither_node_has_a_volume_mounted_then_both_take_them(live, tmp_path):
+    # The admin timed the BMC's agent slower than thought: agent_time 20,
+    # race_delay 25. The longest fence becomes 4 + 25 + 20 = 49 s, so o2cb
+    # needs a dead threshold of 32 and an idle timeout of 59 s (it runs 27
+    # and 49 s). (The volume as the test before left it: grown, "new" gone.)
+    def slower_agent(c):
+        c["replicated_volumes"][0].update(size="384m")
+        c["fencing"].update(agent_time=20, race_delay=25)
+    inventory = variant(tmp_path, slower_agent)
+    before = state(live)
+    run = live.deploy(inventory=inventory)
+    assert run.returncode == 0, run
+    assert "o2cb runs with dead_threshold 27 and idle_timeout_ms 49000; group_data gives 32 and 59000" in run.output
+    # Mounted: o2cb runs on as it was, and its defaults file still says so,
+    # for a node that reboots meanwhile.
+    assert o2cb_timeouts(live) == {node: ("27", "49000", "27", "49000") for node in ("fiori", "torchio")}
+    assert state(live) == before
+    # The operator's steps (docs/operations.md, "Change the o2cb timeouts").
+    for node in ("fiori", "torchio"):
+        live.ssh(node, "systemctl stop twonode-nfs && umount /vol/small")
+    run = live.deploy(inventory=inventory)
+    assert run.returncode == 0, run
+    assert any("o2cb restarted with dead_threshold 32 and idle_timeout_ms 59000" in op for op in run.changed_ops), run
+    assert o2cb_timeouts(live) == {node: ("32", "59000", "32", "59000") for node in ("fiori", "torchio")}
+    for node in ("fiori", "torchio"):
+        assert proc_drbd_states(live.ssh(node, "cat /proc/drbd")) == [
+            ("Connected", "Primary/Primary", "UpToDate/UpToDate")]
+        assert "/vol/small" in live.ssh(node, "findmnt -n -o TARGET -t ocfs2").split()
+    assert len(nfs_servers(live)) == 1
+    again = live.deploy(inventory=inventory)
+    assert again.returncode == 0 and again.changed_ops == [], again

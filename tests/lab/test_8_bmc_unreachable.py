@@ -6,8 +6,9 @@ lab BMC is stopped, then the cluster link loses its carrier on both nodes
 from the host side (QMP set_link: a pulled cable, which a reboot of the
 guest does not plug back in). Neither node can prove the other is off, so
 neither may write alone: each fence-peer handler fails and I/O stays
-frozen. o2cb then restarts both nodes (a heartbeat write that hangs 60 s,
-measured: 55 to 70 s after the cut). They boot Secondary, unmounted, and
+frozen. o2cb then restarts both nodes (a heartbeat write that hangs
+(dead threshold - 1) x 2 s; measured with Debian's 60 s: 55 to 70 s after
+the cut). They boot Secondary, unmounted, and
 wait for each other; the status says so. When the link returns they join
 by themselves. Nothing splits, and no acknowledged write is lost.
 

@@ -8,7 +8,8 @@ it while pyinfra loads the inventory, that is before any connection.
 One module per part: ``base`` (strict models, sizes, safe values),
 ``nodes`` (servers, cluster network, fencing), ``volumes`` (local and
 replicated volumes, DRBD, o2cb), ``services`` (NFS, libvirt, monitoring) and
-``cluster`` (the whole, and the checks across parts).
+``cluster`` (the whole, and the checks across parts), ``o2cb_timing`` (o2cb's
+timeouts derived from the longest fence).
 """
 
 from .base import is_under, size_to_bytes

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import NodeName, Strict, _duplicates, _invalid, is_under
 from .nodes import ClusterNetwork, Fencing, Node
+from .o2cb_timing import DEBIAN, O2cbTimeouts, least_timeouts, longest_fence
 from .services import Libvirt, Monitoring, Nfs, VirtNetwork
 from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
 
@@ -86,6 +87,26 @@ class Cluster(Strict):
     def fences(self) -> bool:
         return self.fencing is not None and self.fencing.mode == "power"
 
+    @property
+    def longest_fence(self) -> int | None:
+        """Seconds from first_node's loss until its peer's fence has landed
+        (None: no fencing)."""
+        return longest_fence(self.fencing.race_delay, self.fencing.agent_time) if self.fences else None
+
+    @property
+    def least_o2cb_timeouts(self) -> O2cbTimeouts:
+        """The shortest o2cb timeouts under which the longest fence takes
+        down only the lost node; Debian's where no fence runs."""
+        fence = self.longest_fence
+        return DEBIAN if fence is None else least_timeouts(fence)
+
+    @property
+    def o2cb_timeouts(self) -> O2cbTimeouts:
+        """What both nodes run o2cb with: group_data's, else the least."""
+        least = self.least_o2cb_timeouts
+        return O2cbTimeouts(self.o2cb.dead_threshold or least.dead_threshold,
+                            self.o2cb.idle_timeout_ms or least.idle_timeout_ms)
+
     @field_validator("nodes")
     @classmethod
     def _two_nodes(cls, nodes: list[Node]) -> list[Node]:
@@ -138,6 +159,7 @@ class Cluster(Strict):
                     problems.append((("nodes", i, "bmc"), (
                         f"fencing mode 'power' needs {node.name}'s BMC, through which its peer powers it "
                         "off: add \"bmc\": {\"address\": ..., \"username\": ...}")))
+        problems += self._check_o2cb_timeouts()
         for name in ("fence-peer", "unfence-peer", "after-resync-target"):
             if name in self.drbd.handlers:
                 problems.append((("drbd", "handlers", name), (
@@ -177,6 +199,26 @@ class Cluster(Strict):
         if problems:
             raise _invalid(problems)
         return self
+
+    def _check_o2cb_timeouts(self) -> list[tuple[tuple, str]]:
+        fence, least = self.longest_fence, self.least_o2cb_timeouts
+        if fence is None:
+            return []
+        why = (f"when first_node is lost, its peer holds every write for up to {fence} s (DRBD's "
+               f"detection 4 s, fencing.race_delay {self.fencing.race_delay} s, fencing.agent_time "
+               f"{self.fencing.agent_time} s) before its fence lands")
+        problems = []
+        if self.o2cb.dead_threshold is not None and self.o2cb.dead_threshold < least.dead_threshold:
+            problems.append((("o2cb", "dead_threshold"), (
+                f"{self.o2cb.dead_threshold} is too low: {why}, and o2cb fences a node whose own heartbeat "
+                f"write hangs (dead_threshold - 1) x 2 s. Use at least {least.dead_threshold}, or omit it "
+                "(docs/concepts.md, 'Fencing')")))
+        if self.o2cb.idle_timeout_ms is not None and self.o2cb.idle_timeout_ms < least.idle_timeout_ms:
+            problems.append((("o2cb", "idle_timeout_ms"), (
+                f"{self.o2cb.idle_timeout_ms} is too low: {why}, and o2cb's quorum restarts first_node's "
+                f"peer unless the fence lands within about idle_timeout_ms of the loss. Use at least "
+                f"{least.idle_timeout_ms}, or omit it (docs/concepts.md, 'Fencing')")))
+        return problems
 
     def _check_minors_and_ports(self) -> list[tuple[tuple, str]]:
         problems = []

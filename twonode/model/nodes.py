@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import ClassVar, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import InterfaceName, Mac, NodeName, Strict
 
@@ -127,33 +127,38 @@ class Fencing(Strict):
     #: node, `NODE = "password"` (TOML), readable by you only. The
     #: environment variable TWONODE_FENCE_PASSWORDS, if set, names it instead.
     passwords_file: str = Field("~/.config/twonode/bmc-passwords.toml", pattern=r"^[A-Za-z0-9_./~+-]{1,255}$")
+    #: Seconds the peer's fence agent takes at worst to power a node off:
+    #: its login, the "off", and its polls until the BMC reads off (time
+    #: `fence_ipmilan ... -o off` against a running node: a few seconds on a
+    #: real BMC). o2cb's timeouts are derived from it and race_delay
+    #: (docs/concepts.md, "Fencing").
+    agent_time: int = Field(10, ge=1, le=60)
     #: Seconds the node that is not first_node waits before it fences, so
-    #: that when both lose the link at once exactly one survives. It must
-    #: outlast first_node's fence agent, and the whole fence must end soon
-    #: after first_node is lost: DRBD holds every write meanwhile, o2cb's
-    #: heartbeat included, and o2cb's quorum restarts the other node unless
-    #: its heartbeat has called first_node dead first, which it can do only
-    #: 62 s after its I/O resumes. With Debian's o2cb timeouts the fence
-    #: must land within about 34 s of the loss: DRBD's detection (up to 4
-    #: s), this delay and the agent's power-off must add up to less (seen
-    #: on the lab: 34 s lost both nodes, 20 s kept one).
-    race_delay: int = Field(15, ge=5)
-
-    #: Above this, DRBD's detection, race_delay and even a fast agent (a few
-    #: seconds) leave no margin before o2cb's quorum decision.
-    MAX_RACE_DELAY: ClassVar[int] = 22
+    #: that when both lose the link at once exactly one survives: first_node's
+    #: fence must have landed before this one starts, so at least agent_time
+    #: + 5 (the two notice a cut up to DRBD's 3-s ping interval apart). A
+    #: longer delay lengthens the pause of the survivor's writes when
+    #: first_node is lost: o2cb's timeouts grow with it.
+    race_delay: int = Field(15, ge=5, le=120)
 
     @field_validator("race_delay")
     @classmethod
-    def _inside_o2cb_quorum(cls, delay: int) -> int:
-        if delay > cls.MAX_RACE_DELAY:
+    def _outlasts_the_agent(cls, delay: int, info: ValidationInfo) -> int:
+        agent_time = info.data.get("agent_time")
+        if agent_time is None or info.data.get("mode") != "power":  # agent_time refused, or no fencing
+            return delay
+        if delay < agent_time + RACE_MARGIN:
             raise ValueError(
-                f"{delay} s is too long: when first_node is lost, the other node waits this long with "
-                "its I/O, o2cb's heartbeat included, frozen before it fences, and o2cb's quorum restarts "
-                "it unless the fence lands within about 34 s of the loss, so both nodes would go down. "
-                f"Use at most {cls.MAX_RACE_DELAY} s, and keep race_delay plus your agent's power-off "
-                "time under 27 s: a little more than the agent takes (docs/concepts.md, 'Fencing')")
+                f"{delay} s is too short for an agent that takes {agent_time} s (agent_time): when the "
+                "cluster link is cut, first_node's fence must land before the other node's starts, and "
+                f"the two notice the cut up to DRBD's ping interval apart. Use at least "
+                f"{agent_time + RACE_MARGIN} s, or measure the agent and lower agent_time "
+                "(docs/concepts.md, 'Fencing')")
         return delay
+
+
+#: race_delay beyond agent_time: DRBD's ping interval (3 s), and 2 s more.
+RACE_MARGIN = 5
 
 
 class Node(Strict):

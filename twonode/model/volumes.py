@@ -222,3 +222,11 @@ class O2cb(Strict):
     cluster_name: str = Field("ocfs2", pattern=r"^[A-Za-z0-9_]{1,16}$")
     #: TCP port of o2cb's messaging between the nodes.
     port: int = Field(7777, ge=1, le=65535)
+    #: O2CB_HEARTBEAT_THRESHOLD: 2-s heartbeat intervals until a silent
+    #: node is dead. Omitted: the least that fencing's race_delay and
+    #: agent_time allow (docs/concepts.md, "Fencing"); more is refused only
+    #: when too little. Both nodes apply it at o2cb's start.
+    dead_threshold: int | None = Field(None, ge=3, le=301)
+    #: O2CB_IDLE_TIMEOUT_MS: how long o2net keeps a silent connection.
+    #: Omitted: derived like dead_threshold.
+    idle_timeout_ms: int | None = Field(None, ge=5000, le=600000)

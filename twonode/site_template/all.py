@@ -61,9 +61,11 @@ cluster = {
     ],
     # A node that loses its peer powers it off through the peer's BMC before
     # it writes on; the second node waits race_delay seconds first, so that
-    # when both lose the link at once exactly one survives. 15 s outlasts a
-    # real BMC's power-off (about 5 s); at most 22 (docs/concepts.md, "Fencing").
-    "fencing": {"mode": "power", "race_delay": 15},
+    # when both lose the link at once exactly one survives. agent_time is the
+    # longest the agent takes to power a node off: time `fence_redfish ... -o
+    # off` against your BMC. race_delay must outlast it by 5 s. o2cb's
+    # timeouts are derived from both (docs/concepts.md, "Fencing").
+    "fencing": {"mode": "power", "agent_time": 10, "race_delay": 15},
     "volume_group": "vg0",                      # CHANGE: the VG with room for every volume below
     # A NIC of its own, on both nodes, directly or through a switch of its own.
     "cluster_network": {"network": "10.99.0.0/24", "interface": "eth1", "mtu": 1500},

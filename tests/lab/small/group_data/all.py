@@ -17,11 +17,11 @@ cluster = {
          "nics": {"eth1": "52:54:00:00:02:01", "eth2": "52:54:00:00:02:02"}, "bmc": lab_bmc("torchio")},
     ],
     # The lab's BMC passwords: lab/lab.sh writes the file, twonode.lab names it.
-    # race_delay 20: under the lab's TCG emulation fence_redfish takes about
-    # 15 s (start-up and TLS), and the node that waits must still be waiting
-    # when the first node's fence lands, up to DRBD's 3 s ping interval
-    # later (real BMCs: the default, 15). At most 22: see the model.
-    "fencing": {"mode": "power", "race_delay": 20},
+    # agent_time 15: under the lab's TCG emulation fence_redfish takes up to
+    # about 15 s (start-up and TLS); race_delay 20 outlasts it by DRBD's 3-s
+    # ping interval and a margin (real BMCs: the defaults, 10 and 15). o2cb's
+    # timeouts are derived from both (docs/concepts.md, "Fencing").
+    "fencing": {"mode": "power", "agent_time": 15, "race_delay": 20},
     "cluster_network": {"network": "192.168.3.0/24", "interface": "eth1"},
     "replicated_volumes": [
         {"name": "small", "size": "256m", "mount_point": "/vol/small", "fs_type": "mail", "minor": 0, "port": 7790},
