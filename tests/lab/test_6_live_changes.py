@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import SMALL, mount_id, nfs_servers, proc_drbd_states, variant
+from conftest import SMALL, mount_id, nfs_servers, proc_drbd_states, variant, wait_until
 from linkcut import lost, start_writers, stop_writers  # lab/linkcut.py
 import bmc  # lab/bmc.py
 
@@ -358,6 +358,8 @@ def test_new_o2cb_timeouts_wait_until_neither_node_has_a_volume_mounted_then_bot
         assert proc_drbd_states(live.ssh(node, "cat /proc/drbd")) == [
             ("Connected", "Primary/Primary", "UpToDate/UpToDate")]
         assert "/vol/small" in live.ssh(node, "findmnt -n -o TARGET -t ocfs2").split()
-    assert len(nfs_servers(live)) == 1
+    # twonode-nfs, started again by the deploy, takes the lock and serves
+    # on one node a few seconds later.
+    wait_until(lambda: len(nfs_servers(live)) == 1, timeout=120, interval=2)
     again = live.deploy(inventory=inventory)
     assert again.returncode == 0 and again.changed_ops == [], again
