@@ -58,7 +58,6 @@ class O2cbStatus(JsonDataclass):
                              for n in sorted(nodes, key=lambda n: n.number or 0))
         return f"o2cb runs with nodes {show(self.registered)}; group_data gives {show(wanted)}"
 
-
     def live_timeouts_differ(self, cluster: str, dead_threshold: int, idle_timeout_ms: int) -> str | None:
         """How the running cluster's timeouts differ from those given, or
         None: the same, or not running (then the defaults file may change)."""
