@@ -69,14 +69,15 @@ wanted = c.o2cb_timeouts
 timeouts_differ = o2cb.live_timeouts_differ(c.o2cb.cluster_name, wanted.dead_threshold, wanted.idle_timeout_ms)
 mounted_on = tuple(n.name for n in c.nodes if presence_of(n.name) is not Presence.ACTIVE or any(
     vol.mount_point in fact(LinuxMounts, on=host_of(n.name)) for vol in c.replicated_volumes))
+keep_running = bool(timeouts_differ) and bool(mounted_on)
 restart_for_timeouts = bool(timeouts_differ) and not mounted_on
-if timeouts_differ and mounted_on:
+if keep_running:
     logger.warning(
         f"{host.name}: {timeouts_differ}. They change only with o2cb offline on both nodes: stop what "
         f"uses the OCFS2 volumes (VMs, NFS), unmount them on both nodes (mounted or not checked on: "
         f"{', '.join(mounted_on)}) and run the deploy again; it restarts o2cb with the new timeouts and "
         "mounts again (docs/operations.md, 'Change the o2cb timeouts'). Until then they stay as they are.")
-applied = (o2cb.live_dead_threshold, o2cb.live_idle_timeout_ms) if timeouts_differ and not restart_for_timeouts \
+applied = (o2cb.live_dead_threshold, o2cb.live_idle_timeout_ms) if keep_running \
     else (wanted.dead_threshold, wanted.idle_timeout_ms)
 # What `dpkg-reconfigure ocfs2-tools` answering "yes" would write, with the timeouts.
 for name, value in host.loop((("O2CB_ENABLED", "true"), ("O2CB_BOOTCLUSTER", c.o2cb.cluster_name),

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import NodeName, Strict, _duplicates, _invalid, is_under
 from .nodes import ClusterNetwork, Fencing, Node
-from .o2cb_timing import DEBIAN, O2cbTimeouts, least_timeouts, longest_fence
+from .o2cb_timing import DEBIAN, DRBD_DETECTION, O2cbTimeouts, least_timeouts, longest_fence
 from .services import Libvirt, Monitoring, Nfs, VirtNetwork
 from .volumes import Drbd, LocalVolume, O2cb, ReplicatedVolume
 
@@ -205,7 +205,7 @@ class Cluster(Strict):
         if fence is None:
             return []
         why = (f"when first_node is lost, its peer holds every write for up to {fence} s (DRBD's "
-               f"detection 4 s, fencing.race_delay {self.fencing.race_delay} s, fencing.agent_time "
+               f"detection {DRBD_DETECTION} s, fencing.race_delay {self.fencing.race_delay} s, fencing.agent_time "
                f"{self.fencing.agent_time} s) before its fence lands")
         problems = []
         if self.o2cb.dead_threshold is not None and self.o2cb.dead_threshold < least.dead_threshold:

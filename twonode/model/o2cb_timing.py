@@ -36,11 +36,6 @@ DRBD_DETECTION = 4
 HEARTBEAT_INTERVAL = 2
 #: Seconds kept free beyond the longest fence, on each of o2cb's clocks.
 MARGIN = 10
-#: Debian's /etc/default/o2cb, kept where no fence runs (fencing "none").
-DEBIAN_DEAD_THRESHOLD = 31
-DEBIAN_IDLE_TIMEOUT_MS = 30000
-#: o2cb's keepalive, which the idle timeout must exceed (Debian's, kept).
-KEEPALIVE_DELAY_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,8 @@ class O2cbTimeouts:
         return self.dead_threshold * HEARTBEAT_INTERVAL
 
 
-DEBIAN = O2cbTimeouts(DEBIAN_DEAD_THRESHOLD, DEBIAN_IDLE_TIMEOUT_MS)
+#: Debian's /etc/default/o2cb, kept where no fence runs (fencing "none").
+DEBIAN = O2cbTimeouts(dead_threshold=31, idle_timeout_ms=30000)
 
 
 def longest_fence(race_delay: int, agent_time: int) -> int:
