@@ -113,10 +113,17 @@ def lanes() -> dict[str, list[str]]:
     return paths
 
 
-def stream(name: str, process: subprocess.Popen, width: int, failures: list[str], mode: str = "w") -> None:
+#: The heading of the table of module times that tests/lab/conftest.py prints.
+TIMES = " lab module times"
+
+
+def stream(name: str, process: subprocess.Popen, width: int, failures: list[str], mode: str = "w",
+           times: list[str] | None = None) -> None:
     """Copies a lab's output to ours (prefixed) and to its log; keeps the
-    lines of pytest's short summary (``-rfE``) that name a failed test."""
+    lines of pytest's short summary (``-rfE``) that name a failed test, and
+    those of its table of module times (``times``)."""
     assert process.stdout is not None
+    in_times = False
     with open(LOGS / f"{name}.log", mode) as log:
         for line in process.stdout:
             log.write(line)
@@ -125,6 +132,10 @@ def stream(name: str, process: subprocess.Popen, width: int, failures: list[str]
             sys.stdout.flush()
             if line.startswith(("FAILED ", "ERROR ")):
                 failures.append(line.rstrip("\n"))
+            if line.startswith("="):
+                in_times = TIMES in line
+            elif in_times and times is not None:
+                times.append(line.rstrip("\n"))
 
 
 def module_of(failure: str) -> str:
@@ -201,6 +212,8 @@ def main() -> int:
     retried: dict[str, list[str]] = {}
     #: Each lab's own time, from its start (after the lab it waits for) to its guests' stop.
     seconds: dict[str, float] = {}
+    #: Each lab's module times, wall and its guests' CPU (repeated at the end).
+    times: dict[str, list[str]] = {name: [] for name in commands}
 
     def run(lane: Lane) -> None:
         argv, lane_env = commands[lane.name]
@@ -214,7 +227,7 @@ def main() -> int:
         try:
             process = subprocess.Popen(argv, cwd=ROOT, env=lane_env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True, bufsize=1)
-            stream(lane.name, process, width, failures[lane.name])
+            stream(lane.name, process, width, failures[lane.name], times=times[lane.name])
             codes[lane.name] = process.wait()
             # A guest's kernel that met an emulator fault (lab/consoles.py)
             # says nothing about twonode: its modules run once more, from
@@ -267,6 +280,11 @@ def main() -> int:
     print(f"\nlab suite: {time.monotonic() - t0:.0f} s in all (unit tests included); "
           + ", ".join(f"{name} {seconds.get(name, 0):.0f} s {'passed' if code == 0 else f'FAILED (exit {code})'}"
                       for name, code in codes.items()))
+    # Where the CPU went: the suite is CPU-bound, so a module's guest CPU
+    # is what it costs the others (lab/guestcpu.py).
+    for name, lines in times.items():
+        for line in lines:
+            print(f"{name:<{width}} | {line}")
     for name, modules in retried.items():
         print(f"{name}: RETRIED once after an emulator fault in a guest's kernel: {'; '.join(modules)}"
               f" ({LOGS.name}/{name}.log has both runs)")

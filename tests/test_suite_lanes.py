@@ -86,3 +86,19 @@ def test_no_retry_for_a_fault_without_the_emulators_mark_or_beside_another_failu
     # A product failure in another module of the lab: no retry hides it.
     assert suite.retry_after_emulator_faults([FAILED_4, FAILED_7], emulated) == []
     assert suite.retry_after_emulator_faults([FAILED_7], tmp_path / "none.jsonl") == []
+
+
+def test_a_labs_module_times_are_kept_for_the_end(tmp_path, monkeypatch):
+    # tests/lab/conftest.py's table, between pytest's section rules.
+    output = ("tests/lab/test_3_split_brain.py::test_a PASSED\n"
+              "================== lab module times (wall; host CPU of the lab's guests) ==================\n"
+              "test_3_split_brain                  243 s     301 CPU-s\n"
+              "all lab modules                     243 s     301 CPU-s\n"
+              "======================== 1 passed in 250.00s (0:04:10) =========================\n")
+    monkeypatch.setattr(suite, "LOGS", tmp_path)
+    process = suite.subprocess.Popen(["printf", "%s", output], stdout=suite.subprocess.PIPE, text=True)
+    times: list[str] = []
+    suite.stream("lab-c", process, 5, [], times=times)
+    process.wait()
+    assert times == ["test_3_split_brain                  243 s     301 CPU-s",
+                     "all lab modules                     243 s     301 CPU-s"]

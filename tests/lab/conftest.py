@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "lab"))
 
 import checkpoints  # noqa: E402  (lab/checkpoints.py)
 import consoles  # noqa: E402  (lab/consoles.py)
+import guestcpu  # noqa: E402  (lab/guestcpu.py)
 from checkpoints import SMALL, proc_drbd_states  # noqa: E402,F401  (used by the modules)
 
 #: A scenario that runs on demand only (TWONODE_FULL=1): CI's time does not hold it.
@@ -67,8 +68,18 @@ _module_started: dict[str, float] = {}
 _module_seconds: dict[str, float] = {}
 
 
+#: The lab's guest CPU per module (lab/guestcpu.py): from the first lab test on.
+_guest_cpu: guestcpu.GuestCpu | None = None
+
+
 def pytest_runtest_setup(item):
+    global _guest_cpu
     _module_started.setdefault(item.module.__name__, time.monotonic())
+    if item.get_closest_marker("lab") is not None:
+        if _guest_cpu is None:
+            _guest_cpu = guestcpu.GuestCpu(run_dir(), checkpoints.NODES)
+            _guest_cpu.start()
+        _guest_cpu.module = item.module.__name__
     if item.module.__name__ in _faulted_modules:
         pytest.skip("a guest's kernel faulted earlier in this module (see that test's report)")
 
@@ -94,10 +105,17 @@ def pytest_terminal_summary(terminalreporter):
     lab_modules = {m: s for m, s in _module_seconds.items() if m.startswith("test_") and m[5].isdigit()}
     if not lab_modules:
         return
-    terminalreporter.section("lab module times")
+    # Beside each module's wall time, its guests' CPU: the suite is
+    # CPU-bound, so that is what a module costs the others.
+    cpu: dict[str, float] = {}
+    if _guest_cpu is not None:
+        _guest_cpu.stop()
+        cpu = _guest_cpu.seconds
+    terminalreporter.section("lab module times (wall; host CPU of the lab's guests)")
     for module, seconds in lab_modules.items():
-        terminalreporter.write_line(f"{module:<32} {seconds:6.0f} s")
-    terminalreporter.write_line(f"{'all lab modules':<32} {sum(lab_modules.values()):6.0f} s")
+        terminalreporter.write_line(f"{module:<32} {seconds:6.0f} s {cpu.get(module, 0):7.0f} CPU-s")
+    terminalreporter.write_line(f"{'all lab modules':<32} {sum(lab_modules.values()):6.0f} s "
+                                f"{sum(cpu.get(m, 0) for m in lab_modules):7.0f} CPU-s")
 
 
 # --- What the guests said, on failure.
