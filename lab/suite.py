@@ -80,7 +80,10 @@ LANES = (
     # still be inside o2cb's dead threshold when the fence lands; early, beside
     # lab b's package installation and lab c's deploys, it was not.
     Lane("lab", "", ("test_2_alone_then_join", "test_9_vms", "test_10_replace_node", "test_4_reboot")),
-    Lane("lab-b", "b", ("test_1_bringup",), nice=5, test_timeout=3600),
+    # test_timeout: the bare bring-up's deploy, at nice 5 beside the other
+    # labs, took 2878 s on a machine that ran the whole suite in 59 min; a
+    # hang guard, not a measure: CI's own 90 minutes are the limit.
+    Lane("lab-b", "b", ("test_1_bringup",), nice=5, test_timeout=4800),
     # converged-small built here first; test_5 runs with TWONODE_FULL=1 only.
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes", "test_12_nfs",
                         "test_7_fencing", "test_8_bmc_unreachable", "test_11_integrity")),
@@ -93,7 +96,7 @@ LANES = (
     # beside the first either).
     # With TWONODE_FULL=1 only: measured on a fresh clone, the suite with it
     # took the machine's two cores for over 90 minutes (docs/benchmarks.md).
-    Lane("lab-d", "d", ("test_1_bringup",), nice=5, test_timeout=3600, release="bookworm", after="lab-c",
+    Lane("lab-d", "d", ("test_1_bringup",), nice=5, test_timeout=4800, release="bookworm", after="lab-c",
          full_only=True),
 )
 

@@ -263,7 +263,18 @@ def test_a_bmc_that_does_not_answer_is_failed(node):
     (node / "bmc-down").touch()
     assert run(node, "check", "--running") == 1
     assert checked(node)[1:] == ["failed", "0"]
-    assert "did not answer fence_fake status" in (node / "log").read_text()
+    log = (node / "log").read_text()
+    assert "did not answer fence_fake status: " in log and "(asked 3 times)" in log, log
+    assert calls(node) == ["status"] * 3
+
+
+def test_one_failed_answer_is_asked_again(node):
+    # The BMC did not answer once (busy, a lost packet): the next answer counts.
+    agent = node / "agents/fence_fake"
+    agent.write_text(agent.read_text().replace(
+        '[ -e "$WORK/bmc-down" ] && exit 1', '[ -e "$WORK/failed-once" ] || { touch "$WORK/failed-once"; exit 1; }'))
+    assert run(node, "check", "--running") == 0
+    assert calls(node) == ["status", "status"] and checked(node)[1] == "on"
 
 
 def test_an_agent_slower_than_agent_time_fails_the_check(node):
@@ -278,7 +289,7 @@ def test_an_agent_slower_than_agent_time_fails_the_check(node):
     # Asked three times: each answer was slow.
     assert calls(node) == ["status"] * 3
     log = (node / "log").read_text()
-    assert "-p daemon.crit" in log and "more than agent_time (1 s)" in log, log
+    assert "-p daemon.crit" in log and "more than agent_time (1 s) to answer fence_fake status, 3 times" in log, log
     # The same agent within agent_time passes.
     conf.write_text(conf.read_text().replace("agent_time=1", "agent_time=10"))
     assert run(node, "check", "--running") == 0 and checked(node)[1] == "on"
