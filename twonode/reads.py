@@ -180,7 +180,8 @@ def libvirt(c: Cluster) -> tuple:
             key(NetworkInterfaces),
             *path_reads(*(pool.target for pool in lv.pools), *(network_xml(net.name) for net in lv.networks),
                         AUTHORIZED_KEYS, *migration.NODE_FILES, QEMU_HOOK, LEASE_HOLDER, LEASES_CONF,
-                        PRIVATE_LINK_HOOK, PRIVATE_LINK_CONF, LIBVIRT_GUESTS_DEFAULTS))
+                        PRIVATE_LINK_HOOK, PRIVATE_LINK_HOOK.rsplit("/", 1)[0], PRIVATE_LINK_CONF,
+                        LIBVIRT_GUESTS_DEFAULTS))
 
 
 def vms(c: Cluster) -> tuple:
