@@ -137,7 +137,7 @@ def stream(name: str, process: subprocess.Popen, width: int, failures: list[str]
                 failures.append(line.rstrip("\n"))
             if line.startswith("="):
                 in_times = TIMES in line
-            elif in_times and times is not None:
+            elif in_times and times is not None and line.strip():
                 times.append(line.rstrip("\n"))
 
 

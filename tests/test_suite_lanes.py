@@ -92,6 +92,7 @@ def test_a_labs_module_times_are_kept_for_the_end(tmp_path, monkeypatch):
     # tests/lab/conftest.py's table, between pytest's section rules.
     output = ("tests/lab/test_3_split_brain.py::test_a PASSED\n"
               "================== lab module times (wall; host CPU of the lab's guests) ==================\n"
+              "\n"
               "test_3_split_brain                  243 s     301 CPU-s\n"
               "all lab modules                     243 s     301 CPU-s\n"
               "======================== 1 passed in 250.00s (0:04:10) =========================\n")
