@@ -45,17 +45,22 @@ def test_the_bare_bring_up_runs_alone_at_low_priority_and_the_labs_are_distinct(
     assert len({lane.instance for lane in suite.LANES}) == len(suite.LANES)
 
 
+def stream_of_lab_c(output: str, logs, monkeypatch, failures: list[str], **kwargs) -> None:
+    """suite.stream() over ``output``, as lab c's pytest would print it."""
+    monkeypatch.setattr(suite, "LOGS", logs)
+    process = suite.subprocess.Popen(["printf", "%s", output], stdout=suite.subprocess.PIPE, text=True)
+    suite.stream("lab-c", process, 5, failures, **kwargs)
+    process.wait()
+
+
 def test_a_labs_failed_tests_are_kept_for_the_end_and_its_output_logged(tmp_path, monkeypatch, capsys):
     # pytest's own short summary, as a failing lab prints it (-rfE).
     output = ("tests/lab/test_3_split_brain.py::test_a PASSED\n"
               "=========================== short test summary info ============================\n"
               "FAILED tests/lab/test_3_split_brain.py::test_b - AssertionError: no resync\n"
               "ERROR tests/lab/test_5_interrupted.py::test_c - TimeoutError\n")
-    monkeypatch.setattr(suite, "LOGS", tmp_path)
-    process = suite.subprocess.Popen(["printf", "%s", output], stdout=suite.subprocess.PIPE, text=True)
     failures: list[str] = []
-    suite.stream("lab-c", process, 5, failures)
-    process.wait()
+    stream_of_lab_c(output, tmp_path, monkeypatch, failures)
     assert failures == ["FAILED tests/lab/test_3_split_brain.py::test_b - AssertionError: no resync",
                         "ERROR tests/lab/test_5_interrupted.py::test_c - TimeoutError"]
     assert (tmp_path / "lab-c.log").read_text() == output
@@ -96,10 +101,7 @@ def test_a_labs_module_times_are_kept_for_the_end(tmp_path, monkeypatch):
               "test_3_split_brain                  243 s     301 CPU-s\n"
               "all lab modules                     243 s     301 CPU-s\n"
               "======================== 1 passed in 250.00s (0:04:10) =========================\n")
-    monkeypatch.setattr(suite, "LOGS", tmp_path)
-    process = suite.subprocess.Popen(["printf", "%s", output], stdout=suite.subprocess.PIPE, text=True)
     times: list[str] = []
-    suite.stream("lab-c", process, 5, [], times=times)
-    process.wait()
+    stream_of_lab_c(output, tmp_path, monkeypatch, [], times=times)
     assert times == ["test_3_split_brain                  243 s     301 CPU-s",
                      "all lab modules                     243 s     301 CPU-s"]
