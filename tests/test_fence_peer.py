@@ -277,34 +277,23 @@ def test_one_failed_answer_is_asked_again(node):
     assert calls(node) == ["status", "status"] and checked(node)[1] == "on"
 
 
-def test_an_agent_slower_than_agent_time_fails_the_check(node):
+def test_an_agent_slower_than_agent_time_is_warned_about_and_its_answer_stands(node):
     # Its status alone takes longer than the fence it would have to land in
-    # agent_time: the check fails (the deploy stops), saying why.
+    # agent_time: a warning that says why; the answer (on) is the check's.
     conf = node / "fence/handler.conf"
     conf.write_text(conf.read_text().replace("agent_time=10", "agent_time=1"))
     agent = node / "agents/fence_fake"
     agent.write_text(agent.read_text().replace("action=$(echo", "sleep 3\naction=$(echo"))
-    assert run(node, "check", "--running") == 1
-    assert checked(node)[1] == "failed"
-    # Asked three times: each answer was slow.
-    assert calls(node) == ["status"] * 3
+    assert run(node, "check", "--running") == 0
+    assert checked(node)[1] == "on" and calls(node) == ["status"]
     log = (node / "log").read_text()
-    assert "-p daemon.crit" in log and "more than agent_time (1 s) to answer fence_fake status, 3 times" in log, log
-    # The same agent within agent_time passes.
+    assert "-p daemon.warning" in log and "to answer fence_fake status, more than agent_time (1 s)" in log, log
+    assert "daemon.crit" not in log, log
+    # Within agent_time: no warning.
+    (node / "log").unlink()
     conf.write_text(conf.read_text().replace("agent_time=1", "agent_time=10"))
     assert run(node, "check", "--running") == 0 and checked(node)[1] == "on"
-
-
-def test_one_slow_answer_is_asked_again(node):
-    # The node was busy for one answer (a deploy installing packages): the
-    # agent's own time is its fastest answer, within agent_time.
-    conf = node / "fence/handler.conf"
-    conf.write_text(conf.read_text().replace("agent_time=10", "agent_time=1"))
-    agent = node / "agents/fence_fake"
-    agent.write_text(agent.read_text().replace(
-        "action=$(echo", '[ -e "$WORK/was-slow" ] || { touch "$WORK/was-slow"; sleep 3; }\naction=$(echo'))
-    assert run(node, "check", "--running") == 0
-    assert calls(node) == ["status", "status"] and checked(node)[1] == "on"
+    assert "agent_time" not in (node / "log").read_text()
 
 
 def test_the_first_check_reads_the_new_settings_only(node):

@@ -55,6 +55,7 @@ background() { ( exec 9>&- >/dev/null 2>&1 </dev/null; "$@" ) & }
 keep() { logger "$@" 2>/dev/null; background timeout 5 journalctl --sync; }
 say() { keep -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 alarm() { keep -p daemon.crit -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
+warn() { keep -p daemon.warning -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
 agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
     # A pinned certificate (bmc.ca_file): fence_redfish's HTTPS library
@@ -85,15 +86,10 @@ fi
 # settings, runs before any are in place.
 . "$dir/handler.conf"
 if [ $mode = check ]; then
-    # A power-off is a status and more (the "off", then status polls until
-    # the BMC reads off): an agent whose status alone takes longer than
-    # agent_time cannot land a fence in the time that race_delay and o2cb
-    # were sized for (docs/concepts.md, "Fencing"). Asked up to three times:
-    # one slow or failed answer is a node or a BMC busy at that moment (a
-    # deploy installing packages under load); three are the agent, the
-    # BMC or the settings. What is measured is the agent's own time, its
-    # fastest answer.
-    slow=no tries=0
+    # Asked up to three times while it fails, 2 s apart: one failed answer
+    # is a BMC or a node busy at that moment; three are the BMC, the agent
+    # or the settings.
+    tries=0
     while :; do
         started=$(date +%s)
         agent_do status >/dev/null
@@ -104,15 +100,21 @@ if [ $mode = check ]; then
         esac
         took=$(( $(date +%s) - started ))
         tries=$((tries + 1))
-        if [ "$result" != failed ] && [ "$took" -le "${agent_time:-60}" ]; then
-            slow=no
-            break
-        fi
-        if [ "$result" = failed ]; then slow=no; else slow=yes; fi
-        [ $tries -lt 3 ] || break
+        [ "$result" = failed ] && [ $tries -lt 3 ] || break
         sleep 2
     done
-    [ $slow = no ] || result=failed
+    # A power-off is a status and more (the "off", then status polls until
+    # the BMC reads off): an agent whose status alone takes longer than
+    # agent_time may not land a fence in the time that race_delay and o2cb
+    # were sized for (docs/concepts.md, "Fencing"). A warning, not a
+    # failure: the answer is right, and what is at stake is the survivor's
+    # availability (o2cb would restart it too while a late fence lands), not
+    # data, since the fence still comes before any write. And one answer
+    # cannot tell a slow agent from a node starved of CPU at that moment (a
+    # deploy installing packages, an emulated lab beside busy ones).
+    if [ "$result" != failed ] && [ "$took" -gt "${agent_time:-60}" ]; then
+        warn "$peer's BMC took $took s to answer $agent status, more than agent_time ($agent_time s): if that is its usual time, a fence would land later than o2cb's timeouts allow, and o2cb would restart this node too. Time the agent on an idle node and set fencing.agent_time (and race_delay) to fit"
+    fi
     now=$(date +%s)
     last_on=0
     read -r _ _ last_on 2>/dev/null < "$checked" || last_on=0
@@ -129,11 +131,7 @@ if [ $mode = check ]; then
                  say "$peer's BMC says $peer is off ($agent status), and this node is not connected to it"
              fi
              exit 2 ;;
-        *) if [ $slow = yes ]; then
-               alarm "$peer's BMC took more than agent_time ($agent_time s) to answer $agent status, $tries times in a row (the last in $took s): a fence would take longer still, and o2cb would take this node down while it waits. Time the agent and set fencing.agent_time (and race_delay) to fit"
-               exit 1
-           fi
-           alarm "$peer's BMC did not answer $agent status: unreachable, wrong password${ca_sha256:+, a certificate that bmc-ca.pem does not vouch for} or wrong system? A fence of $peer would fail (asked $tries times)"
+        *) alarm "$peer's BMC did not answer $agent status: unreachable, wrong password${ca_sha256:+, a certificate that bmc-ca.pem does not vouch for} or wrong system? A fence of $peer would fail (asked $tries times)"
            exit 1 ;;
     esac
 fi
