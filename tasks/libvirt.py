@@ -125,7 +125,7 @@ for net in host.loop(lv.networks):
 
 if carrier is not None:
     link, bridge = paths.private_link(c.nfs.vxlan_id), carrier.bridge
-    directory(name=f"{AREA}: {paths.PRIVATE_LINK_HOOK.rsplit('/', 1)[0]}", path=paths.PRIVATE_LINK_HOOK.rsplit("/", 1)[0])
+    directory(name=f"{AREA}: {paths.PRIVATE_LINK_HOOK_DIR}", path=paths.PRIVATE_LINK_HOOK_DIR)
     link_hook_was_there = path_state(paths.PRIVATE_LINK_HOOK) is not None
     link_hook = put(name=f"{AREA}: network hook (the private network across the nodes)",
                     src="libvirt/private-link.sh", dest=paths.PRIVATE_LINK_HOOK, mode="755")

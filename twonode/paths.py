@@ -142,7 +142,8 @@ QEMU_CONF = "/etc/libvirt/qemu.conf"
 LIBVIRT_GUESTS_DEFAULTS = "/etc/default/libvirt-guests"
 #: NFS mode single: the VXLAN that joins the private bridges
 #: (templates/libvirt/private-link.sh), a network hook beside the admin's.
-PRIVATE_LINK_HOOK = "/etc/libvirt/hooks/network.d/twonode-private-link"
+PRIVATE_LINK_HOOK_DIR = "/etc/libvirt/hooks/network.d"
+PRIVATE_LINK_HOOK = f"{PRIVATE_LINK_HOOK_DIR}/twonode-private-link"
 PRIVATE_LINK_CONF = "/etc/twonode/private-link.conf"
 
 
