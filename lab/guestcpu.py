@@ -55,22 +55,25 @@ class GuestCpu:
                 pass
         return pids
 
-    def sample(self) -> None:
+    def _read(self, module: str | None) -> None:
+        """What each guest used since its last reading, counted to ``module``
+        (to nobody: None)."""
         for pid in self._pids():
             ticks = cpu_ticks(pid, self.proc)
             if ticks is None:
                 continue
             used = ticks - self._last.get(pid, 0)
             self._last[pid] = ticks
-            if self.module is not None and used > 0:
-                self.seconds[self.module] = self.seconds.get(self.module, 0.0) + used / TICKS
+            if module is not None and used > 0:
+                self.seconds[module] = self.seconds.get(module, 0.0) + used / TICKS
+
+    def sample(self) -> None:
+        self._read(self.module)
 
     def start(self, interval: float = 2.0) -> None:
         """Reads every ``interval`` seconds from now on; what the guests
         already running used before counts to nobody."""
-        module, self.module = self.module, None
-        self.sample()
-        self.module = module
+        self._read(None)
 
         def loop() -> None:
             while not self._stop.wait(interval):

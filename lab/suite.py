@@ -81,8 +81,9 @@ LANES = (
     # lab b's package installation and lab c's deploys, it was not.
     Lane("lab", "", ("test_2_alone_then_join", "test_9_vms", "test_10_replace_node", "test_4_reboot")),
     # test_timeout: the bare bring-up's deploy, at nice 5 beside the other
-    # labs, took 2878 s on a machine that ran the whole suite in 59 min; a
-    # hang guard, not a measure: CI's own 90 minutes are the limit.
+    # labs, takes 2900 to 3000 s here (docs/benchmarks.md), and CI's machine
+    # may be slower; a hang guard, not a measure: CI's own 90 minutes are
+    # the limit.
     Lane("lab-b", "b", ("test_1_bringup",), nice=5, test_timeout=4800),
     # converged-small built here first; test_5 runs with TWONODE_FULL=1 only.
     Lane("lab-c", "c", ("test_3_split_brain", "test_5_interrupted", "test_6_live_changes", "test_12_nfs",
