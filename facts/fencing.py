@@ -16,7 +16,8 @@ class FenceCheck:
 
     #: When it was asked (epoch seconds).
     at: int
-    #: "on", "off" or "failed" (no answer, a refused login, an agent error).
+    #: "on", "off", "failed" (no answer, a refused login, an agent error) or
+    #: "not-peer" (the BMC answered for a system whose UUID is not the peer's).
     result: str
     #: When it last answered "on" (epoch seconds; 0: never).
     last_on: int
@@ -24,7 +25,8 @@ class FenceCheck:
     @property
     def proves_fencing(self) -> bool:
         """The BMC answered, took the password, and names a system that is
-        on: a fence through it would power the peer off."""
+        on (and, where it reports one, has the peer's UUID): a fence through
+        it would power the peer off."""
         return self.result == "on"
 
 
@@ -34,7 +36,7 @@ def parse_fence_check(lines) -> FenceCheck | None:
     for line in lines or ():
         fields = line.split()
         if len(fields) == 3 and fields[0].isdigit() and fields[2].isdigit() \
-                and fields[1] in ("on", "off", "failed"):
+                and fields[1] in ("on", "off", "failed", "not-peer"):
             return FenceCheck(int(fields[0]), fields[1], int(fields[2]))
     return None
 

@@ -5,6 +5,7 @@
     python3 lab/bmc.py credentials SECRETS      # the user and password, for the tests
     python3 lab/bmc.py certificate SECRETS      # the path of its certificate (made once)
     python3 lab/bmc.py relay PORT            # stdin/stdout <-> 127.0.0.1:PORT (guestfwd's cmd:)
+    python3 lab/bmc.py uuid NODE             # the machine UUID of NODE (QEMU's -uuid)
 
 Real servers are fenced through their BMC; the lab's guests are QEMU
 processes, so this service powers them off and on with ``lab/lab.sh kill``
@@ -19,7 +20,10 @@ What fence_redfish (fence-agents 4.12) asks, and what it gets here:
 * ``GET /redfish/v1/Systems`` → one member per guest, and a ``spare``
   that is always off (what a wrong ``systems_uri`` may name);
 * ``GET /redfish/v1/Systems/NODE`` → ``PowerState`` (On/Off, from the
-  QEMU pid) and the ``#ComputerSystem.Reset`` action's target;
+  QEMU pid), the ``#ComputerSystem.Reset`` action's target, and the
+  system's ``UUID``: the one QEMU gives the guest's SMBIOS (lab/lab.sh
+  ``-uuid``), which the guest reads as /sys/class/dmi/id/product_uuid, as
+  a real BMC reports its own machine's (twonode's fence check compares them);
 * ``POST .../Actions/ComputerSystem.Reset`` with ``ResetType`` ForceOff,
   On or ForceRestart.
 
@@ -43,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -108,6 +113,13 @@ def certificate(where: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def system_uuid(node: str) -> str:
+    """The machine UUID of ``node``: the same in every lab, because a
+    checkpoint made in one lab is restored in the others with the UUID its
+    guest read at boot."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://twonode.invalid/lab/{node}"))
+
+
 def power_state(node: str) -> str:
     result = subprocess.run([str(LAB), "running", node], capture_output=True, text=True)
     return "On" if result.returncode == 0 else "Off"
@@ -116,7 +128,8 @@ def power_state(node: str) -> str:
 def system(node: str) -> dict:
     uri = f"{ROOT}/Systems/{node}"
     return {
-        "@odata.id": uri, "Id": node, "Name": node, "PowerState": "Off" if node == SPARE else power_state(node),
+        "@odata.id": uri, "Id": node, "Name": node, "UUID": system_uuid(node),
+        "PowerState": "Off" if node == SPARE else power_state(node),
         "Actions": {"#ComputerSystem.Reset": {
             "target": f"{uri}/Actions/ComputerSystem.Reset",
             "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart"]}},
@@ -225,6 +238,8 @@ if __name__ == "__main__":
         serve(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     elif len(sys.argv) == 3 and sys.argv[1] == "relay":
         relay(int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "uuid":
+        print(system_uuid(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "credentials":
         print(*credentials(Path(sys.argv[2])))
     elif len(sys.argv) == 3 and sys.argv[1] == "certificate":

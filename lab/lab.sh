@@ -300,7 +300,10 @@ start_node() {
     nics+=(-netdev "socket,id=n$l,udp=127.0.0.1:$(link_port "$peer" $l),localaddr=127.0.0.1:$(link_port "$n" $l)"
            -device "virtio-net-pci,netdev=n$l,mac=$(mac "$n" $l)")
   done
+  # -uuid: the machine's identity in its SMBIOS (the guest's
+  # /sys/class/dmi/id/product_uuid), which the lab's BMC reports for it.
   qemu-system-x86_64 -name "twonode$SUFFIX-$n" -accel tcg,thread=single -cpu max -smp 1 -m 1536 \
+    -uuid "$(python3 "$HERE/bmc.py" uuid "$n")" \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
     -nodefaults -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=$n cryptomgr.notests" \
     -drive "file=$RUN/$n.qcow2,if=virtio,format=qcow2" \

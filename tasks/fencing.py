@@ -22,10 +22,12 @@ from pyinfra.operations import files, server
 
 from twonode import fencing, paths, reads
 from twonode.area import daemon_reload, open_area
-from twonode.context import DeployStopped, presence_of, this_node
+from twonode.context import DeployStopped, host_of, presence_of, this_node
 from twonode.ops import directory, put, secret_is_current, service, template_is_current, upload_secret
-from twonode.snapshot import fact, first_time
+from twonode.reads import file_lines
+from twonode.snapshot import fact, first_time, prefetch
 from facts.fencing import FenceChecked
+from facts.identity import NodeIdentity
 from twonode.sides import Presence
 
 AREA = "fencing"
@@ -43,10 +45,21 @@ if first_time(("fencing", host.name)):
             ca = fencing.read_ca(peer.bmc, peer.name)
         except fencing.FencingError as error:
             raise DeployStopped(f"{error}. Nothing was changed.") from None
+        # The peer's machine UUID, which its BMC must report for the system
+        # it fences; the one recorded before while the peer cannot be read.
+        peer_host = host_of(peer.name) if presence_of(peer.name) is Presence.ACTIVE else None
+        if peer_host is not None:
+            prefetch(*reads.fencing(c), on=peer_host)
+        peer_uuid = fencing.peer_uuid(
+            mine=fact(NodeIdentity).machine_uuid,
+            peers=fact(NodeIdentity, on=peer_host).machine_uuid if peer_host is not None else None,
+            recorded=file_lines(paths.FENCE_CONF))
         conf = {"peer": peer.name, "agent": peer.bmc.agent, "delay": fencing.race_delay(c, me.name),
-                "agent_time": c.fencing.agent_time, "ca_sha256": fencing.ca_digest(ca)}
+                "agent_time": c.fencing.agent_time, "ca_sha256": fencing.ca_digest(ca), "peer_uuid": peer_uuid}
         options = fencing.agent_options(peer.bmc, passwords[peer.name])
         put(name=f"{AREA}: fence-peer handler", src="drbd/fence-peer.sh", dest=paths.FENCE_PEER, mode="755")
+        put(name=f"{AREA}: the BMC's system UUID reader", src="drbd/bmc-system-uuid.py",
+            dest=paths.BMC_SYSTEM_UUID, mode="755")
         directory(name=f"{AREA}: {paths.FENCE_DIR} (root only)", path=paths.FENCE_DIR, mode="700")
         settings_current = template_is_current("drbd/fence-handler.conf.j2", paths.FENCE_CONF, **conf) \
             and secret_is_current(paths.FENCE_OPTIONS, options)

@@ -235,8 +235,10 @@ def test_fact_values_print_as_json_in_pyinfra_cli(name):
     from pyinfra_cli.util import json_encode
 
     # Debian 13's capture: every fact of the converged lab (12's has no
-    # NodeOsRelease); the NFS server's, of the small cluster where fiori serves.
-    value = converged("fiori", name, {"NfsServer": "nfs-single"}.get(name, "converged-trixie"))
+    # NodeOsRelease); the NFS server's, of the small cluster where fiori
+    # serves; the node's identity, of the small cluster's checkpoint.
+    value = converged("fiori", name, {"NfsServer": "nfs-single", "NodeIdentity": "converged-small-trixie"}.get(
+        name, "converged-trixie"))
     assert value != cls_default(name)
     assert json.loads(json.dumps(value, default=json_encode))
 

@@ -80,7 +80,7 @@ def run(work: Path, *args: str, stderr: list[str] | None = None) -> int:
            "DRBD_RESOURCE": "drbd_small", "TWONODE_FENCE_DIR": str(work / "fence"),
            "TWONODE_FENCE_CHECKED": str(work / "state/fence-check"), "TWONODE_PROC_DRBD": str(work / "proc-drbd"),
            "TWONODE_RUN_DIR": str(work / "run"), "TWONODE_AGENT_DIR": str(work / "agents"),
-           "TWONODE_UPTIME": str(work / "uptime"),
+           "TWONODE_UPTIME": str(work / "uptime"), "TWONODE_BMC_SYSTEM_UUID": str(work / "bin/bmc-system-uuid"),
            "TWONODE_EVENT_HANDLER": str(work / "event"), "TWONODE_EVENTS": str(work / "events")}
     (work / "event").write_text(f"#!/bin/sh\nexec sh {EVENT} \"$@\"\n")
     (work / "event").chmod(0o755)
@@ -359,3 +359,89 @@ def test_a_pinned_certificate_is_the_only_one_the_agent_trusts_in_a_check_and_a_
 def test_without_a_pinned_certificate_the_agent_has_the_systems_cas(node):
     assert run(node, "check", "--running") == 0
     assert agent_environments(node) == [""]
+
+
+# --- Whose BMC: the system's UUID against the peer's own ----------------------
+
+TORCHIO_UUID = "2c503f9d-2867-5ddf-a1df-172d2062c13f"
+FIORI_UUID = "8bb135ae-5331-516a-94a8-ec29cc38eb28"
+#: A stand-in for bmc-system-uuid (tests/test_bmc_system_uuid.py runs the
+#: real one against the lab's BMC): the UUID in $WORK/bmc-uuid, or its
+#: failure; its stdin and environment kept.
+FAKE_READER = """#!/bin/sh
+cat > "$WORK/reader.stdin"
+env > "$WORK/reader.env"
+[ -e "$WORK/reader-fails" ] && { echo "https://10.0.2.100:443/x: ConnectTimeout: timed out"; exit 1; }
+cat "$WORK/bmc-uuid"
+"""
+
+
+@pytest.fixture
+def redfish(node):
+    """The node's settings for a fence_redfish peer whose machine UUID the
+    deploy read (the template's peer_uuid), and a BMC that reports it."""
+    (node / "agents/fence_redfish").write_text(FAKE_AGENT)
+    (node / "agents/fence_redfish").chmod(0o755)
+    (node / "bin/bmc-system-uuid").write_text(FAKE_READER)
+    (node / "bin/bmc-system-uuid").chmod(0o755)
+    (node / "fence/handler.conf").write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
+        peer="torchio", agent="fence_redfish", delay=0, agent_time=10, peer_uuid=TORCHIO_UUID))
+    (node / "bmc-uuid").write_text(TORCHIO_UUID + "\n")
+    return node
+
+
+def test_a_bmc_that_answers_for_the_peers_machine_passes(redfish):
+    assert run(redfish, "check", "--running") == 0
+    assert checked(redfish)[1] == "on"
+    # The reader had the agent's options on stdin, password and systems_uri included.
+    given = (redfish / "reader.stdin").read_text()
+    assert f"password={PASSWORD}" in given.splitlines() and "systems_uri=/redfish/v1/Systems/1" in given
+    assert PASSWORD not in (redfish / "reader.env").read_text() and PASSWORD not in (redfish / "log").read_text()
+
+
+def test_a_bmc_that_answers_for_another_machine_fails_the_check_and_names_both(redfish):
+    # torchio's settings name fiori's own system (a systems_uri copied from
+    # the other node): it is on, as torchio is, and a fence of torchio
+    # would power off fiori.
+    (redfish / "bmc-uuid").write_text(FIORI_UUID + "\n")
+    stderr: list[str] = []
+    assert run(redfish, "check", "--running", stderr=stderr) == 1
+    assert checked(redfish)[1:] == ["not-peer", "0"]
+    log = (redfish / "log").read_text()
+    assert "-p daemon.crit" in log and "torchio's BMC settings name another machine: the system " \
+        f"/redfish/v1/Systems/1 there has UUID {FIORI_UUID}, and torchio's own is {TORCHIO_UUID}" in log, log
+    assert "fix nodes.torchio.bmc (address, options.systems_uri)" in stderr[0]
+    from facts.fencing import FenceChecked
+    found = FenceChecked().process((redfish / "state/fence-check").read_text().splitlines())
+    assert found.result == "not-peer" and not found.proves_fencing
+    # Also with the peer off (a first deploy with the peer down accepts
+    # off, never another machine).
+    (redfish / "power").write_text("off\n")
+    assert run(redfish, "check") == 1 and checked(redfish)[1] == "not-peer"
+
+
+def test_an_unreadable_uuid_is_a_warning_and_the_answer_stands(redfish):
+    (redfish / "reader-fails").touch()
+    assert run(redfish, "check", "--running") == 0 and checked(redfish)[1] == "on"
+    log = (redfish / "log").read_text()
+    assert "-p daemon.warning" in log and "could not be read (https://10.0.2.100:443/x: ConnectTimeout" in log, log
+    # A BMC that reports no UUID: the same.
+    (redfish / "reader-fails").unlink()
+    (redfish / "bmc-uuid").write_text("\n")
+    assert run(redfish, "check", "--running") == 0 and checked(redfish)[1] == "on"
+    assert "reports no UUID for the system it fences" in (redfish / "log").read_text()
+
+
+def test_nothing_to_compare_without_the_peers_uuid_or_with_another_agent(redfish):
+    (redfish / "bmc-uuid").write_text(FIORI_UUID + "\n")
+    conf = redfish / "fence/handler.conf"
+    conf.write_text(conf.read_text().replace(f"peer_uuid={TORCHIO_UUID}", "peer_uuid="))
+    assert run(redfish, "check", "--running") == 0 and not (redfish / "reader.stdin").exists()
+    conf.write_text(jinja2.Template(CONF_TEMPLATE.read_text()).render(
+        peer="torchio", agent="fence_fake", delay=0, agent_time=10, peer_uuid=TORCHIO_UUID))
+    assert run(redfish, "check", "--running") == 0 and not (redfish / "reader.stdin").exists()
+    # A failed answer is not asked about either.
+    conf.write_text(conf.read_text().replace("agent=fence_fake", "agent=fence_redfish"))
+    (redfish / "bmc-down").touch()
+    assert run(redfish, "check", "--running") == 1 and checked(redfish)[1] == "failed"
+    assert not (redfish / "reader.stdin").exists()

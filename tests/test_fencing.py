@@ -271,3 +271,37 @@ def test_the_pinned_certificate_is_read_as_pem_certificates_only(tmp_path):
         with pytest.raises(FencingError, match="holds something else than PEM certificates"):
             read_ca(bmc, "torchio")
     assert read_ca(bmc.model_copy(update={"ca_file": None}), "torchio") == ""
+
+
+FIORI_UUID = "8bb135ae-5331-516a-94a8-ec29cc38eb28"
+TORCHIO_UUID = "2c503f9d-2867-5ddf-a1df-172d2062c13f"
+
+
+def test_the_peers_uuid_is_the_one_read_on_it_or_else_the_one_recorded():
+    # Read on the peer in this run: that one, whatever was recorded.
+    recorded = ("agent=fence_redfish", f"peer_uuid={FIORI_UUID}")
+    assert fencing.peer_uuid(mine=FIORI_UUID, peers=TORCHIO_UUID, recorded=recorded) == TORCHIO_UUID
+    # The peer not read (down, left out): what the settings in place recorded,
+    # so that its absence does not erase it (nor change the settings).
+    recorded = ("agent=fence_redfish", f"peer_uuid={TORCHIO_UUID}")
+    assert fencing.peer_uuid(mine=FIORI_UUID, peers=None, recorded=recorded) == TORCHIO_UUID
+    assert fencing.peer_uuid(mine=FIORI_UUID, peers=None, recorded=None) == ""
+    assert fencing.peer_uuid(mine=FIORI_UUID, peers=None, recorded=("peer_uuid=",)) == ""
+    assert fencing.peer_uuid(mine=FIORI_UUID, peers=None, recorded=("peer_uuid=$(reboot)",)) == ""
+
+
+def test_two_machines_with_one_uuid_or_none_give_nothing_to_compare():
+    assert fencing.peer_uuid(mine=TORCHIO_UUID, peers=TORCHIO_UUID, recorded=None) == ""
+    assert fencing.peer_uuid(mine=FIORI_UUID, peers="", recorded=(f"peer_uuid={TORCHIO_UUID}",)) == ""
+
+
+def test_the_status_says_when_the_bmc_answers_for_another_machine():
+    from facts.fencing import FenceCheck
+    from twonode.report import render_fencing
+    c = validate(example())
+    seen = {"fiori": {"fence_check": FenceCheck(1796600000, "not-peer", 0)},
+            "torchio": {"fence_check": FenceCheck(1796600000, "on", 1796600000)}}
+    text = render_fencing(c, seen)
+    assert "fiori -> torchio's BMC (fence_redfish, TLS verified against its ca_file): answers for ANOTHER " \
+        "MACHINE (not torchio's UUID) at 2026-12-06T" in text, text
+    assert "torchio -> fiori's BMC (fence_redfish, TLS verified against its ca_file): answers, fiori on" in text

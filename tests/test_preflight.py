@@ -193,8 +193,20 @@ def test_the_reach_command_tells_a_listening_port_from_a_closed_one_and_a_used_o
         targets[0]: "open", targets[1]: "refused", targets[2]: "established"}
 
 
-def test_the_identity_fact_reads_uid_and_host_name():
+def test_the_identity_fact_reads_uid_host_name_and_machine_uuid():
     assert NodeIdentity().process(["0", "fiori"]) == Identity(uid=0, hostname="fiori")
+    # As the lab's guests print it (tests/fixtures/facts/*__NodeIdentity.txt).
+    assert converged("fiori", "NodeIdentity", "converged-small-trixie") == Identity(
+        uid=0, hostname="fiori", machine_uuid="8bb135ae-5331-516a-94a8-ec29cc38eb28")
+    assert converged("torchio", "NodeIdentity", "converged-small-trixie").machine_uuid == \
+        "2c503f9d-2867-5ddf-a1df-172d2062c13f"
+    # Upper case is the same machine; a firmware's placeholder, or nothing
+    # readable (not root), is none.
+    upper = NodeIdentity().process(["0", "fiori", "8BB135AE-5331-516A-94A8-EC29CC38EB28"])
+    assert upper.machine_uuid == "8bb135ae-5331-516a-94a8-ec29cc38eb28"
+    for placeholder in ("00000000-0000-0000-0000-000000000000", "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+                        "03000200-0400-0500-0006-000700080009", "Not Settable", ""):
+        assert NodeIdentity().process(["0", "fiori", placeholder]).machine_uuid == "", placeholder
     out = subprocess.run(["sh", "-c", NodeIdentity().command()], capture_output=True, text=True)
     identity = NodeIdentity().process(out.stdout.splitlines())
     assert identity.uid >= 0 and identity.hostname == socket.gethostname()

@@ -18,6 +18,8 @@ import re
 import tomllib
 from pathlib import Path
 
+from facts.identity import machine_uuid
+
 from .model import Bmc, Cluster
 from .secret_files import private_file_problem
 
@@ -104,3 +106,20 @@ def ca_digest(pem: str) -> str:
     """What the handler's settings record of the pinned certificates: a new
     certificate is new settings, checked against the BMC before use."""
     return hashlib.sha256(pem.encode()).hexdigest() if pem else ""
+
+
+def peer_uuid(mine: str, peers: str | None, recorded: tuple[str, ...] | None) -> str:
+    """The machine UUID that the peer's BMC must report for the system it
+    fences (the fence check compares them), or "" for none to compare.
+
+    ``peers`` is the peer's own, read in this run (None: the peer was not
+    read, e.g. it is down); then the one the settings in place recorded
+    (``recorded``: handler.conf's lines). Two nodes that report the same
+    UUID (a firmware default copied onto many boards) cannot be told apart
+    by it: nothing to compare."""
+    if peers is None:
+        for line in recorded or ():
+            if line.startswith("peer_uuid="):
+                return machine_uuid(line.removeprefix("peer_uuid="))
+        return ""
+    return "" if peers == mine else peers

@@ -54,6 +54,9 @@ DRBD_EVENT = "/usr/local/lib/twonode/drbd-event"
 EVENTS_FILE = "/var/lib/twonode/events"
 #: templates/drbd/fence-peer.sh, with fencing mode "power".
 FENCE_PEER = "/usr/local/lib/twonode/drbd-fence-peer"
+#: templates/drbd/bmc-system-uuid.py: the UUID a Redfish BMC reports for the
+#: system it fences, which FENCE_PEER check compares with the peer's own.
+BMC_SYSTEM_UUID = "/usr/local/lib/twonode/bmc-system-uuid"
 FENCE_DIR = "/etc/twonode/fence"
 #: Root only (0700): a file holding a secret is uploaded here, then moved into place.
 SECRET_STAGING = "/etc/twonode/staging"
@@ -64,7 +67,7 @@ FENCE_CONF = f"{FENCE_DIR}/handler.conf"
 #: The certificates the peer's BMC must present one of (its bmc.ca_file), when pinned.
 FENCE_CA = f"{FENCE_DIR}/bmc-ca.pem"
 #: The last answer of the peer's BMC to the agent's status (FENCE_PEER check):
-#: "EPOCH on|off|failed LAST_ON_EPOCH".
+#: "EPOCH on|off|failed|not-peer LAST_ON_EPOCH".
 FENCE_CHECKED = "/var/lib/twonode/fence-check"
 #: New fencing settings, checked against the peer's BMC before they replace FENCE_DIR's.
 FENCE_NEW_DIR = "/etc/twonode/fence.new"

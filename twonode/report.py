@@ -123,7 +123,8 @@ def render_fencing(c: Cluster, seen: dict[str, dict | None]) -> str:
         elif f["result"] == "on":
             lines.append(f"{head} answers, {f['peer']} on (asked {f['asked']})")
         else:
-            said = "says OFF" if f["result"] == "off" else "did not answer"
+            said = {"off": "says OFF", "not-peer": f"answers for ANOTHER MACHINE (not {f['peer']}'s UUID)"}.get(
+                f["result"], "did not answer")
             lines.append(f"{head} {said} at {f['asked']} (last on: {f['last_on'] or 'never'}): a fence of "
                          f"{f['peer']} may fail, or be taken for done while it runs; journalctl -t twonode-fence "
                          f"on {node}")

@@ -29,7 +29,8 @@
 #   - the peer is powered back on only if it was on: one that was already
 #     off (a power loss) is left off, like a BMC would find it.
 #
-# /etc/twonode/fence/handler.conf: peer=, agent=, delay=, agent_time= (tasks/fencing.py).
+# /etc/twonode/fence/handler.conf: peer=, agent=, delay=, agent_time=,
+# ca_sha256=, peer_uuid= (tasks/fencing.py).
 # /etc/twonode/fence/peer-options: the agent's stdin options (root only).
 set -u
 resource=${DRBD_RESOURCE:-unknown}
@@ -57,12 +58,13 @@ say() { keep -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || tr
 alarm() { keep -p daemon.crit -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 warn() { keep -p daemon.warning -t twonode-fence -- "$resource: $*"; echo "$resource: $*" >&2 || true; }
 event() { "${TWONODE_EVENT_HANDLER:-/usr/local/lib/twonode/drbd-event}" "$1"; }
-agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
+bmc_env() {  # bmc_env COMMAND...: COMMAND, trusting what the BMC's TLS must chain to
     # A pinned certificate (bmc.ca_file): fence_redfish's HTTPS library
     # (python3-requests) then trusts it alone, not the system's CAs.
-    local pinned=()
-    [ -n "${ca_sha256:-}" ] && pinned=(env "REQUESTS_CA_BUNDLE=$dir/bmc-ca.pem")
-    { cat "$dir/peer-options"; echo "action=$1"; } | "${pinned[@]}" timeout 120 "$agents/$agent" 2>/dev/null
+    if [ -n "${ca_sha256:-}" ]; then env "REQUESTS_CA_BUNDLE=$dir/bmc-ca.pem" "$@"; else "$@"; fi
+}
+agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
+    { cat "$dir/peer-options"; echo "action=$1"; } | bmc_env timeout 120 "$agents/$agent" 2>/dev/null
 }
 
 # drbd-fence-peer check [--running] [DIR]: the agent's "status" of the peer,
@@ -72,9 +74,17 @@ agent_do() {  # agent_do ACTION: the agent's exit code; its report on stdout
 # that its BMC answers, takes the password and names a system that is on:
 # a wrong address or systems_uri would answer "off" (or fail), and the
 # first real fence would then take "Already OFF" for done while the peer
-# writes. The result goes to $checked as "EPOCH RESULT LAST_ON_EPOCH"
-# (tasks/status.py and twonode-metrics read it). Exit: 0 on, 2 off, 1 failed.
+# writes. And the system the BMC answers for must be the peer: a wrong
+# address or systems_uri that names another running machine (this node
+# itself, a neighbour in the chassis) answers "on" too, and a fence through
+# it would power that machine off and take the peer for fenced. So where
+# the agent is fence_redfish, the UUID the BMC reports for that system must
+# be the peer's own machine UUID (peer_uuid, read on the peer by the
+# deploy). The result goes to $checked as "EPOCH RESULT LAST_ON_EPOCH"
+# (tasks/status.py and twonode-metrics read it). Exit: 0 on, 2 off, 1
+# failed or another machine's BMC (not-peer).
 checked=${TWONODE_FENCE_CHECKED:-/var/lib/twonode/fence-check}
+uuid_reader=${TWONODE_BMC_SYSTEM_UUID:-/usr/local/lib/twonode/bmc-system-uuid}
 mode=fence running=no
 if [ "${1:-}" = check ]; then
     mode=check resource=check
@@ -115,6 +125,17 @@ if [ $mode = check ]; then
     if [ "$result" != failed ] && [ "$took" -gt "${agent_time:-60}" ]; then
         warn "$peer's BMC took $took s to answer $agent status, more than agent_time ($agent_time s): if that is its usual time, a fence would land later than o2cb's timeouts allow, and o2cb would restart this node too. Time the agent on an idle node and set fencing.agent_time (and race_delay) to fit"
     fi
+    if [ "$result" != failed ] && [ -n "${peer_uuid:-}" ] && [ "$agent" = fence_redfish ]; then
+        if reported=$(bmc_env timeout 60 "$uuid_reader" < "$dir/peer-options" 2>/dev/null); then
+            if [ -z "$reported" ]; then
+                warn "$peer's BMC reports no UUID for the system it fences: whether that is $peer was not checked"
+            elif [ "$reported" != "$peer_uuid" ]; then
+                result=not-peer
+            fi
+        else
+            warn "the UUID of the system $peer's BMC fences could not be read (${reported:-no answer}): whether that is $peer was not checked"
+        fi
+    fi
     now=$(date +%s)
     last_on=0
     read -r _ _ last_on 2>/dev/null < "$checked" || last_on=0
@@ -131,6 +152,10 @@ if [ $mode = check ]; then
                  say "$peer's BMC says $peer is off ($agent status), and this node is not connected to it"
              fi
              exit 2 ;;
+        not-peer)
+           uri=$(sed -n 's/^systems_uri=//p' "$dir/peer-options")
+           alarm "$peer's BMC settings name another machine: the system ${uri:-?} there has UUID $reported, and $peer's own is $peer_uuid. A fence would power that machine off and take $peer for fenced: fix nodes.$peer.bmc (address, options.systems_uri) in group_data"
+           exit 1 ;;
         *) alarm "$peer's BMC did not answer $agent status: unreachable, wrong password${ca_sha256:+, a certificate that bmc-ca.pem does not vouch for} or wrong system? A fence of $peer would fail (asked $tries times)"
            exit 1 ;;
     esac

@@ -31,9 +31,12 @@ def state(lab):
 
 def test_bmcs_that_cannot_fence_the_peer_stop_the_deploy_and_the_settings_in_use_stay(live, tmp_path, monkeypatch):
     # Two mistakes an admin makes, with a change pending: torchio's
-    # systems_uri names a machine its BMC also manages, which is off (what
-    # fiori's fence would then take for done), and fiori's BMC password is
-    # wrong (what torchio's fence would fail on).
+    # systems_uri is copied from fiori's entry, and fiori's BMC password is
+    # wrong (what torchio's fence would fail on). The first names a machine
+    # that is on, as torchio is, so its status proves nothing: only the
+    # system's UUID tells that a fence of torchio would power off fiori,
+    # the survivor. (A system that is off, the BMC's spare slot, is another
+    # machine's UUID too.)
     before = state(live)
     in_use = {node: live.ssh(node, "sha256sum /etc/twonode/fence/peer-options /etc/twonode/fence/handler.conf")
               for node in ("fiori", "torchio")}
@@ -41,7 +44,7 @@ def test_bmcs_that_cannot_fence_the_peer_stop_the_deploy_and_the_settings_in_use
 
     def mistaken(c):
         next(n for n in c["nodes"] if n["name"] == "torchio")["bmc"]["options"]["systems_uri"] = \
-            "/redfish/v1/Systems/spare"
+            "/redfish/v1/Systems/fiori"
         c["nfs"]["exports"].append(export)
     passwords = tmp_path / "bmc-passwords.toml"
     passwords.write_text(f'fiori = "not-{live.bmc_password()}"\ntorchio = "{live.bmc_password()}"\n')
@@ -49,7 +52,9 @@ def test_bmcs_that_cannot_fence_the_peer_stop_the_deploy_and_the_settings_in_use
     monkeypatch.setenv("TWONODE_FENCE_PASSWORDS", str(passwords))
     run = live.deploy(inventory=variant(tmp_path, mistaken))
     assert run.returncode != 0, run
-    assert "check: torchio's BMC says torchio is OFF while it runs" in run.output, run
+    assert ("check: torchio's BMC settings name another machine: the system /redfish/v1/Systems/fiori there "
+            f"has UUID {bmc.system_uuid('fiori')}, and torchio's own is {bmc.system_uuid('torchio')}") \
+        in run.output, run
     assert "check: fiori's BMC did not answer fence_redfish status" in run.output, run
     assert live.bmc_password() not in run.output
     # Nothing but the check's own staging ran; the settings in use are the
