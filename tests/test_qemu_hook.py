@@ -39,6 +39,20 @@ case $cmd in
         rm -f "$UNITS/$unit"; exit 0 ;;
 esac
 """
+#: libvirt as the holder sees it: the domain's current XML (the node's
+#: current.xml), its events (a line written to the node's "event" file), and
+#: the suspends it is asked for.
+FAKE_VIRSH = """#!/bin/sh
+case $1 in
+  dumpxml) cat "$TWONODE_CONF_DIR/current.xml" 2>/dev/null ;;
+  suspend) echo "suspend $2" >> "$TWONODE_CONF_DIR/virsh.log" ;;
+  event) parent=$PPID
+         while kill -0 "$parent" 2>/dev/null; do
+           if [ -e "$TWONODE_CONF_DIR/event" ]; then cat "$TWONODE_CONF_DIR/event"; rm -f "$TWONODE_CONF_DIR/event"; fi
+           sleep 0.1
+         done ;;
+esac
+"""
 FAKE_MOUNTPOINT = """#!/bin/sh
 grep -qxF "$2" "$WORK/mounted"
 """
@@ -62,7 +76,9 @@ def domain(disk: str, uuid: str = UUID) -> str:
 @pytest.fixture
 def work(tmp_path):
     for name, text in (("bin/systemd-run", FAKE_SYSTEMD_RUN), ("bin/systemctl", FAKE_SYSTEMCTL),
-                       ("bin/mountpoint", FAKE_MOUNTPOINT), ("bin/logger", "#!/bin/sh\n"),
+                       ("bin/mountpoint", FAKE_MOUNTPOINT),
+                       ("bin/logger", "#!/bin/sh\necho \"$*\" >> \"$TWONODE_CONF_DIR/log\"\n"),
+                       ("bin/virsh", FAKE_VIRSH), ("bin/qemu-hook", f"#!/bin/sh\nexec bash {HOOK} \"$@\"\n"),
                        ("bin/vm-lease-holder", f"#!/bin/sh\nexec bash {HOLDER} \"$@\"\n")):
         path = tmp_path / name
         path.parent.mkdir(exist_ok=True)
@@ -86,13 +102,15 @@ def work(tmp_path):
             pass
 
 
-def hook(work: Path, node: str, op: str, sub: str, xml: str | None = None) -> subprocess.CompletedProcess:
+def hook(work: Path, node: str, op: str, sub: str, xml: str | None = None, vm: str = "tiny") \
+        -> subprocess.CompletedProcess:
     env = {"PATH": f"{work}/bin:/usr/bin:/bin", "WORK": str(work), "TWONODE_CONF_DIR": str(work / node),
            "TWONODE_RUN_DIR": str(work / node / "run"), "TWONODE_POOL_DIR": str(work / "pools"),
            "TWONODE_LEASE_HOLDER": str(work / "bin/vm-lease-holder"), "TWONODE_LEASE_WAIT": "3",
+           "TWONODE_QEMU_HOOK": str(work / "bin/qemu-hook"), "TWONODE_EVENT_RETRY": "0.2",
            "UNITS": str(work / node / "units")}
     xml = domain(f"{work}/vol/vms/tiny.qcow2") if xml is None else xml
-    return subprocess.run(["bash", str(HOOK), "tiny", op, sub, "-"], input=xml, env=env,
+    return subprocess.run(["bash", str(HOOK), vm, op, sub, "-"], input=xml, env=env,
                           capture_output=True, text=True, timeout=30)
 
 
@@ -314,3 +332,82 @@ def test_a_disk_named_through_a_symlink_is_the_image_it_points_to(work):
     assert hook(work, "fiori", "prepare", "begin").returncode == 0
     refused = hook(work, "torchio", "prepare", "begin", domain(f"{work}/alias/tiny.qcow2", uuid=UUID))
     assert refused.returncode != 0 and "it runs on fiori" in refused.stderr, refused.stderr
+
+
+# --- Disks attached while the VM runs: no hook, the holder follows events ---
+
+OTHER_UUID = "7d1f9a40-3b5c-4d9f-8a68-1e8d2c3b4f50"
+
+
+def with_disks(work: Path, *disks: str, uuid: str = UUID, name: str = "tiny") -> str:
+    devices = "".join(f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{work}/vol/{disk}'/>
+      <target dev='vd{chr(97 + n)}' bus='virtio'/>
+    </disk>
+""" for n, disk in enumerate(disks))
+    return f"<domain type='qemu'>\n  <name>{name}</name>\n  <uuid>{uuid}</uuid>\n  <devices>\n{devices}  </devices>\n</domain>\n"
+
+
+def attach(work: Path, node: str, *disks: str) -> None:
+    """`virsh attach-disk` as libvirt reports it: the domain's XML gains the
+    disk, and a device-added event follows."""
+    (work / node / "current.xml").write_text(with_disks(work, *disks))
+    (work / node / "event").write_text("event 'device-added' for domain 'tiny': virtio-disk1\n")
+
+
+def wait_for(predicate, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_a_disk_attached_while_the_vm_runs_is_leased_like_its_first(work):
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    attach(work, "fiori", "vms/tiny.qcow2", "vms/data.qcow2")
+    data = lease(work, "vms/data.qcow2")
+    assert wait_for(lambda: data.exists() and data.read_text().split()[1:2] == ["fiori"]), \
+        (work / "fiori/log").read_text()
+    assert data.read_text().split()[3:] == [UUID, "tiny"]
+    assert "lease taken on fiori for a disk added while it runs" in (work / "fiori/log").read_text()
+    # Another VM on torchio that names the attached disk is refused, saying where it runs.
+    refused = hook(work, "torchio", "prepare", "begin",
+                   with_disks(work, "vms/data.qcow2", uuid=OTHER_UUID, name="other"), vm="other")
+    assert refused.returncode == 1 and "it runs on fiori (VM tiny there holds the lease" in refused.stderr, refused
+
+
+def test_a_disk_attached_that_a_vm_runs_on_elsewhere_pauses_the_vm_and_says_why(work):
+    other = with_disks(work, "vms/data.qcow2", uuid=OTHER_UUID, name="other")
+    assert hook(work, "torchio", "prepare", "begin", other, vm="other").returncode == 0
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    attach(work, "fiori", "vms/tiny.qcow2", "vms/data.qcow2")
+    log = work / "fiori/virsh.log"
+    assert wait_for(log.exists), (work / "fiori/log").read_text() if (work / "fiori/log").exists() else ""
+    assert log.read_text() == f"suspend {UUID}\n"
+    said = (work / "fiori/log").read_text()
+    assert "-p daemon.crit" in said and "VM tiny PAUSED on fiori: a disk added to it is in use by VM other on " \
+        "torchio since " in said and "virsh detach-disk tiny TARGET --live), then virsh resume tiny" in said, said
+    # The lease stays the other VM's, and tiny keeps its own.
+    assert lease(work, "vms/data.qcow2").read_text().split()[1:2] == ["torchio"]
+    assert holder_of(work) == "fiori"
+
+
+def test_other_events_lease_nothing_new(work):
+    assert hook(work, "fiori", "prepare", "begin").returncode == 0
+    (work / "fiori/current.xml").write_text(with_disks(work, "vms/tiny.qcow2", "vms/data.qcow2"))
+    (work / "fiori/event").write_text("event 'rtc-change' for domain 'tiny': 3\n")
+    time.sleep(1)
+    assert not lease(work, "vms/data.qcow2").exists()
+
+
+def test_the_holders_question_lists_the_leases_of_the_mounted_volumes_only(work):
+    # `HOOK VM leases -`: what the holder asks when a disk was added; a disk
+    # on a volume not mounted here has no lease to take (and nothing is refused).
+    xml = with_disks(work, "vms/tiny.qcow2", "vms/data.qcow2")
+    listed = hook(work, "fiori", "leases", "-", xml)
+    assert listed.returncode == 0, listed
+    assert sorted(listed.stdout.split()) == sorted([str(lease(work)), str(lease(work, "vms/data.qcow2"))])
+    (work / "mounted").write_text("")
+    unmounted = hook(work, "fiori", "leases", "-", xml)
+    assert (unmounted.returncode, unmounted.stdout, unmounted.stderr) == (0, "", "")

@@ -30,7 +30,10 @@
 #                   after its "migrate begin" leaves one behind, and a plain
 #                   start that found it would not wait for the lease it has
 #                   no right to;
-#   release end     let go.
+#   release end     let go;
+#   leases -        (not libvirt's: the holder's) print the lease of each
+#                   disk of the VM's current XML on a mounted replicated
+#                   volume, for the disks attached while it runs.
 # A VM with no disk on a replicated volume is left alone: it can run on
 # one node only anyway, and the status report flags it.
 #
@@ -52,7 +55,7 @@ node=$(hostname)
 [ -r "$conf/vm-leases.conf" ] && . "$conf/vm-leases.conf"
 
 case "$op $sub" in
-    "prepare begin"|"release end"|"migrate begin") ;;
+    "prepare begin"|"release end"|"migrate begin"|"leases -") ;;
     *) exit 0 ;;
 esac
 xml=$(cat)
@@ -110,15 +113,28 @@ case "$op $sub" in
     exit 0 ;;
 esac
 
-# prepare begin
+# lease_of MOUNT-POINT FILE: the lease of a disk image, its directory made.
+lease_of() {
+    mkdir -p "$1/.twonode-leases" && chmod 700 "$1/.twonode-leases" || return 1
+    echo "$1/.twonode-leases/$(printf '%s' "$2" | sha256sum | cut -c1-32)"
+}
+
 disks=$(replicated_disks)
 [ -n "$disks" ] || exit 0
+if [ "$op" = leases ]; then
+    while read -r mp file; do
+        mountpoint -q "$mp" && lease_of "$mp" "$file"
+    done <<< "$disks"
+    exit 0
+fi
+
+# prepare begin
 leases=()
 while read -r mp file; do
     # Not mounted here: the peer may run the VM on it, and this node cannot see its lease.
     mountpoint -q "$mp" || refuse "its disk $file is on $mp, which is not mounted on $node (twonode-activate mounts it once the peer is connected, or with --alone)"
-    mkdir -p "$mp/.twonode-leases" && chmod 700 "$mp/.twonode-leases" || refuse "cannot make $mp/.twonode-leases"
-    leases+=("$mp/.twonode-leases/$(printf '%s' "$file" | sha256sum | cut -c1-32)")
+    lease=$(lease_of "$mp" "$file") || refuse "cannot make $mp/.twonode-leases"
+    leases+=("$lease")
 done <<< "$disks"
 
 # A holder left from a run that ended without its "release end" (the VM

@@ -14,6 +14,7 @@ and a USB controller polled every millisecond, cost the node two thirds of
 a core (measured in the guest: 66 % against under 1 % for the halted one).
 """
 
+import hashlib
 import re
 import time
 from datetime import datetime
@@ -83,9 +84,14 @@ def test_a_vm_defined_on_fiori_runs_there(cluster):
     assert domains(cluster, "torchio") == {}
 
 
-def lease(lab, node: str) -> list[str]:
-    """The tiny VM's disk lease as ``node`` reads it: token, node, since, VM."""
-    return lab.ssh(node, "cat /vol/small/.twonode-leases/* 2>/dev/null || true").split()
+def lease_file(disk: str) -> str:
+    """A disk image's lease, named by its path (templates/libvirt/qemu-hook.sh)."""
+    return f"/vol/small/.twonode-leases/{hashlib.sha256(disk.encode()).hexdigest()[:32]}"
+
+
+def lease(lab, node: str, disk: str = DISK) -> list[str]:
+    """A disk's lease (the tiny VM's) as ``node`` reads it: token, node, since, UUID, VM."""
+    return lab.ssh(node, f"cat {lease_file(disk)} 2>/dev/null || true").split()
 
 
 def qemus_with_the_disk_open(lab, node: str) -> int:
@@ -140,6 +146,45 @@ def test_a_start_on_torchio_while_it_runs_on_fiori_is_refused_saying_where(clust
     assert qemus_with_the_disk_open(cluster, "fiori") == 1
     assert qemus_with_the_disk_open(cluster, "torchio") == 0
     cluster.ssh("torchio", f"virsh undefine {VM}")
+
+
+HOT = "/vol/small/vms/hot.qcow2"
+ATTACHED = "/vol/small/vms/attached.qcow2"
+IN_USE = "/vol/small/vms/in-use.qcow2"
+
+
+def transient(name: str, disk: str, acpi: bool = False) -> str:
+    """A VM of its own (no <uuid>: libvirt makes one) on ``disk``; with ACPI,
+    through which QEMU's PCI bus takes a hot-plugged disk."""
+    xml = DOMAIN_XML.replace(f"<name>{VM}</name>", f"<name>{name}</name>").replace(DISK, disk)
+    return xml.replace("</os>", "</os>\n  <features><acpi/></features>") if acpi else xml
+
+
+def test_a_disk_attached_while_it_runs_is_leased_and_one_in_use_elsewhere_pauses_it(cluster):
+    # libvirt runs no hook for a hot-plugged disk: the VM's lease holder
+    # follows its events and leases the new disk as the hook leased the first.
+    cluster.ssh("fiori", f"{halting_disk(HOT)} && cat > /root/hot.xml <<'EOF'\n{transient('hot', HOT, acpi=True)}EOF\n"
+                         f"virsh create /root/hot.xml && qemu-img create -q -f qcow2 {ATTACHED} 16M && "
+                         f"virsh attach-disk hot {ATTACHED} vdb --live --subdriver qcow2 --cache none")
+    assert wait_until(lambda: lease(cluster, "torchio", ATTACHED)[1:2] == ["fiori"], timeout=60, interval=2)
+    assert lease(cluster, "torchio", ATTACHED)[4:] == ["hot"]
+    # Another VM on torchio with that disk is refused, saying where it runs.
+    out = cluster.ssh("torchio", f"cat > /root/other.xml <<'EOF'\n{transient('other', ATTACHED)}EOF\n"
+                                 "virsh create /root/other.xml 2>&1; echo rc=$?")
+    assert "rc=1" in out and "it runs on fiori" in out, out
+    # A disk that a VM on torchio runs on, attached to hot on fiori: it
+    # cannot be refused any more, so hot is paused before it writes there.
+    cluster.ssh("torchio", f"{halting_disk(IN_USE)} && cat > /root/in-use.xml <<'EOF'\n"
+                           f"{transient('in-use', IN_USE)}EOF\nvirsh create /root/in-use.xml")
+    cluster.ssh("fiori", f"virsh attach-disk hot {IN_USE} vdc --live --subdriver qcow2 --cache none")
+    assert wait_until(lambda: cluster.ssh("fiori", "virsh domstate hot").strip() == "paused", timeout=60, interval=2)
+    said = cluster.ssh("fiori", "journalctl -t twonode-vm -p crit --no-pager -o cat")
+    assert "VM hot PAUSED on fiori: a disk added to it is in use by VM in-use on torchio since " in said, said
+    assert lease(cluster, "fiori", IN_USE)[1:2] == ["torchio"]
+    cluster.ssh("torchio", "virsh destroy in-use")
+    cluster.ssh("fiori", "virsh destroy hot")
+    # tiny, beside it all, kept its own lease.
+    assert domains(cluster, "fiori") == {VM: "running"} and lease(cluster, "torchio")[1:2] == ["fiori"]
 
 
 def test_the_status_says_where_it_runs_is_defined_and_who_holds_its_lease(cluster):
