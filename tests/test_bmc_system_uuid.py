@@ -45,9 +45,10 @@ def server(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-def read(port: int, user: str, password: str, uri: str, *, insecure: bool = True, ca: Path | None = None):
+def read(port: int, user: str, password: str, uri: str, *, insecure: str | None = "1", ca: Path | None = None):
+    """The reader with these agent options; ``insecure``: ssl_insecure's value (None: not given)."""
     options = f"ip=127.0.0.1\nipport={port}\nusername={user}\npassword={password}\nsystems_uri={uri}\n" + \
-        ("ssl_insecure=1\n" if insecure else "")
+        (f"ssl_insecure={insecure}\n" if insecure is not None else "")
     env = {"PATH": "/usr/bin:/bin", **({"REQUESTS_CA_BUNDLE": str(ca)} if ca else {})}
     return subprocess.run([sys.executable, str(READER)], input=options, env=env, capture_output=True, text=True,
                           timeout=60)
@@ -74,5 +75,10 @@ def test_a_certificate_that_does_not_name_the_address_fails(server):
     # The pinned certificate names the guests' address of the BMC, not
     # 127.0.0.1: verified, it is refused, as fence_redfish would refuse it.
     port, user, password, cert = server
-    done = read(port, user, password, "/redfish/v1/Systems/torchio", insecure=False, ca=cert)
+    done = read(port, user, password, "/redfish/v1/Systems/torchio", insecure=None, ca=cert)
     assert done.returncode == 1 and "SSLError" in done.stdout, done
+    # ssl_insecure without a value that sets it leaves the check on, as
+    # fence_redfish reads it (and as the model counts it: verified TLS).
+    for value in ("", "0", "no"):
+        done = read(port, user, password, "/redfish/v1/Systems/torchio", insecure=value, ca=cert)
+        assert done.returncode == 1 and "SSLError" in done.stdout, (value, done)

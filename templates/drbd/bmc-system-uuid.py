@@ -23,7 +23,9 @@ import sys
 
 import requests  # fence-agents-redfish's own dependency
 
-TRUE = ("1", "true", "yes", "on", "")
+#: A flag's values that set it, as fence-agents reads its stdin: anything
+#: else (an empty value too) leaves it off.
+TRUE = ("1", "yes", "on", "true")
 
 
 def main() -> int:
@@ -35,7 +37,7 @@ def main() -> int:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
     url = f"https://{host}:{options.get('ipport', '443')}{options.get('systems_uri', '')}"
-    verify = False if "ssl_insecure" in options and options["ssl_insecure"].lower() in TRUE \
+    verify = False if options.get("ssl_insecure", "").lower() in TRUE \
         else os.environ.get("REQUESTS_CA_BUNDLE", True)
     if verify is False:
         # Said knowingly in group_data (accept_unverified_tls), and shown by the status.
